@@ -1,0 +1,149 @@
+//! Runs a command against an aggregate: load, check the expected version, decide, commit.
+
+use std::sync::Arc;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateError, EventStore};
+use sqlx::PgPool;
+
+use crate::contract::EventContract;
+use crate::error::ClaimTaken;
+use crate::metadata::CommandMetadata;
+use crate::repository::PgEventRepository;
+
+/// Events are folded into a snapshot every this many events.
+const SNAPSHOT_EVERY: usize = 20;
+
+/// What a successful command did.
+#[derive(Debug)]
+pub struct Executed<A: Aggregate> {
+    /// The aggregate's version (sequence of its last event) after the command.
+    pub version: u64,
+    /// The events the command emitted; empty when it was an idempotent repeat.
+    pub events: Vec<A::Event>,
+    /// The aggregate's state after the command.
+    pub state: A,
+}
+
+/// Why a command was not committed. Nothing was written in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E: std::error::Error> {
+    /// The aggregate refused the command.
+    #[error(transparent)]
+    Rejected(E),
+    /// The caller expected another version (`If-Match`).
+    #[error("expected version {expected}, but the aggregate is at version {actual}")]
+    VersionMismatch { expected: u64, actual: u64 },
+    /// Another command on the same aggregate committed first.
+    #[error("a concurrent command changed the aggregate first")]
+    Concurrent,
+    /// A unique value the command needs is owned by another aggregate.
+    #[error(transparent)]
+    ClaimTaken(ClaimTaken),
+    /// The store failed; the cause chain is for the log, not for the client.
+    #[error("event store failure")]
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Executes commands of one aggregate type against the Postgres event store.
+pub struct CommandBus<A: Aggregate> {
+    store: PersistedEventStore<PgEventRepository, A>,
+    repository: PgEventRepository,
+    services: A::Services,
+}
+
+impl<A> CommandBus<A>
+where
+    A: Aggregate + Clone + 'static,
+{
+    /// A bus over the event store in `pool`, publishing through `contract`.
+    pub fn new(pool: PgPool, contract: Arc<dyn EventContract>, services: A::Services) -> Self {
+        let repository = PgEventRepository::new(pool, contract, SNAPSHOT_EVERY);
+        Self {
+            store: PersistedEventStore::new_snapshot_store(repository.clone(), SNAPSHOT_EVERY),
+            repository,
+            services,
+        }
+    }
+
+    /// The repository the bus writes to.
+    pub fn repository(&self) -> &PgEventRepository {
+        &self.repository
+    }
+
+    /// Loads the aggregate's current state and version (0 for one that has no events).
+    pub async fn load(&self, aggregate_id: &str) -> Result<(A, u64), CommandError<A::Error>> {
+        let context = self
+            .store
+            .load_aggregate(aggregate_id)
+            .await
+            .map_err(command_error)?;
+        Ok((context.aggregate, context.current_sequence as u64))
+    }
+
+    /// Runs `command`; with `expected_version`, only if the aggregate is still at it.
+    #[tracing::instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id))]
+    pub async fn execute(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        expected_version: Option<u64>,
+        metadata: CommandMetadata,
+    ) -> Result<Executed<A>, CommandError<A::Error>> {
+        let context = self
+            .store
+            .load_aggregate(aggregate_id)
+            .await
+            .map_err(command_error)?;
+        let current = context.current_sequence as u64;
+        if let Some(expected) = expected_version
+            && expected != current
+        {
+            return Err(CommandError::VersionMismatch {
+                expected,
+                actual: current,
+            });
+        }
+        // Decide on a copy: the sink applies events as they are written, and the store
+        // folds the same events into the snapshot from the untouched state in `context`.
+        let mut state = context.aggregate.clone();
+        let sink = EventSink::default();
+        state
+            .handle(command, &self.services, &sink)
+            .await
+            .map_err(CommandError::Rejected)?;
+        let events = sink.collect().await;
+        if events.is_empty() {
+            return Ok(Executed {
+                version: current,
+                events,
+                state,
+            });
+        }
+        let committed = self
+            .store
+            .commit(events.clone(), context, metadata.into_map())
+            .await
+            .map_err(command_error)?;
+        let version = committed.last().map_or(current, |e| e.sequence as u64);
+        Ok(Executed {
+            version,
+            events,
+            state,
+        })
+    }
+}
+
+fn command_error<E: std::error::Error>(error: AggregateError<E>) -> CommandError<E> {
+    match error {
+        AggregateError::UserError(error) => CommandError::Rejected(error),
+        AggregateError::AggregateConflict => CommandError::Concurrent,
+        AggregateError::UnexpectedError(error) => match error.downcast::<ClaimTaken>() {
+            Ok(taken) => CommandError::ClaimTaken(*taken),
+            Err(error) => CommandError::Store(error),
+        },
+        AggregateError::DatabaseConnectionError(error)
+        | AggregateError::DeserializationError(error) => CommandError::Store(error),
+    }
+}

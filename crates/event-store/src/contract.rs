@@ -1,0 +1,28 @@
+//! What a bounded context tells the store about its events: where they are published, how
+//! they look on the wire and which unique values they claim.
+
+use contracts::events::v1::event_envelope::Payload;
+use cqrs_es::persist::SerializedEvent;
+
+/// A change to a uniqueness claim, committed in the same transaction as the event causing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimChange {
+    /// Take `value` in `scope` for the event's aggregate; fails if another aggregate owns it.
+    Claim { scope: &'static str, value: String },
+    /// Give `value` in `scope` back, if the event's aggregate owns it.
+    Release { scope: &'static str, value: String },
+}
+
+/// The mapping from a context's stored events to its public contract.
+pub trait EventContract: Send + Sync + 'static {
+    /// The Kafka topic this aggregate type's events are published to.
+    fn topic(&self) -> &str;
+
+    /// The typed protobuf payload of the envelope for `event`.
+    fn payload(&self, event: &SerializedEvent) -> Result<Payload, String>;
+
+    /// The uniqueness claims `event` takes or gives up.
+    fn claims(&self, _event: &SerializedEvent) -> Result<Vec<ClaimChange>, String> {
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,24 @@
+//! A Postgres event store for cqrs-es aggregates with a transactional outbox.
+//!
+//! One command commits, in a single transaction: its events (optimistic concurrency on
+//! aggregate and sequence), the aggregate's snapshot, one outbox row per event (the protobuf
+//! envelope that the relay publishes to Kafka) and the uniqueness claims its events take or
+//! give up. Either all of it is committed or none of it.
+
+mod commands;
+mod contract;
+mod error;
+mod log;
+mod metadata;
+pub mod outbox;
+mod repository;
+
+pub use commands::{CommandBus, CommandError, Executed};
+pub use contract::{ClaimChange, EventContract};
+pub use error::{ClaimTaken, StoreError};
+pub use log::{RecordedEvent, read_stream};
+pub use metadata::CommandMetadata;
+pub use repository::PgEventRepository;
+
+/// Migrations of the event store schema (events, snapshots, outbox, unique_claims).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -1,0 +1,348 @@
+//! cqrs-es's `PersistedEventRepository` on sqlx, with the outbox and uniqueness claims in
+//! the same transaction as the events.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::Utc;
+use cqrs_es::Aggregate;
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use crate::contract::{ClaimChange, EventContract};
+use crate::error::ClaimTaken;
+use crate::metadata::{CommandMetadata, TRACEPARENT};
+use crate::outbox;
+
+/// Events, snapshots, outbox and claims of one bounded context in one Postgres database.
+#[derive(Clone)]
+pub struct PgEventRepository {
+    pool: PgPool,
+    contract: Arc<dyn EventContract>,
+    snapshot_every: usize,
+}
+
+impl PgEventRepository {
+    /// A repository on `pool`. `snapshot_every` must equal the snapshot size given to
+    /// cqrs-es's `PersistedEventStore::new_snapshot_store` (0 when snapshots are off): the
+    /// store folds events into a snapshot up to the last multiple of it.
+    pub fn new(pool: PgPool, contract: Arc<dyn EventContract>, snapshot_every: usize) -> Self {
+        Self {
+            pool,
+            contract,
+            snapshot_every,
+        }
+    }
+
+    /// The connection pool of the event store.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn append(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        event: &SerializedEvent,
+    ) -> Result<i16, PersistenceError> {
+        let event_id = Uuid::now_v7();
+        let recorded_at = Utc::now();
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_id, event_type, \
+             event_version, payload, metadata, recorded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(sequence_to_db(event.sequence)?)
+        .bind(event_id)
+        .bind(&event.event_type)
+        .bind(&event.event_version)
+        .bind(&event.payload)
+        .bind(&event.metadata)
+        .bind(recorded_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(|error| match &error {
+            sqlx::Error::Database(db) if db.constraint() == Some("events_pkey") => {
+                PersistenceError::OptimisticLockError
+            }
+            _ => unknown(error),
+        })?;
+
+        for change in self.contract.claims(event).map_err(contract_error)? {
+            apply_claim(tx, &event.aggregate_id, change).await?;
+        }
+
+        let metadata = CommandMetadata::from_json(&event.metadata);
+        let payload = self.contract.payload(event).map_err(contract_error)?;
+        let partition = outbox::partition_for(&event.aggregate_id);
+        let mut headers = serde_json::Map::new();
+        headers.insert("event_id".into(), event_id.to_string().into());
+        headers.insert("event_type".into(), event.event_type.clone().into());
+        if let Some(traceparent) = &metadata.traceparent {
+            headers.insert(TRACEPARENT.into(), traceparent.clone().into());
+        }
+        sqlx::query(
+            "INSERT INTO outbox (partition_key, topic, message_key, payload, headers, event_id) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(partition)
+        .bind(self.contract.topic())
+        .bind(&event.aggregate_id)
+        .bind(outbox::envelope(event, event_id, recorded_at, &metadata, payload))
+        .bind(Value::Object(headers))
+        .bind(event_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(unknown)?;
+        Ok(partition)
+    }
+
+    async fn save_snapshot(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        aggregate_type: &str,
+        (aggregate_id, payload, snapshot_version): (String, Value, usize),
+        last_event: usize,
+    ) -> Result<(), PersistenceError> {
+        let every = self.snapshot_every.max(1);
+        let last_sequence = last_event / every * every;
+        sqlx::query(
+            "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, snapshot_version, payload) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT ON CONSTRAINT snapshots_pkey DO UPDATE \
+             SET last_sequence = excluded.last_sequence, snapshot_version = excluded.snapshot_version, \
+                 payload = excluded.payload, taken_at = now() \
+             WHERE snapshots.last_sequence < excluded.last_sequence",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(sequence_to_db(last_sequence)?)
+        .bind(sequence_to_db(snapshot_version)?)
+        .bind(payload)
+        .execute(&mut **tx)
+        .await
+        .map_err(unknown)?;
+        Ok(())
+    }
+
+    async fn select_events(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        sqlx::query(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
+             FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 \
+             ORDER BY sequence",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(sequence_to_db(after)?)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(connection)?
+        .iter()
+        .map(serialized_event)
+        .collect()
+    }
+
+    async fn replay(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: Option<&str>,
+    ) -> Result<ReplayStream, PersistenceError> {
+        let (mut feed, stream) = ReplayStream::new(256);
+        let pool = self.pool.clone();
+        let aggregate_type = aggregate_type.to_owned();
+        let aggregate_id = aggregate_id.map(str::to_owned);
+        tokio::spawn(async move {
+            use futures::TryStreamExt;
+            let mut rows = sqlx::query(
+                "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
+                 FROM events WHERE aggregate_type = $1 AND ($2::text IS NULL OR aggregate_id = $2) \
+                 ORDER BY position",
+            )
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .fetch(&pool);
+            loop {
+                let next = match rows.try_next().await {
+                    Ok(Some(row)) => serialized_event(&row),
+                    Ok(None) => break,
+                    Err(error) => Err(connection(error)),
+                };
+                let failed = next.is_err();
+                if feed.push(next).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(stream)
+    }
+}
+
+impl PersistedEventRepository for PgEventRepository {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.select_events(A::TYPE, aggregate_id, 0).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.select_events(A::TYPE, aggregate_id, last_sequence)
+            .await
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        let row = sqlx::query(
+            "SELECT last_sequence, snapshot_version, payload FROM snapshots \
+             WHERE aggregate_type = $1 AND aggregate_id = $2",
+        )
+        .bind(A::TYPE)
+        .bind(aggregate_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(connection)?;
+        row.map(|row| {
+            Ok(SerializedSnapshot {
+                aggregate_id: aggregate_id.to_owned(),
+                aggregate: row.try_get("payload").map_err(deserialization)?,
+                current_sequence: sequence_from_db(row.try_get("last_sequence"))?,
+                current_snapshot: sequence_from_db(row.try_get("snapshot_version"))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        let mut tx = self.pool.begin().await.map_err(connection)?;
+        let mut partitions = BTreeSet::new();
+        for event in events {
+            partitions.insert(self.append(&mut tx, event).await?);
+        }
+        if let (Some(update), Some(last)) = (snapshot_update, events.last()) {
+            self.save_snapshot(&mut tx, A::TYPE, update, last.sequence)
+                .await?;
+        }
+        for partition in partitions {
+            // Delivered on commit only, so the relay never wakes for rows it cannot see yet.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(outbox::NOTIFY_CHANNEL)
+                .bind(partition.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(unknown)?;
+        }
+        tx.commit().await.map_err(unknown)?;
+        Ok(())
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        self.replay(A::TYPE, Some(aggregate_id)).await
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        self.replay(A::TYPE, None).await
+    }
+}
+
+async fn apply_claim(
+    tx: &mut Transaction<'_, Postgres>,
+    owner: &str,
+    change: ClaimChange,
+) -> Result<(), PersistenceError> {
+    match change {
+        ClaimChange::Claim { scope, value } => {
+            // A concurrent claimer blocks on the key until this transaction ends, then sees it.
+            let owned: Option<String> = sqlx::query_scalar(
+                "INSERT INTO unique_claims (scope, value, owner_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT ON CONSTRAINT unique_claims_pkey DO UPDATE SET owner_id = excluded.owner_id \
+                 WHERE unique_claims.owner_id = excluded.owner_id \
+                 RETURNING owner_id",
+            )
+            .bind(scope)
+            .bind(&value)
+            .bind(owner)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(unknown)?;
+            if owned.is_none() {
+                return Err(PersistenceError::UnknownError(Box::new(ClaimTaken {
+                    scope: scope.to_owned(),
+                    value,
+                })));
+            }
+        }
+        ClaimChange::Release { scope, value } => {
+            sqlx::query(
+                "DELETE FROM unique_claims WHERE scope = $1 AND value = $2 AND owner_id = $3",
+            )
+            .bind(scope)
+            .bind(value)
+            .bind(owner)
+            .execute(&mut **tx)
+            .await
+            .map_err(unknown)?;
+        }
+    }
+    Ok(())
+}
+
+fn serialized_event(row: &PgRow) -> Result<SerializedEvent, PersistenceError> {
+    Ok(SerializedEvent {
+        aggregate_type: row.try_get("aggregate_type").map_err(deserialization)?,
+        aggregate_id: row.try_get("aggregate_id").map_err(deserialization)?,
+        sequence: sequence_from_db(row.try_get("sequence"))?,
+        event_type: row.try_get("event_type").map_err(deserialization)?,
+        event_version: row.try_get("event_version").map_err(deserialization)?,
+        payload: row.try_get("payload").map_err(deserialization)?,
+        metadata: row.try_get("metadata").map_err(deserialization)?,
+    })
+}
+
+fn sequence_to_db(sequence: usize) -> Result<i64, PersistenceError> {
+    i64::try_from(sequence).map_err(|e| PersistenceError::UnknownError(Box::new(e)))
+}
+
+fn sequence_from_db(value: Result<i64, sqlx::Error>) -> Result<usize, PersistenceError> {
+    let value = value.map_err(deserialization)?;
+    usize::try_from(value).map_err(|e| PersistenceError::DeserializationError(Box::new(e)))
+}
+
+fn connection(error: sqlx::Error) -> PersistenceError {
+    PersistenceError::ConnectionError(Box::new(error))
+}
+
+fn deserialization(error: sqlx::Error) -> PersistenceError {
+    PersistenceError::DeserializationError(Box::new(error))
+}
+
+fn unknown(error: sqlx::Error) -> PersistenceError {
+    PersistenceError::UnknownError(Box::new(error))
+}
+
+fn contract_error(message: String) -> PersistenceError {
+    PersistenceError::UnknownError(Box::new(crate::StoreError::Contract(message)))
+}

@@ -1,0 +1,36 @@
+//! Every observable occurrence of the relay, each logged and counted in one place.
+
+use std::time::Duration;
+
+pub(crate) fn started() {
+    tracing::info!("outbox relay started");
+}
+
+pub(crate) fn stopped() {
+    tracing::info!("outbox relay stopped");
+}
+
+pub(crate) fn published(partition: i16, rows: usize, oldest_age_seconds: f64, took: Duration) {
+    tracing::debug!(partition, rows, took_ms = took.as_millis() as u64, "outbox rows published");
+    metrics::counter!("outbox_relay_published_total").increment(rows as u64);
+    metrics::histogram!("outbox_relay_batch_seconds").record(took.as_secs_f64());
+    metrics::histogram!("outbox_relay_lag_seconds").record(oldest_age_seconds.max(0.0));
+}
+
+pub(crate) fn pass_failed(partition: i16, error: &crate::RelayError) {
+    tracing::warn!(partition, error = %error, cause = ?error, "outbox relay pass failed; retrying");
+    metrics::counter!("outbox_relay_failures_total").increment(1);
+}
+
+pub(crate) fn listener_failed(error: &sqlx::Error) {
+    tracing::warn!(error = %error, "outbox notification listener failed; sweeping all partitions");
+    metrics::counter!("outbox_relay_listener_failures_total").increment(1);
+}
+
+pub(crate) fn flush_failed(error: &rdkafka::error::KafkaError) {
+    tracing::warn!(error = %error, "producer flush at shutdown did not complete");
+}
+
+pub(crate) fn failpoint_abort(acked: usize) {
+    tracing::error!(acked, "failpoint crash-after-ack: aborting before deleting acknowledged rows");
+}

@@ -1,0 +1,311 @@
+//! The outbox relay: publishes committed outbox rows to Kafka, in per-aggregate order, at
+//! least once.
+//!
+//! Rows are grouped into lease partitions (see `event_store::outbox`). A relay takes a
+//! partition's lease with a transaction-scoped Postgres advisory lock, reads a batch in row
+//! order, publishes it with an idempotent producer (`acks=all`), and deletes only the rows the
+//! broker acknowledged before committing. Any number of replicas may run: a partition is
+//! relayed by one of them at a time, so an aggregate's events are never raced onto the topic.
+//! A relay wakes on `NOTIFY` from committing writers and sweeps every partition on an
+//! interval in case a notification was missed.
+
+mod internal_events;
+mod producer;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use event_store::outbox::{NOTIFY_CHANNEL, PARTITIONS};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sqlx::postgres::PgListener;
+use sqlx::{PgPool, Row};
+use tokio_util::sync::CancellationToken;
+
+pub use producer::producer;
+
+/// Advisory-lock namespace of the outbox leases (first key of `pg_try_advisory_xact_lock`).
+const LEASE_NAMESPACE: i32 = 0x6f75_7462; // "outb"
+
+/// How the relay behaves.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Rows read and published per transaction.
+    pub batch_size: i64,
+    /// Every partition is swept this often, in case a notification was missed.
+    pub sweep_interval: Duration,
+    /// Longest pause after a failure before the partition is tried again.
+    pub max_backoff: Duration,
+    /// A fault to inject, for crash tests. Never set in production.
+    pub failpoint: Option<Failpoint>,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            sweep_interval: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(5),
+            failpoint: None,
+        }
+    }
+}
+
+/// Faults the relay can inject into itself, to prove that crashes lose nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failpoint {
+    /// Abort the process after the broker acknowledged a batch, before its rows are deleted.
+    CrashAfterAck,
+}
+
+impl std::str::FromStr for Failpoint {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "crash-after-ack" => Ok(Self::CrashAfterAck),
+            other => Err(format!("unknown relay failpoint {other:?}")),
+        }
+    }
+}
+
+/// Why a relay pass failed. The rows stay in the outbox and are retried.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The outbox could not be read or updated.
+    #[error("outbox database error")]
+    Database(#[from] sqlx::Error),
+    /// The broker did not acknowledge a record.
+    #[error("kafka did not acknowledge a record")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+}
+
+/// What relaying a partition ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// The partition was empty when last read.
+    Drained,
+    /// Another relay holds the partition's lease; it drains the partition.
+    LeaseHeld,
+    /// Shutdown was requested between batches.
+    Interrupted,
+}
+
+/// Publishes one outbox's rows to Kafka.
+pub struct Relay {
+    pool: PgPool,
+    producer: FutureProducer,
+    config: RelayConfig,
+}
+
+impl Relay {
+    /// A relay of the outbox in `pool`, publishing with `producer`.
+    pub fn new(pool: PgPool, producer: FutureProducer, config: RelayConfig) -> Self {
+        Self {
+            pool,
+            producer,
+            config,
+        }
+    }
+
+    /// Relays until `cancel` fires; the batch in flight is finished (or abandoned, to be
+    /// republished) before it returns.
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), RelayError> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(NOTIFY_CHANNEL).await?;
+        let mut dirty: BTreeSet<i16> = (0..PARTITIONS).collect();
+        let mut backoff = Duration::ZERO;
+        let mut next_sweep = Instant::now() + self.config.sweep_interval;
+        internal_events::started();
+        while !cancel.is_cancelled() {
+            let mut failed = false;
+            for partition in std::mem::take(&mut dirty) {
+                match self.relay_partition(partition, &cancel).await {
+                    Ok(Pass::Drained | Pass::LeaseHeld) => {}
+                    Ok(Pass::Interrupted) => break,
+                    Err(error) => {
+                        internal_events::pass_failed(partition, &error);
+                        dirty.insert(partition);
+                        failed = true;
+                    }
+                }
+            }
+            backoff = if failed {
+                (backoff * 2).clamp(Duration::from_millis(100), self.config.max_backoff)
+            } else {
+                Duration::ZERO
+            };
+            if !dirty.is_empty() {
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(backoff) => continue,
+                }
+            }
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                notification = listener.recv() => match notification {
+                    Ok(notification) => {
+                        dirty.extend(notification.payload().parse::<i16>().ok());
+                        // Take every notification already queued, so a burst is one pass.
+                        while let Ok(Ok(more)) =
+                            tokio::time::timeout(Duration::ZERO, listener.recv()).await
+                        {
+                            dirty.extend(more.payload().parse::<i16>().ok());
+                        }
+                    }
+                    Err(error) => {
+                        // The listener reconnects on the next recv; notifications sent
+                        // meanwhile are lost, so sweep everything.
+                        internal_events::listener_failed(&error);
+                        dirty.extend(0..PARTITIONS);
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+                () = tokio::time::sleep_until(next_sweep.into()) => {
+                    dirty.extend(0..PARTITIONS);
+                }
+            }
+            if Instant::now() >= next_sweep {
+                next_sweep = Instant::now() + self.config.sweep_interval;
+                dirty.extend(0..PARTITIONS);
+            }
+        }
+        self.producer_flush();
+        internal_events::stopped();
+        Ok(())
+    }
+
+    /// Relays every row visible now, in every partition whose lease is free; returns how many
+    /// rows were published. For tools and tests that want a relay pass without the loop.
+    pub async fn relay_visible(&self) -> Result<u64, RelayError> {
+        let before = self.outbox_len().await?;
+        let never = CancellationToken::new();
+        for partition in 0..PARTITIONS {
+            self.relay_partition(partition, &never).await?;
+        }
+        Ok(before.saturating_sub(self.outbox_len().await?))
+    }
+
+    async fn outbox_len(&self) -> Result<u64, RelayError> {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count.unsigned_abs())
+    }
+
+    async fn relay_partition(
+        &self,
+        partition: i16,
+        cancel: &CancellationToken,
+    ) -> Result<Pass, RelayError> {
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let leased: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
+                .bind(LEASE_NAMESPACE)
+                .bind(i32::from(partition))
+                .fetch_one(&mut *tx)
+                .await?;
+            if !leased {
+                return Ok(Pass::LeaseHeld);
+            }
+            let rows = sqlx::query(
+                "SELECT id, topic, message_key, payload, headers, \
+                 extract(epoch from now() - created_at)::float8 AS age_seconds \
+                 FROM outbox WHERE partition_key = $1 ORDER BY id LIMIT $2",
+            )
+            .bind(partition)
+            .bind(self.config.batch_size)
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                tx.commit().await?;
+                return Ok(Pass::Drained);
+            }
+            let started = Instant::now();
+            let (acked, failure) = self.publish(&rows).await?;
+            if acked > 0 && self.config.failpoint == Some(Failpoint::CrashAfterAck) {
+                internal_events::failpoint_abort(acked);
+                std::process::abort();
+            }
+            let ids: Vec<i64> = rows[..acked]
+                .iter()
+                .map(|row| row.try_get("id"))
+                .collect::<Result<_, _>>()?;
+            sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            if acked > 0 {
+                let oldest: f64 = rows[0].try_get("age_seconds")?;
+                internal_events::published(partition, acked, oldest, started.elapsed());
+            }
+            if let Some(error) = failure {
+                return Err(error.into());
+            }
+            if rows.len() < self.config.batch_size as usize {
+                return Ok(Pass::Drained);
+            }
+            if cancel.is_cancelled() {
+                return Ok(Pass::Interrupted);
+            }
+        }
+    }
+
+    /// Sends every row and waits for the broker. Returns how many leading rows were
+    /// acknowledged, and the error that stopped the rest.
+    async fn publish(
+        &self,
+        rows: &[sqlx::postgres::PgRow],
+    ) -> Result<(usize, Option<rdkafka::error::KafkaError>), RelayError> {
+        let mut deliveries = Vec::with_capacity(rows.len());
+        let mut failure = None;
+        for row in rows {
+            let topic: &str = row.try_get("topic")?;
+            let key: &str = row.try_get("message_key")?;
+            let payload: &[u8] = row.try_get("payload")?;
+            let headers: serde_json::Value = row.try_get("headers")?;
+            let mut kafka_headers = OwnedHeaders::new();
+            for (name, value) in headers.as_object().into_iter().flatten() {
+                if let Some(value) = value.as_str() {
+                    kafka_headers = kafka_headers.insert(Header {
+                        key: name,
+                        value: Some(value),
+                    });
+                }
+            }
+            let record = FutureRecord::to(topic)
+                .key(key)
+                .payload(payload)
+                .headers(kafka_headers);
+            match self.producer.send_result(record) {
+                Ok(delivery) => deliveries.push(delivery),
+                Err((error, _)) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        // Awaited in order: a row counts only if every row before it was acknowledged too.
+        let mut acked = 0;
+        for delivery in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) if failure.is_none() => acked += 1,
+                Ok(Ok(_)) => {}
+                Ok(Err((error, _))) => {
+                    failure.get_or_insert(error);
+                }
+                Err(_canceled) => {
+                    failure.get_or_insert(rdkafka::error::KafkaError::Canceled);
+                }
+            }
+        }
+        Ok((acked, failure))
+    }
+
+    fn producer_flush(&self) {
+        use rdkafka::producer::Producer;
+        if let Err(error) = self.producer.flush(Duration::from_secs(5)) {
+            internal_events::flush_failed(&error);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! `/health/live`, `/health/ready` and `/metrics`, the same on every service.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use serde_json::json;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The dependencies `/health/ready` checks.
+#[derive(Clone)]
+pub struct Readiness {
+    /// The service's own database.
+    pub database: sqlx::PgPool,
+    /// The broker, when the service talks to one.
+    pub broker: Option<Arc<AdminClient<DefaultClientContext>>>,
+}
+
+/// Mounts the health and metrics routes.
+pub fn configure(readiness: Readiness) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |config| {
+        config
+            .app_data(web::Data::new(readiness))
+            .route("/health/live", web::get().to(live))
+            .route("/health/ready", web::get().to(ready))
+            .route("/metrics", web::get().to(metrics));
+    }
+}
+
+async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "live" }))
+}
+
+async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
+    let database = tokio::time::timeout(
+        CHECK_TIMEOUT,
+        sqlx::query("SELECT 1").execute(&readiness.database),
+    )
+    .await
+    .is_ok_and(|result| result.is_ok());
+    let broker = match &readiness.broker {
+        Some(admin) => Some(crate::kafka::reachable(admin, CHECK_TIMEOUT).await),
+        None => None,
+    };
+    let up = |ok: bool| if ok { "up" } else { "down" };
+    let mut checks = serde_json::Map::new();
+    checks.insert("database".into(), up(database).into());
+    if let Some(broker) = broker {
+        checks.insert("broker".into(), up(broker).into());
+    }
+    let ready = database && broker.unwrap_or(true);
+    let body = json!({ "status": if ready { "ready" } else { "not_ready" }, "checks": checks });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::metrics::handle().render())
+}

@@ -1,0 +1,214 @@
+//! HTTP plumbing shared by the services: request ids, request metrics, and running the server
+//! with its background tasks until shutdown.
+
+use std::future::{Ready, ready};
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Header carrying the correlation id in and out.
+pub const CORRELATION_ID: &str = "x-correlation-id";
+
+/// Who sent a request and which trace it belongs to.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// From `X-Correlation-Id`, or new.
+    pub correlation_id: String,
+    /// Unique to this request; the causation id of what it commands.
+    pub request_id: String,
+    /// From a valid `traceparent` header, or a new trace.
+    pub traceparent: String,
+    /// The authenticated caller; `anonymous` until authentication is configured.
+    pub actor: String,
+}
+
+impl RequestContext {
+    fn from_headers(request: &HttpRequest) -> Self {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::trim)
+        };
+        let correlation_id = header(CORRELATION_ID)
+            .filter(|id| valid_correlation_id(id))
+            .map_or_else(|| Uuid::now_v7().to_string(), str::to_owned);
+        let traceparent = header("traceparent")
+            .filter(|value| valid_traceparent(value))
+            .map_or_else(new_traceparent, str::to_owned);
+        Self {
+            correlation_id,
+            request_id: Uuid::now_v7().to_string(),
+            traceparent,
+            actor: "anonymous".into(),
+        }
+    }
+}
+
+impl FromRequest for RequestContext {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let context = request
+            .extensions()
+            .get::<Self>()
+            .cloned()
+            .unwrap_or_else(|| Self::from_headers(request));
+        ready(Ok(context))
+    }
+}
+
+fn valid_correlation_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`, ids not all zero.
+pub fn valid_traceparent(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    let hex = |s: &str, len: usize| {
+        s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    parts.len() == 4
+        && parts[0] == "00"
+        && hex(parts[1], 32)
+        && parts[1].bytes().any(|b| b != b'0')
+        && hex(parts[2], 16)
+        && parts[2].bytes().any(|b| b != b'0')
+        && hex(parts[3], 2)
+}
+
+fn new_traceparent() -> String {
+    let trace = Uuid::new_v4().simple().to_string();
+    let span = &Uuid::new_v4().simple().to_string()[..16];
+    format!("00-{trace}-{span}-01")
+}
+
+/// Middleware: attaches the request context, echoes the correlation id, and counts and times
+/// every request by route pattern and status.
+pub async fn observe(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let context = RequestContext::from_headers(request.request());
+    let correlation_id = context.correlation_id.clone();
+    request.extensions_mut().insert(context);
+    let method = request.method().to_string();
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let mut response = next.call(request).await?;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    if let Ok(value) = HeaderValue::from_str(&correlation_id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(CORRELATION_ID), value);
+    }
+    Ok(response)
+}
+
+/// A named background task of a service (e.g. the outbox relay).
+pub struct Background {
+    /// Name for the logs.
+    pub name: &'static str,
+    /// The task; it must return once the service's token is cancelled.
+    pub task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Runs `server` and `background` until `cancel` fires or one of them stops, then drains:
+/// in-flight requests get the server's shutdown timeout, background tasks get `drain`, and
+/// whatever is left is aborted.
+pub async fn run_until_stopped(
+    server: actix_web::dev::Server,
+    background: Vec<Background>,
+    cancel: CancellationToken,
+    drain: Duration,
+) -> anyhow::Result<()> {
+    let handle = server.handle();
+    let mut server = tokio::spawn(server);
+    let mut tasks: futures_unordered::Tasks = background.into_iter().collect();
+    let mut outcome: anyhow::Result<()> = Ok(());
+    tokio::select! {
+        () = cancel.cancelled() => {}
+        result = &mut server => {
+            outcome = result.map_err(anyhow::Error::from).and_then(|r| r.map_err(Into::into));
+            tracing::warn!("http server stopped on its own");
+        }
+        (name, result) = tasks.next_finished() => {
+            tracing::error!(task = name, ?result, "background task stopped on its own");
+            outcome = Err(anyhow::anyhow!("background task {name} stopped"));
+        }
+    }
+    cancel.cancel();
+    handle.stop(true).await;
+    if let Err(error) = tokio::time::timeout(drain, tasks.join_all()).await {
+        tracing::warn!(%error, "background tasks did not drain in time; aborting them");
+        tasks.abort_all();
+    }
+    tracing::info!("stopped");
+    outcome
+}
+
+mod futures_unordered {
+    //! A small set of named tasks that can be awaited one at a time, all together, or aborted.
+
+    use super::Background;
+
+    pub(super) struct Tasks(Vec<Background>);
+
+    impl FromIterator<Background> for Tasks {
+        fn from_iter<I: IntoIterator<Item = Background>>(iter: I) -> Self {
+            Self(iter.into_iter().collect())
+        }
+    }
+
+    impl Tasks {
+        /// The first task to finish; pending forever when there are none.
+        pub(super) async fn next_finished(&mut self) -> (&'static str, String) {
+            if self.0.is_empty() {
+                return std::future::pending().await;
+            }
+            let (result, index, _) =
+                futures::future::select_all(self.0.iter_mut().map(|b| &mut b.task)).await;
+            let name = self.0.remove(index).name;
+            (name, format!("{result:?}"))
+        }
+
+        pub(super) async fn join_all(&mut self) {
+            for background in &mut self.0 {
+                match (&mut background.task).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        tracing::error!(task = background.name, error = ?error, "background task failed")
+                    }
+                    Err(error) => {
+                        tracing::error!(task = background.name, %error, "background task panicked")
+                    }
+                }
+            }
+            self.0.clear();
+        }
+
+        pub(super) fn abort_all(&self) {
+            for background in &self.0 {
+                background.task.abort();
+            }
+        }
+    }
+}

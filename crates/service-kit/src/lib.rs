@@ -1,0 +1,13 @@
+//! What every service of the system stands on: layered settings, JSON logs, Prometheus
+//! metrics, health endpoints, problem+json errors, request context and graceful shutdown.
+
+pub mod health;
+pub mod http;
+pub mod kafka;
+pub mod metrics;
+pub mod problem;
+pub mod settings;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use problem::{FieldError, Problem};

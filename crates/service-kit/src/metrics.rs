@@ -1,0 +1,26 @@
+//! The process-wide Prometheus recorder behind every `/metrics` endpoint.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Buckets (seconds) for latency histograms: 0.5 ms to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The recorder's handle, installing the recorder on first use.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(LATENCY_BUCKETS)
+            .expect("static buckets are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder was installed first; metrics then go there.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}

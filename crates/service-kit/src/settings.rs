@@ -1,0 +1,146 @@
+//! Layered configuration: defaults in code, then an optional TOML file, then environment
+//! variables with the service's prefix (`USERS_COMMAND__DATABASE__HOST=…`).
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+
+/// Loads `T` from its defaults, the TOML file named by `<PREFIX>__CONFIG_FILE` if set, and
+/// `<PREFIX>__SECTION__KEY` environment variables, in increasing precedence.
+pub fn load<T: serde::de::DeserializeOwned>(prefix: &str) -> Result<T, config::ConfigError> {
+    let mut builder = config::Config::builder();
+    if let Ok(file) = std::env::var(format!("{prefix}__CONFIG_FILE")) {
+        builder = builder.add_source(config::File::with_name(&file).required(true));
+    }
+    builder
+        .add_source(
+            config::Environment::with_prefix(prefix)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .ignore_empty(true),
+        )
+        .build()?
+        .try_deserialize()
+}
+
+/// Where a service's Postgres database is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: SecretString,
+    pub database_name: String,
+    pub require_ssl: bool,
+    pub max_connections: u32,
+    /// Seconds to wait for a pooled connection.
+    pub acquire_timeout_secs: u64,
+    /// Apply pending migrations at start-up.
+    pub migrate: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 5432,
+            username: "cqrs".into(),
+            password: SecretString::from("cqrs"),
+            database_name: String::new(),
+            require_ssl: false,
+            max_connections: 16,
+            acquire_timeout_secs: 5,
+            migrate: true,
+        }
+    }
+}
+
+impl DatabaseSettings {
+    /// Connect options without a database, for administrative statements.
+    pub fn server_options(&self) -> PgConnectOptions {
+        PgConnectOptions::new()
+            .host(&self.host)
+            .port(self.port)
+            .username(&self.username)
+            .password(self.password.expose_secret())
+            .ssl_mode(if self.require_ssl {
+                PgSslMode::Require
+            } else {
+                PgSslMode::Prefer
+            })
+    }
+
+    /// Connect options of the service's database.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        self.server_options().database(&self.database_name)
+    }
+
+    /// A lazily connecting pool: the service starts even while the database is down, and
+    /// `/health/ready` says so.
+    pub fn pool(&self) -> sqlx::PgPool {
+        PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(Duration::from_secs(self.acquire_timeout_secs))
+            .connect_lazy_with(self.connect_options())
+    }
+}
+
+/// Where the Kafka-protocol broker is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// Comma-separated `host:port` list.
+    pub brokers: String,
+    /// Partitions of topics the service creates when they are missing.
+    pub topic_partitions: i32,
+    /// Milliseconds a record may wait for the broker's acknowledgement before it fails.
+    pub delivery_timeout_ms: u64,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topic_partitions: 3,
+            delivery_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// Where and how a service serves HTTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    pub host: String,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// Seconds in-flight requests get to finish after a shutdown signal.
+    pub shutdown_timeout_secs: u64,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 0,
+            body_limit_bytes: 64 * 1024,
+            shutdown_timeout_secs: 10,
+            workers: 0,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// Binds the listener; the chosen port is the listener's local address.
+    pub fn bind(&self) -> std::io::Result<std::net::TcpListener> {
+        std::net::TcpListener::bind((self.host.as_str(), self.port))
+    }
+}

@@ -1,0 +1,14 @@
+//! Compiles the contracts with protox (pure Rust), so no system `protoc` is needed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = ["proto/cqrs/events/v1/envelope.proto", "proto/cqrs/users/v1/users.proto"];
+    println!("cargo:rerun-if-changed=proto");
+    let descriptors = protox::compile(files, ["proto"])?;
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("descriptors.binpb"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
+    prost_build::Config::new().compile_fds(descriptors)?;
+    Ok(())
+}

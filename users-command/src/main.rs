@@ -1,0 +1,43 @@
+use anyhow::Context;
+use users_command::{Application, Settings};
+
+const HELP: &str = "\
+users-command: the write side of the Users bounded context (REST commands -> event store ->
+outbox -> Kafka topic users.events).
+
+Usage: users-command [--help] [--version]
+
+Configuration comes from defaults, then the TOML file named by USERS_COMMAND_CONFIG, then
+environment variables USERS_COMMAND__<SECTION>__<KEY>, for example:
+  USERS_COMMAND__HTTP__PORT=5001            port to listen on (0 picks one)
+  USERS_COMMAND__DATABASE__HOST=127.0.0.1   Postgres host (also PORT, USERNAME, PASSWORD,
+                                            DATABASE_NAME=users_es, MAX_CONNECTIONS, MIGRATE)
+  USERS_COMMAND__KAFKA__BROKERS=127.0.0.1:9092
+  USERS_COMMAND__TOPIC=users.events
+  USERS_COMMAND__RELAY__ENABLED=true        run the outbox relay in this process
+Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
+Endpoints: /users..., /health/live, /health/ready, /metrics, /api-docs/openapi.json, /swagger-ui/
+SIGTERM or SIGINT stops it after in-flight requests and the relay's current batch finish.";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match std::env::args().nth(1).as_deref() {
+        Some("-h" | "--help") => {
+            println!("{HELP}");
+            return Ok(());
+        }
+        Some("-V" | "--version") => {
+            println!("users-command {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        Some(other) => {
+            eprintln!("users-command: unexpected argument {other:?}; see --help");
+            std::process::exit(2);
+        }
+        None => {}
+    }
+    service_kit::telemetry::init("users-command");
+    let settings = Settings::load().context("loading settings")?;
+    let cancel = service_kit::shutdown::on_signal();
+    Application::build(settings, cancel).await?.run_until_stopped().await
+}

@@ -1,0 +1,402 @@
+//! `/users`: the User commands and the user's event stream.
+
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, web};
+use event_store::{CommandBus, CommandMetadata, Executed};
+use serde::{Deserialize, Serialize};
+use service_kit::http::RequestContext;
+use service_kit::{FieldError, Problem};
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::{CreditCents, Email, Reason, Reservation, User, UserCommand, UserName, ValueError};
+use crate::error::UserCommandError;
+
+/// What the handlers share.
+pub struct UsersState {
+    /// Runs User commands against the event store.
+    pub bus: CommandBus<User>,
+    /// The event store's pool, for reading streams.
+    pub pool: PgPool,
+}
+
+/// Mounts the routes.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/users", web::post().to(register))
+        .route("/users/{id}/email", web::post().to(change_email))
+        .route("/users/{id}/name", web::post().to(rename))
+        .route("/users/{id}/credit-limit", web::post().to(change_credit_limit))
+        .route("/users/{id}/deactivate", web::post().to(deactivate))
+        .route("/users/{id}/credit-reservations", web::post().to(reserve_credit))
+        .route(
+            "/users/{id}/credit-reservations/{order_id}",
+            web::delete().to(release_credit),
+        )
+        .route("/users/{id}/events", web::get().to(events));
+}
+
+/// Body of `POST /users`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterUser {
+    /// Unique across users, compared case-insensitively.
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// 1 to 200 characters.
+    #[schema(example = "Ada Lovelace")]
+    pub name: String,
+    /// 0 to 100000000000.
+    #[schema(example = 50000)]
+    pub credit_limit_cents: i64,
+}
+
+/// Body of `POST /users/{id}/email`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEmail {
+    pub email: String,
+}
+
+/// Body of `POST /users/{id}/name`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rename {
+    pub name: String,
+}
+
+/// Body of `POST /users/{id}/credit-limit`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeCreditLimit {
+    pub credit_limit_cents: i64,
+}
+
+/// Body of `POST /users/{id}/deactivate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deactivate {
+    /// 1 to 500 characters.
+    pub reason: String,
+}
+
+/// Body of `POST /users/{id}/credit-reservations`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveCredit {
+    /// The order the credit is held for; the reservation's idempotency key.
+    pub order_id: Uuid,
+    /// 1 to 100000000000.
+    pub amount_cents: i64,
+}
+
+/// A command's result.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// The user's id.
+    pub id: Uuid,
+    /// The user's version after the command (unchanged when it was a repeat).
+    pub version: u64,
+}
+
+/// The result of a reservation or release.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReservationOutcome {
+    pub id: Uuid,
+    pub version: u64,
+    pub order_id: Uuid,
+    /// `reserved`, `already_reserved`, `released`, `already_released` or `nothing_reserved`.
+    pub outcome: String,
+    /// The amount the order holds (or held).
+    pub amount_cents: i64,
+    /// Credit the user holds for all orders.
+    pub reserved_cents: i64,
+    /// Credit the user can still reserve.
+    pub available_cents: i64,
+}
+
+fn field<T>(errors: &mut Vec<FieldError>, name: &str, parsed: Result<T, ValueError>) -> Option<T> {
+    parsed
+        .map_err(|e| errors.push(FieldError::new(name, e.code, e.message)))
+        .ok()
+}
+
+fn invalid(errors: Vec<FieldError>) -> Problem {
+    Problem::validation(errors)
+}
+
+impl TryFrom<RegisterUser> for UserCommand {
+    type Error = Problem;
+    fn try_from(body: RegisterUser) -> Result<Self, Problem> {
+        let mut errors = Vec::new();
+        let email = field(&mut errors, "email", Email::parse(&body.email));
+        let name = field(&mut errors, "name", UserName::parse(&body.name));
+        let limit = field(
+            &mut errors,
+            "credit_limit_cents",
+            CreditCents::parse(body.credit_limit_cents),
+        );
+        match (email, name, limit) {
+            (Some(email), Some(name), Some(credit_limit)) => Ok(Self::Register {
+                user_id: Uuid::now_v7(),
+                email,
+                name,
+                credit_limit,
+            }),
+            _ => Err(invalid(errors)),
+        }
+    }
+}
+
+/// Parses `If-Match`: a version number, quoted or not (`3`, `"3"`, `W/"3"`), or `*`.
+fn expected_version(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| Problem::bad_request("If-Match must be a version number"))?
+        .trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let bare = text.trim_start_matches("W/").trim_matches('"');
+    bare.parse::<u64>()
+        .map(Some)
+        .map_err(|_| Problem::bad_request(format!("If-Match must be a version number, not {text:?}")))
+}
+
+fn metadata(context: RequestContext) -> CommandMetadata {
+    CommandMetadata {
+        correlation_id: context.correlation_id,
+        causation_id: context.request_id,
+        actor: context.actor,
+        traceparent: Some(context.traceparent),
+    }
+}
+
+async fn execute(
+    state: &UsersState,
+    id: Uuid,
+    command: UserCommand,
+    request: &HttpRequest,
+    context: RequestContext,
+) -> Result<Executed<User>, Problem> {
+    let expected = expected_version(request.headers())?;
+    state
+        .bus
+        .execute(&id.to_string(), command, expected, metadata(context))
+        .await
+        .map_err(|error| UserCommandError::from(error).into())
+}
+
+fn accepted(id: Uuid, version: u64) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(header::ETag(header::EntityTag::new_strong(version.to_string())))
+        .json(Accepted { id, version })
+}
+
+/// Registers a user.
+#[utoipa::path(post, path = "/users", request_body = RegisterUser, tag = "users",
+    responses(
+        (status = 201, description = "Registered; Location names the user", body = Accepted),
+        (status = 400, description = "Malformed JSON, unknown or missing fields", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Email already in use", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn register(
+    state: web::Data<UsersState>,
+    request: HttpRequest,
+    context: RequestContext,
+    body: web::Json<RegisterUser>,
+) -> Result<HttpResponse, Problem> {
+    let command = UserCommand::try_from(body.into_inner())?;
+    let UserCommand::Register { user_id, .. } = &command else {
+        unreachable!("RegisterUser converts to Register");
+    };
+    let id = *user_id;
+    let executed = execute(&state, id, command, &request, context).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/users/{id}")))
+        .insert_header(header::ETag(header::EntityTag::new_strong(
+            executed.version.to_string(),
+        )))
+        .json(Accepted {
+            id,
+            version: executed.version,
+        }))
+}
+
+/// Changes a user's email.
+#[utoipa::path(post, path = "/users/{id}/email", request_body = ChangeEmail, tag = "users",
+    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, description = "Email taken, user deactivated or version mismatch", body = Problem), (status = 422, body = Problem)))]
+pub async fn change_email(
+    state: web::Data<UsersState>,
+    request: HttpRequest,
+    context: RequestContext,
+    id: web::Path<Uuid>,
+    body: web::Json<ChangeEmail>,
+) -> Result<HttpResponse, Problem> {
+    let mut errors = Vec::new();
+    let email = field(&mut errors, "email", Email::parse(&body.email)).ok_or_else(|| invalid(errors))?;
+    let id = id.into_inner();
+    let executed = execute(&state, id, UserCommand::ChangeEmail { email }, &request, context).await?;
+    Ok(accepted(id, executed.version))
+}
+
+/// Renames a user.
+#[utoipa::path(post, path = "/users/{id}/name", request_body = Rename, tag = "users",
+    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn rename(
+    state: web::Data<UsersState>,
+    request: HttpRequest,
+    context: RequestContext,
+    id: web::Path<Uuid>,
+    body: web::Json<Rename>,
+) -> Result<HttpResponse, Problem> {
+    let mut errors = Vec::new();
+    let name = field(&mut errors, "name", UserName::parse(&body.name)).ok_or_else(|| invalid(errors))?;
+    let id = id.into_inner();
+    let executed = execute(&state, id, UserCommand::Rename { name }, &request, context).await?;
+    Ok(accepted(id, executed.version))
+}
+
+/// Changes a user's credit limit; it cannot drop below the credit already reserved.
+#[utoipa::path(post, path = "/users/{id}/credit-limit", request_body = ChangeCreditLimit, tag = "users",
+    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn change_credit_limit(
+    state: web::Data<UsersState>,
+    request: HttpRequest,
+    context: RequestContext,
+    id: web::Path<Uuid>,
+    body: web::Json<ChangeCreditLimit>,
+) -> Result<HttpResponse, Problem> {
+    let mut errors = Vec::new();
+    let credit_limit = field(
+        &mut errors,
+        "credit_limit_cents",
+        CreditCents::parse(body.credit_limit_cents),
+    )
+    .ok_or_else(|| invalid(errors))?;
+    let id = id.into_inner();
+    let command = UserCommand::ChangeCreditLimit { credit_limit };
+    let executed = execute(&state, id, command, &request, context).await?;
+    Ok(accepted(id, executed.version))
+}
+
+/// Deactivates a user; a deactivated user cannot reserve credit.
+#[utoipa::path(post, path = "/users/{id}/deactivate", request_body = Deactivate, tag = "users",
+    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn deactivate(
+    state: web::Data<UsersState>,
+    request: HttpRequest,
+    context: RequestContext,
+    id: web::Path<Uuid>,
+    body: web::Json<Deactivate>,
+) -> Result<HttpResponse, Problem> {
+    let mut errors = Vec::new();
+    let reason = field(&mut errors, "reason", Reason::parse(&body.reason)).ok_or_else(|| invalid(errors))?;
+    let id = id.into_inner();
+    let executed = execute(&state, id, UserCommand::Deactivate { reason }, &request, context).await?;
+    Ok(accepted(id, executed.version))
+}
+
+/// Reserves credit for an order; repeating it for the same order has no second effect.
+#[utoipa::path(post, path = "/users/{id}/credit-reservations", request_body = ReserveCredit, tag = "users",
+    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses(
+        (status = 200, description = "`reserved` or `already_reserved`", body = ReservationOutcome),
+        (status = 404, body = Problem),
+        (status = 409, description = "User deactivated, order holds another amount, or its reservation was released", body = Problem),
+        (status = 422, description = "Invalid amount or insufficient credit", body = Problem)))]
+pub async fn reserve_credit(
+    state: web::Data<UsersState>,
+    request: HttpRequest,
+    context: RequestContext,
+    id: web::Path<Uuid>,
+    body: web::Json<ReserveCredit>,
+) -> Result<HttpResponse, Problem> {
+    let mut errors = Vec::new();
+    let amount = field(
+        &mut errors,
+        "amount_cents",
+        CreditCents::parse_positive(body.amount_cents),
+    )
+    .ok_or_else(|| invalid(errors))?;
+    let (id, order_id) = (id.into_inner(), body.order_id);
+    let command = UserCommand::ReserveCredit { order_id, amount };
+    let executed = execute(&state, id, command, &request, context).await?;
+    let outcome = if executed.events.is_empty() { "already_reserved" } else { "reserved" };
+    Ok(reservation_response(id, order_id, outcome, &executed))
+}
+
+/// Releases an order's credit; repeating it has no second effect. Releasing an order that
+/// reserved nothing closes it, so a late reservation for it is refused.
+#[utoipa::path(delete, path = "/users/{id}/credit-reservations/{order_id}", tag = "users",
+    params(("id" = Uuid, Path, description = "User id"), ("order_id" = Uuid, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses(
+        (status = 200, description = "`released`, `already_released` or `nothing_reserved`", body = ReservationOutcome),
+        (status = 404, body = Problem)))]
+pub async fn release_credit(
+    state: web::Data<UsersState>,
+    request: HttpRequest,
+    context: RequestContext,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, Problem> {
+    let (id, order_id) = path.into_inner();
+    let command = UserCommand::ReleaseCredit { order_id };
+    let executed = execute(&state, id, command, &request, context).await?;
+    let outcome = match (executed.events.is_empty(), executed.state.reservation(order_id)) {
+        (true, _) => "already_released",
+        (false, Some(Reservation::Released { amount_cents: 0 })) => "nothing_reserved",
+        (false, _) => "released",
+    };
+    Ok(reservation_response(id, order_id, outcome, &executed))
+}
+
+fn reservation_response(id: Uuid, order_id: Uuid, outcome: &str, executed: &Executed<User>) -> HttpResponse {
+    let amount_cents = match executed.state.reservation(order_id) {
+        Some(Reservation::Held { amount_cents } | Reservation::Released { amount_cents }) => amount_cents,
+        None => 0,
+    };
+    HttpResponse::Ok()
+        .insert_header(header::ETag(header::EntityTag::new_strong(
+            executed.version.to_string(),
+        )))
+        .json(ReservationOutcome {
+            id,
+            version: executed.version,
+            order_id,
+            outcome: outcome.to_owned(),
+            amount_cents,
+            reserved_cents: executed.state.reserved_cents(),
+            available_cents: executed.state.available_cents(),
+        })
+}
+
+/// The user's events in sequence order, with their metadata.
+#[utoipa::path(get, path = "/users/{id}/events", tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    responses((status = 200, description = "The stream, oldest first"), (status = 404, body = Problem)))]
+pub async fn events(state: web::Data<UsersState>, id: web::Path<Uuid>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let events = event_store::read_stream(&state.pool, "user", &id.to_string())
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    if events.is_empty() {
+        return Err(Problem::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "user-not-found",
+            "No such user",
+        )
+        .with_detail(format!("user {id} has no events")));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id, "events": events })))
+}
