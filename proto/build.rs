@@ -1,7 +1,10 @@
 //! Compiles the contracts with protox (pure Rust), so no system `protoc` is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/cqrs/events/v1/envelope.proto", "proto/cqrs/users/v1/users.proto"];
+    let files = [
+        "proto/cqrs/events/v1/envelope.proto",
+        "proto/cqrs/users/v1/users.proto",
+    ];
     println!("cargo:rerun-if-changed=proto");
     let descriptors = protox::compile(files, ["proto"])?;
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);

@@ -15,7 +15,9 @@ impl From<UserCommandError> for Problem {
                 "version-mismatch",
                 "The user is not at the expected version",
             )
-            .with_detail(format!("If-Match asked for version {expected}, the user is at {actual}"))
+            .with_detail(format!(
+                "If-Match asked for version {expected}, the user is at {actual}"
+            ))
             .with("current_version", actual),
             CommandError::Concurrent => Problem::new(
                 StatusCode::CONFLICT,
@@ -52,7 +54,9 @@ impl From<CommandError<UserError>> for UserCommandError {
 fn rejected(error: UserError) -> Problem {
     let detail = error.to_string();
     match error {
-        UserError::NotFound => Problem::new(StatusCode::NOT_FOUND, "user-not-found", "No such user"),
+        UserError::NotFound => {
+            Problem::new(StatusCode::NOT_FOUND, "user-not-found", "No such user")
+        }
         UserError::AlreadyRegistered => Problem::new(
             StatusCode::CONFLICT,
             "user-exists",

@@ -39,5 +39,8 @@ async fn main() -> anyhow::Result<()> {
     service_kit::telemetry::init("users-command");
     let settings = Settings::load().context("loading settings")?;
     let cancel = service_kit::shutdown::on_signal();
-    Application::build(settings, cancel).await?.run_until_stopped().await
+    Application::build(settings, cancel)
+        .await?
+        .run_until_stopped()
+        .await
 }

@@ -7,7 +7,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use event_store::CommandBus;
-use outbox_relay::Relay;
+use outbox_relay::{ProducerSettings, Relay};
 use service_kit::health::{self, Readiness};
 use service_kit::http::{self, Background};
 use service_kit::problem;
@@ -42,10 +42,15 @@ impl Application {
                 .context("migrating the users event store")?;
         }
         let admin = Arc::new(
-            service_kit::kafka::admin(&settings.kafka.brokers).context("creating a Kafka admin client")?,
+            service_kit::kafka::admin(&settings.kafka.brokers)
+                .context("creating a Kafka admin client")?,
         );
-        if let Err(error) =
-            service_kit::kafka::ensure_topic(&admin, &settings.topic, settings.kafka.topic_partitions).await
+        if let Err(error) = service_kit::kafka::ensure_topic(
+            &admin,
+            &settings.topic,
+            settings.kafka.topic_partitions,
+        )
+        .await
         {
             // The relay retries until the broker is back; readiness reports it meanwhile.
             tracing::warn!(%error, topic = settings.topic, "could not ensure the topic exists");
@@ -53,13 +58,13 @@ impl Application {
 
         let mut background = Vec::new();
         if settings.relay.enabled {
-            let producer = outbox_relay::producer(
-                &settings.kafka.brokers,
-                Duration::from_millis(settings.kafka.delivery_timeout_ms),
-            )
-            .context("creating the relay's Kafka producer")?;
+            let producer = ProducerSettings {
+                brokers: settings.kafka.brokers.clone(),
+                delivery_timeout: Duration::from_millis(settings.kafka.delivery_timeout_ms),
+            };
             let config = settings.relay.config().map_err(anyhow::Error::msg)?;
-            let relay = Relay::new(pool.clone(), producer, config);
+            let relay = Relay::new(pool.clone(), producer, config)
+                .context("creating the relay's Kafka producer")?;
             let token = cancel.child_token();
             background.push(Background {
                 name: "outbox-relay",

@@ -68,6 +68,10 @@ mod tests {
             .map(|i| partition_for(&Uuid::from_u128(i).to_string()))
             .collect();
         assert!(spread.iter().all(|p| (0..PARTITIONS).contains(p)));
-        assert_eq!(spread.len(), PARTITIONS as usize, "ids spread over every partition");
+        assert_eq!(
+            spread.len(),
+            PARTITIONS as usize,
+            "ids spread over every partition"
+        );
     }
 }

@@ -94,7 +94,13 @@ impl PgEventRepository {
         .bind(partition)
         .bind(self.contract.topic())
         .bind(&event.aggregate_id)
-        .bind(outbox::envelope(event, event_id, recorded_at, &metadata, payload))
+        .bind(outbox::envelope(
+            event,
+            event_id,
+            recorded_at,
+            &metadata,
+            payload,
+        ))
         .bind(Value::Object(headers))
         .bind(event_id)
         .execute(&mut **tx)

@@ -11,7 +11,12 @@ pub(crate) fn stopped() {
 }
 
 pub(crate) fn published(partition: i16, rows: usize, oldest_age_seconds: f64, took: Duration) {
-    tracing::debug!(partition, rows, took_ms = took.as_millis() as u64, "outbox rows published");
+    tracing::debug!(
+        partition,
+        rows,
+        took_ms = took.as_millis() as u64,
+        "outbox rows published"
+    );
     metrics::counter!("outbox_relay_published_total").increment(rows as u64);
     metrics::histogram!("outbox_relay_batch_seconds").record(took.as_secs_f64());
     metrics::histogram!("outbox_relay_lag_seconds").record(oldest_age_seconds.max(0.0));
@@ -32,5 +37,16 @@ pub(crate) fn flush_failed(error: &rdkafka::error::KafkaError) {
 }
 
 pub(crate) fn failpoint_abort(acked: usize) {
-    tracing::error!(acked, "failpoint crash-after-ack: aborting before deleting acknowledged rows");
+    tracing::error!(
+        acked,
+        "failpoint crash-after-ack: aborting before deleting acknowledged rows"
+    );
+}
+
+pub(crate) fn producer_renewed(reason: &str) {
+    tracing::warn!(
+        reason,
+        "kafka producer hit a fatal error; creating a new one"
+    );
+    metrics::counter!("outbox_relay_producer_renewals_total").increment(1);
 }

@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 
 use event_store::outbox::{NOTIFY_CHANNEL, PARTITIONS};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
-pub use producer::producer;
+pub use producer::ProducerSettings;
 
 /// Advisory-lock namespace of the outbox leases (first key of `pg_try_advisory_xact_lock`).
 const LEASE_NAMESPACE: i32 = 0x6f75_7462; // "outb"
@@ -93,17 +93,47 @@ enum Pass {
 /// Publishes one outbox's rows to Kafka.
 pub struct Relay {
     pool: PgPool,
-    producer: FutureProducer,
+    producer_settings: ProducerSettings,
+    /// Replaced when the idempotent producer reports a fatal error.
+    producer: std::sync::Mutex<FutureProducer>,
     config: RelayConfig,
 }
 
 impl Relay {
-    /// A relay of the outbox in `pool`, publishing with `producer`.
-    pub fn new(pool: PgPool, producer: FutureProducer, config: RelayConfig) -> Self {
-        Self {
+    /// A relay of the outbox in `pool`, publishing to the brokers of `producer`.
+    pub fn new(
+        pool: PgPool,
+        producer: ProducerSettings,
+        config: RelayConfig,
+    ) -> Result<Self, RelayError> {
+        Ok(Self {
             pool,
-            producer,
+            producer: std::sync::Mutex::new(producer.create()?),
+            producer_settings: producer,
             config,
+        })
+    }
+
+    fn producer(&self) -> FutureProducer {
+        self.producer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// After a fatal error the idempotent producer accepts nothing more: start a new one.
+    fn renew_producer_if_fatal(&self, producer: &FutureProducer) {
+        if let Some((code, reason)) = producer.client().fatal_error() {
+            internal_events::producer_renewed(&format!("{code:?}: {reason}"));
+            match self.producer_settings.create() {
+                Ok(fresh) => {
+                    *self
+                        .producer
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+                }
+                Err(error) => internal_events::producer_renewed(&error.to_string()),
+            }
         }
     }
 
@@ -257,6 +287,7 @@ impl Relay {
         &self,
         rows: &[sqlx::postgres::PgRow],
     ) -> Result<(usize, Option<rdkafka::error::KafkaError>), RelayError> {
+        let producer = self.producer();
         let mut deliveries = Vec::with_capacity(rows.len());
         let mut failure = None;
         for row in rows {
@@ -277,7 +308,7 @@ impl Relay {
                 .key(key)
                 .payload(payload)
                 .headers(kafka_headers);
-            match self.producer.send_result(record) {
+            match producer.send_result(record) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err((error, _)) => {
                     failure = Some(error);
@@ -299,12 +330,14 @@ impl Relay {
                 }
             }
         }
+        if failure.is_some() {
+            self.renew_producer_if_fatal(&producer);
+        }
         Ok((acked, failure))
     }
 
     fn producer_flush(&self) {
-        use rdkafka::producer::Producer;
-        if let Err(error) = self.producer.flush(Duration::from_secs(5)) {
+        if let Err(error) = self.producer().flush(Duration::from_secs(5)) {
             internal_events::flush_failed(&error);
         }
     }

@@ -6,17 +6,30 @@ use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
 
-/// An idempotent producer (`acks=all`) that keeps per-partition order across retries: a
-/// failure that could leave a gap stops the producer instead of letting a later record in.
-pub fn producer(brokers: &str, delivery_timeout: Duration) -> Result<FutureProducer, KafkaError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("enable.gapless.guarantee", "true")
-        .set("message.timeout.ms", delivery_timeout.as_millis().to_string())
-        .set("linger.ms", "2")
-        // The Java client's partitioner, so every client maps a key to the same partition.
-        .set("partitioner", "murmur2_random")
-        .create()
+/// Where and how the relay publishes.
+#[derive(Debug, Clone)]
+pub struct ProducerSettings {
+    /// Comma-separated bootstrap brokers.
+    pub brokers: String,
+    /// How long a record may wait for the broker's acknowledgement before it fails.
+    pub delivery_timeout: Duration,
+}
+
+impl ProducerSettings {
+    /// An idempotent producer (`acks=all`): the broker drops the duplicates its own retries
+    /// would create, and records of a partition stay in the order they were sent.
+    pub(crate) fn create(&self) -> Result<FutureProducer, KafkaError> {
+        ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set(
+                "message.timeout.ms",
+                self.delivery_timeout.as_millis().to_string(),
+            )
+            .set("linger.ms", "2")
+            // The Java client's partitioner, so every client maps a key to the same partition.
+            .set("partitioner", "murmur2_random")
+            .create()
+    }
 }

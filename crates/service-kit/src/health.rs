@@ -19,8 +19,10 @@ pub struct Readiness {
     pub broker: Option<Arc<AdminClient<DefaultClientContext>>>,
 }
 
-/// Mounts the health and metrics routes.
+/// Mounts the health and metrics routes (and installs the metrics recorder, so everything
+/// recorded from now on is exported).
 pub fn configure(readiness: Readiness) -> impl FnOnce(&mut web::ServiceConfig) {
+    crate::metrics::handle();
     move |config| {
         config
             .app_data(web::Data::new(readiness))

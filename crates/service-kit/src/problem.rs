@@ -91,8 +91,12 @@ impl Problem {
 
     /// 400 for a request that cannot be read.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad-request", "The request is malformed")
-            .with_detail(detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "The request is malformed",
+        )
+        .with_detail(detail)
     }
 
     /// 404 for an unknown resource.

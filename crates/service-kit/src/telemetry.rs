@@ -14,6 +14,10 @@ pub fn init(service: &'static str) {
         .try_init()
         .is_ok();
     if installed {
-        tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "telemetry initialised");
+        tracing::info!(
+            service,
+            version = env!("CARGO_PKG_VERSION"),
+            "telemetry initialised"
+        );
     }
 }

@@ -1,1 +1,191 @@
+//! What integration tests share: a fresh database and topic per test on the real Postgres and
+//! broker that `cargo xtask test` started, a topic reader, and waiting on conditions with a
+//! deadline instead of sleeping.
+//!
+//! The servers are found through `TEST_PG_HOST`, `TEST_PG_PORT`, `TEST_PG_USER`,
+//! `TEST_PG_PASSWORD` and `TEST_KAFKA_BROKERS` (defaults: the local stack of `cargo xtask up`).
 
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use contracts::Message;
+use contracts::events::v1::EventEnvelope;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message as _};
+use secrecy::SecretString;
+use service_kit::settings::DatabaseSettings;
+use sqlx::{Connection, Executor, PgConnection};
+use uuid::Uuid;
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// The broker's bootstrap address.
+pub fn kafka_brokers() -> String {
+    env_or("TEST_KAFKA_BROKERS", "127.0.0.1:9092")
+}
+
+/// Settings of the test Postgres server, without a database name.
+pub fn server_settings() -> DatabaseSettings {
+    DatabaseSettings {
+        host: env_or("TEST_PG_HOST", "127.0.0.1"),
+        port: env_or("TEST_PG_PORT", "5432")
+            .parse()
+            .expect("TEST_PG_PORT is a port"),
+        username: env_or("TEST_PG_USER", "cqrs"),
+        password: SecretString::from(env_or("TEST_PG_PASSWORD", "cqrs")),
+        max_connections: 8,
+        ..DatabaseSettings::default()
+    }
+}
+
+/// Creates an empty database of its own for one test and returns its settings.
+pub async fn fresh_database() -> DatabaseSettings {
+    let mut settings = server_settings();
+    settings.database_name = format!("test_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect_with(&settings.server_options().database("postgres"))
+        .await
+        .expect("the test Postgres server is reachable (run the tests with `cargo xtask test`)");
+    admin
+        .execute(format!(r#"CREATE DATABASE "{}""#, settings.database_name).as_str())
+        .await
+        .expect("test database created");
+    settings
+}
+
+/// Creates a topic of its own for one test and returns its name.
+pub async fn fresh_topic(prefix: &str, partitions: i32) -> String {
+    let topic = format!("{prefix}.{}", Uuid::new_v4().simple());
+    let admin = service_kit::kafka::admin(&kafka_brokers()).expect("admin client");
+    service_kit::kafka::ensure_topic(&admin, &topic, partitions)
+        .await
+        .expect("test topic created (run the tests with `cargo xtask test`)");
+    topic
+}
+
+/// Polls `probe` until it returns `Some`, failing the test with `what` after `deadline`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let until = Instant::now() + deadline;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < until,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(250));
+    }
+}
+
+/// One record read back from a topic.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: String,
+    pub envelope: EventEnvelope,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Record {
+    /// The value of header `name`, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Reads `topic` from the beginning until `done` holds for the records read so far, or fails
+/// the test after `deadline`.
+pub async fn read_topic_until(
+    topic: &str,
+    deadline: Duration,
+    done: impl Fn(&[Record]) -> bool,
+) -> Vec<Record> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .set(
+            "group.id",
+            format!("test-reader-{}", Uuid::new_v4().simple()),
+        )
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("test consumer");
+    consumer.subscribe(&[topic]).expect("subscribed");
+    let until = Instant::now() + deadline;
+    let mut records = Vec::new();
+    while !done(&records) {
+        let left = until.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "timed out after {deadline:?} reading {topic}: {} records so far",
+            records.len()
+        );
+        match tokio::time::timeout(left.min(Duration::from_secs(1)), consumer.recv()).await {
+            Err(_) => continue,
+            Ok(Err(error)) => panic!("reading {topic}: {error}"),
+            Ok(Ok(message)) => {
+                let headers = message
+                    .headers()
+                    .map(|headers| {
+                        headers
+                            .iter()
+                            .map(|h| {
+                                let value =
+                                    h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                                (h.key.to_owned(), value.into_owned())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                records.push(Record {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+                    envelope: EventEnvelope::decode(message.payload().unwrap_or_default())
+                        .expect("record value is an EventEnvelope"),
+                    headers,
+                });
+            }
+        }
+    }
+    records
+}
+
+/// Checks that, per aggregate, the records arrive in sequence order: a record may repeat an
+/// earlier sequence (at-least-once) but never skip ahead of the next one expected.
+/// Returns the highest sequence seen per aggregate.
+pub fn assert_per_aggregate_order(records: &[Record]) -> std::collections::HashMap<String, u64> {
+    let mut highest: std::collections::HashMap<String, u64> = Default::default();
+    for record in records {
+        assert_eq!(
+            record.key, record.envelope.aggregate_id,
+            "record key is the aggregate id"
+        );
+        let seen = highest.entry(record.key.clone()).or_insert(0);
+        let sequence = record.envelope.sequence;
+        assert!(
+            sequence <= *seen + 1,
+            "aggregate {} jumped from sequence {} to {} (partition {}, offset {})",
+            record.key,
+            seen,
+            sequence,
+            record.partition,
+            record.offset
+        );
+        *seen = (*seen).max(sequence);
+    }
+    highest
+}

@@ -4,6 +4,6 @@ mod user;
 mod values;
 
 pub use user::{
-    Reservation, User, UserCommand, UserError, UserEvent, UserStatus, USER_EMAIL_SCOPE,
+    Reservation, USER_EMAIL_SCOPE, User, UserCommand, UserError, UserEvent, UserStatus,
 };
 pub use values::{CreditCents, Email, Reason, UserName, ValueError};

@@ -57,7 +57,10 @@ pub enum UserEvent {
         credit_limit_cents: i64,
     },
     #[serde(rename = "UserEmailChanged")]
-    EmailChanged { old_email: String, new_email: String },
+    EmailChanged {
+        old_email: String,
+        new_email: String,
+    },
     #[serde(rename = "UserRenamed")]
     Renamed { name: String },
     #[serde(rename = "UserCreditLimitChanged")]
@@ -99,7 +102,10 @@ pub enum UserError {
     #[error("the user is deactivated")]
     Deactivated,
     #[error("credit limit {limit_cents} is below the {reserved_cents} cents already reserved")]
-    LimitBelowReserved { limit_cents: i64, reserved_cents: i64 },
+    LimitBelowReserved {
+        limit_cents: i64,
+        reserved_cents: i64,
+    },
     #[error("{requested_cents} cents requested but only {available_cents} available")]
     InsufficientCredit {
         available_cents: i64,
@@ -589,7 +595,11 @@ mod tests {
     #[test]
     fn a_deactivated_user_can_still_have_credit_released() {
         UserTest::with(())
-            .given(vec![registered(10_000), reserved(ORDER, 4_000), deactivated()])
+            .given(vec![
+                registered(10_000),
+                reserved(ORDER, 4_000),
+                deactivated(),
+            ])
             .when(UserCommand::ReleaseCredit { order_id: ORDER })
             .then_expect_events(vec![UserEvent::CreditReleased {
                 order_id: ORDER,

@@ -99,7 +99,10 @@ impl UserName {
             ));
         }
         if name.chars().any(char::is_control) {
-            return Err(refuse("invalid_characters", "name must not contain control characters"));
+            return Err(refuse(
+                "invalid_characters",
+                "name must not contain control characters",
+            ));
         }
         Ok(Self(name.to_owned()))
     }
@@ -132,7 +135,10 @@ impl Reason {
             ));
         }
         if reason.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(refuse("invalid_characters", "reason must not contain control characters"));
+            return Err(refuse(
+                "invalid_characters",
+                "reason must not contain control characters",
+            ));
         }
         Ok(Self(reason.to_owned()))
     }
@@ -186,9 +192,22 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com",
-            "ada@@example.com", "ada@-example.com", "ada@example..com", ".ada@example.com"] {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "ada@@example.com",
+            "ada@-example.com",
+            "ada@example..com",
+            ".ada@example.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
         let long = format!("{}@example.com", "a".repeat(65));
@@ -199,11 +218,23 @@ mod tests {
 
     #[test]
     fn names_are_bounded() {
-        assert_eq!(UserName::parse("  Ada Lovelace ").unwrap().as_str(), "Ada Lovelace");
+        assert_eq!(
+            UserName::parse("  Ada Lovelace ").unwrap().as_str(),
+            "Ada Lovelace"
+        );
         assert_eq!(UserName::parse("   ").unwrap_err().code, "required");
-        assert_eq!(UserName::parse(&"x".repeat(500)).unwrap_err().code, "too_long");
-        assert!(UserName::parse(&"é".repeat(200)).is_ok(), "the limit counts characters");
-        assert_eq!(UserName::parse("a\u{0}b").unwrap_err().code, "invalid_characters");
+        assert_eq!(
+            UserName::parse(&"x".repeat(500)).unwrap_err().code,
+            "too_long"
+        );
+        assert!(
+            UserName::parse(&"é".repeat(200)).is_ok(),
+            "the limit counts characters"
+        );
+        assert_eq!(
+            UserName::parse("a\u{0}b").unwrap_err().code,
+            "invalid_characters"
+        );
     }
 
     #[test]
@@ -211,6 +242,9 @@ mod tests {
         assert!(CreditCents::parse(0).is_ok());
         assert_eq!(CreditCents::parse(-1).unwrap_err().code, "negative");
         assert_eq!(CreditCents::parse(i64::MAX).unwrap_err().code, "too_large");
-        assert_eq!(CreditCents::parse_positive(0).unwrap_err().code, "not_positive");
+        assert_eq!(
+            CreditCents::parse_positive(0).unwrap_err().code,
+            "not_positive"
+        );
     }
 }

@@ -7,8 +7,11 @@ use utoipa::OpenApi;
 /// The OpenAPI document served at `/api-docs/openapi.json`.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "users-command", description = "Commands of the Users bounded context. Every \
-        command answers with the user's id and new version; errors are application/problem+json."),
+    info(
+        title = "users-command",
+        description = "Commands of the Users bounded context. Every \
+        command answers with the user's id and new version; errors are application/problem+json."
+    ),
     paths(
         users::register,
         users::change_email,

@@ -10,7 +10,9 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::{CreditCents, Email, Reason, Reservation, User, UserCommand, UserName, ValueError};
+use crate::domain::{
+    CreditCents, Email, Reason, Reservation, User, UserCommand, UserName, ValueError,
+};
 use crate::error::UserCommandError;
 
 /// What the handlers share.
@@ -27,9 +29,15 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/users", web::post().to(register))
         .route("/users/{id}/email", web::post().to(change_email))
         .route("/users/{id}/name", web::post().to(rename))
-        .route("/users/{id}/credit-limit", web::post().to(change_credit_limit))
+        .route(
+            "/users/{id}/credit-limit",
+            web::post().to(change_credit_limit),
+        )
         .route("/users/{id}/deactivate", web::post().to(deactivate))
-        .route("/users/{id}/credit-reservations", web::post().to(reserve_credit))
+        .route(
+            "/users/{id}/credit-reservations",
+            web::post().to(reserve_credit),
+        )
         .route(
             "/users/{id}/credit-reservations/{order_id}",
             web::delete().to(release_credit),
@@ -162,9 +170,9 @@ fn expected_version(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
         return Ok(None);
     }
     let bare = text.trim_start_matches("W/").trim_matches('"');
-    bare.parse::<u64>()
-        .map(Some)
-        .map_err(|_| Problem::bad_request(format!("If-Match must be a version number, not {text:?}")))
+    bare.parse::<u64>().map(Some).map_err(|_| {
+        Problem::bad_request(format!("If-Match must be a version number, not {text:?}"))
+    })
 }
 
 fn metadata(context: RequestContext) -> CommandMetadata {
@@ -193,7 +201,9 @@ async fn execute(
 
 fn accepted(id: Uuid, version: u64) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header(header::ETag(header::EntityTag::new_strong(version.to_string())))
+        .insert_header(header::ETag(header::EntityTag::new_strong(
+            version.to_string(),
+        )))
         .json(Accepted { id, version })
 }
 
@@ -242,9 +252,17 @@ pub async fn change_email(
     body: web::Json<ChangeEmail>,
 ) -> Result<HttpResponse, Problem> {
     let mut errors = Vec::new();
-    let email = field(&mut errors, "email", Email::parse(&body.email)).ok_or_else(|| invalid(errors))?;
+    let email =
+        field(&mut errors, "email", Email::parse(&body.email)).ok_or_else(|| invalid(errors))?;
     let id = id.into_inner();
-    let executed = execute(&state, id, UserCommand::ChangeEmail { email }, &request, context).await?;
+    let executed = execute(
+        &state,
+        id,
+        UserCommand::ChangeEmail { email },
+        &request,
+        context,
+    )
+    .await?;
     Ok(accepted(id, executed.version))
 }
 
@@ -260,7 +278,8 @@ pub async fn rename(
     body: web::Json<Rename>,
 ) -> Result<HttpResponse, Problem> {
     let mut errors = Vec::new();
-    let name = field(&mut errors, "name", UserName::parse(&body.name)).ok_or_else(|| invalid(errors))?;
+    let name =
+        field(&mut errors, "name", UserName::parse(&body.name)).ok_or_else(|| invalid(errors))?;
     let id = id.into_inner();
     let executed = execute(&state, id, UserCommand::Rename { name }, &request, context).await?;
     Ok(accepted(id, executed.version))
@@ -302,9 +321,17 @@ pub async fn deactivate(
     body: web::Json<Deactivate>,
 ) -> Result<HttpResponse, Problem> {
     let mut errors = Vec::new();
-    let reason = field(&mut errors, "reason", Reason::parse(&body.reason)).ok_or_else(|| invalid(errors))?;
+    let reason =
+        field(&mut errors, "reason", Reason::parse(&body.reason)).ok_or_else(|| invalid(errors))?;
     let id = id.into_inner();
-    let executed = execute(&state, id, UserCommand::Deactivate { reason }, &request, context).await?;
+    let executed = execute(
+        &state,
+        id,
+        UserCommand::Deactivate { reason },
+        &request,
+        context,
+    )
+    .await?;
     Ok(accepted(id, executed.version))
 }
 
@@ -333,7 +360,11 @@ pub async fn reserve_credit(
     let (id, order_id) = (id.into_inner(), body.order_id);
     let command = UserCommand::ReserveCredit { order_id, amount };
     let executed = execute(&state, id, command, &request, context).await?;
-    let outcome = if executed.events.is_empty() { "already_reserved" } else { "reserved" };
+    let outcome = if executed.events.is_empty() {
+        "already_reserved"
+    } else {
+        "reserved"
+    };
     Ok(reservation_response(id, order_id, outcome, &executed))
 }
 
@@ -353,7 +384,10 @@ pub async fn release_credit(
     let (id, order_id) = path.into_inner();
     let command = UserCommand::ReleaseCredit { order_id };
     let executed = execute(&state, id, command, &request, context).await?;
-    let outcome = match (executed.events.is_empty(), executed.state.reservation(order_id)) {
+    let outcome = match (
+        executed.events.is_empty(),
+        executed.state.reservation(order_id),
+    ) {
         (true, _) => "already_released",
         (false, Some(Reservation::Released { amount_cents: 0 })) => "nothing_reserved",
         (false, _) => "released",
@@ -361,9 +395,16 @@ pub async fn release_credit(
     Ok(reservation_response(id, order_id, outcome, &executed))
 }
 
-fn reservation_response(id: Uuid, order_id: Uuid, outcome: &str, executed: &Executed<User>) -> HttpResponse {
+fn reservation_response(
+    id: Uuid,
+    order_id: Uuid,
+    outcome: &str,
+    executed: &Executed<User>,
+) -> HttpResponse {
     let amount_cents = match executed.state.reservation(order_id) {
-        Some(Reservation::Held { amount_cents } | Reservation::Released { amount_cents }) => amount_cents,
+        Some(Reservation::Held { amount_cents } | Reservation::Released { amount_cents }) => {
+            amount_cents
+        }
         None => 0,
     };
     HttpResponse::Ok()
@@ -385,7 +426,10 @@ fn reservation_response(id: Uuid, order_id: Uuid, outcome: &str, executed: &Exec
 #[utoipa::path(get, path = "/users/{id}/events", tag = "users",
     params(("id" = Uuid, Path, description = "User id")),
     responses((status = 200, description = "The stream, oldest first"), (status = 404, body = Problem)))]
-pub async fn events(state: web::Data<UsersState>, id: web::Path<Uuid>) -> Result<HttpResponse, Problem> {
+pub async fn events(
+    state: web::Data<UsersState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
     let events = event_store::read_stream(&state.pool, "user", &id.to_string())
         .await

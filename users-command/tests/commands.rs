@@ -1,0 +1,815 @@
+//! users-command over HTTP against the real Postgres: every command, invariants 1 and 2, and
+//! every kind of bad input.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Counts, TestApp};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+async fn body(response: reqwest::Response) -> Value {
+    response.json().await.expect("json body")
+}
+
+async fn assert_problem(response: reqwest::Response, status: u16, kind: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "problem content type"
+    );
+    let problem = body(response).await;
+    assert_eq!(problem["type"], kind, "problem type in {problem}");
+    assert_eq!(problem["status"], status);
+    problem
+}
+
+#[tokio::test]
+async fn registering_answers_201_with_location_and_version_and_records_the_event() {
+    let app = TestApp::spawn_without_relay().await;
+    let response = app
+        .client
+        .post(app.url("/users"))
+        .header("X-Correlation-Id", "corr-123")
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .json(&json!({ "email": "Ada@Example.com", "name": "Ada", "credit_limit_cents": 5000 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["x-correlation-id"], "corr-123");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let created = body(response).await;
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(created["version"], 1);
+    assert_eq!(location, format!("/users/{id}"));
+    assert_eq!(
+        Uuid::parse_str(id).unwrap().get_version_num(),
+        7,
+        "ids are UUID v7"
+    );
+
+    let stream = body(
+        app.client
+            .get(app.url(&format!("/users/{id}/events")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let events = stream["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["sequence"], 1);
+    assert_eq!(events[0]["event_type"], "UserRegistered");
+    assert_eq!(events[0]["payload"]["email"], "ada@example.com");
+    assert_eq!(events[0]["metadata"]["correlation_id"], "corr-123");
+    assert_eq!(
+        events[0]["metadata"]["traceparent"],
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    );
+    assert_eq!(
+        app.counts().await,
+        Counts {
+            events: 1,
+            outbox: 1,
+            claims: 1
+        },
+        "a 2xx command left its event, outbox row and claim"
+    );
+}
+
+#[tokio::test]
+async fn every_user_command_appends_its_event_and_bumps_the_version() {
+    let app = TestApp::spawn_without_relay().await;
+    let id = app.register("grace@example.com", 10_000).await;
+    let order = Uuid::now_v7();
+    let steps: Vec<(String, Value, &str)> = vec![
+        (
+            format!("/users/{id}/email"),
+            json!({ "email": "hopper@example.com" }),
+            "UserEmailChanged",
+        ),
+        (
+            format!("/users/{id}/name"),
+            json!({ "name": "Grace Hopper" }),
+            "UserRenamed",
+        ),
+        (
+            format!("/users/{id}/credit-limit"),
+            json!({ "credit_limit_cents": 20_000 }),
+            "UserCreditLimitChanged",
+        ),
+        (
+            format!("/users/{id}/credit-reservations"),
+            json!({ "order_id": order, "amount_cents": 15_000 }),
+            "UserCreditReserved",
+        ),
+        (
+            format!("/users/{id}/deactivate"),
+            json!({ "reason": "left the company" }),
+            "UserDeactivated",
+        ),
+    ];
+    for (version, (path, request, _)) in (2u64..).zip(&steps) {
+        let response = app.post(path, request.clone()).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["etag"], format!("\"{version}\""));
+        assert_eq!(body(response).await["version"], version, "{path}");
+    }
+    let released = app
+        .client
+        .delete(app.url(&format!("/users/{id}/credit-reservations/{order}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(released.status(), 200);
+    let released = body(released).await;
+    assert_eq!(released["outcome"], "released");
+    assert_eq!(released["amount_cents"], 15_000);
+    assert_eq!(released["available_cents"], 20_000);
+    assert_eq!(released["version"], 7);
+
+    let stream = body(
+        app.client
+            .get(app.url(&format!("/users/{id}/events")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let types: Vec<&str> = stream["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    let mut expected = vec!["UserRegistered"];
+    expected.extend(steps.iter().map(|s| s.2));
+    expected.push("UserCreditReleased");
+    assert_eq!(types, expected);
+    let counts = app.counts().await;
+    assert_eq!(
+        (counts.events, counts.outbox, counts.claims),
+        (7, 7, 1),
+        "the old email's claim was released"
+    );
+}
+
+#[tokio::test]
+async fn reservations_and_releases_are_idempotent_per_order() {
+    let app = TestApp::spawn_without_relay().await;
+    let id = app.register("linus@example.com", 1_000).await;
+    let order = Uuid::now_v7();
+    let path = format!("/users/{id}/credit-reservations");
+    let first = body(
+        app.post(&path, json!({ "order_id": order, "amount_cents": 600 }))
+            .await,
+    )
+    .await;
+    assert_eq!(first["outcome"], "reserved");
+    let again = body(
+        app.post(&path, json!({ "order_id": order, "amount_cents": 600 }))
+            .await,
+    )
+    .await;
+    assert_eq!(again["outcome"], "already_reserved");
+    assert_eq!(
+        again["version"], first["version"],
+        "a retried reservation appends nothing"
+    );
+    assert_eq!(again["reserved_cents"], 600, "credit is not reserved twice");
+    assert_problem(
+        app.post(&path, json!({ "order_id": order, "amount_cents": 700 }))
+            .await,
+        409,
+        "/problems/reservation-mismatch",
+    )
+    .await;
+
+    let release = format!("/users/{id}/credit-reservations/{order}");
+    let released = body(app.client.delete(app.url(&release)).send().await.unwrap()).await;
+    assert_eq!(released["outcome"], "released");
+    let again = body(app.client.delete(app.url(&release)).send().await.unwrap()).await;
+    assert_eq!(again["outcome"], "already_released");
+    assert_eq!(again["version"], released["version"]);
+    assert_problem(
+        app.post(&path, json!({ "order_id": order, "amount_cents": 600 }))
+            .await,
+        409,
+        "/problems/reservation-closed",
+    )
+    .await;
+
+    let never = Uuid::now_v7();
+    let closed = body(
+        app.client
+            .delete(app.url(&format!("/users/{id}/credit-reservations/{never}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(closed["outcome"], "nothing_reserved");
+    assert_problem(
+        app.post(&path, json!({ "order_id": never, "amount_cents": 1 }))
+            .await,
+        409,
+        "/problems/reservation-closed",
+    )
+    .await;
+    assert_eq!(
+        app.counts().await.events,
+        4,
+        "registered, reserved, released, closed"
+    );
+}
+
+#[tokio::test]
+async fn failing_commands_leave_no_event_outbox_row_or_claim() {
+    let app = TestApp::spawn_without_relay().await;
+    let id = app.register("taken@example.com", 1_000).await;
+    let other = app.register("other@example.com", 1_000).await;
+    let before = app.counts().await;
+    assert_eq!(
+        before,
+        Counts {
+            events: 2,
+            outbox: 2,
+            claims: 2
+        }
+    );
+
+    assert_problem(
+        app.post(
+            "/users",
+            json!({ "email": "TAKEN@example.com", "name": "X", "credit_limit_cents": 1 }),
+        )
+        .await,
+        409,
+        "/problems/email-taken",
+    )
+    .await;
+    assert_problem(
+        app.post(
+            &format!("/users/{other}/email"),
+            json!({ "email": "taken@example.com" }),
+        )
+        .await,
+        409,
+        "/problems/email-taken",
+    )
+    .await;
+    assert_problem(
+        app.post(
+            "/users",
+            json!({ "email": "bad", "name": "X", "credit_limit_cents": 1 }),
+        )
+        .await,
+        422,
+        "/problems/validation",
+    )
+    .await;
+    assert_problem(
+        app.post_if_match(&format!("/users/{id}/name"), 5, json!({ "name": "New" }))
+            .await,
+        409,
+        "/problems/version-mismatch",
+    )
+    .await;
+    assert_problem(
+        app.post(
+            &format!("/users/{id}/credit-reservations"),
+            json!({ "order_id": Uuid::now_v7(), "amount_cents": 1_001 }),
+        )
+        .await,
+        422,
+        "/problems/insufficient-credit",
+    )
+    .await;
+    assert_problem(
+        app.post(
+            &format!("/users/{id}/credit-limit"),
+            json!({ "credit_limit_cents": -5 }),
+        )
+        .await,
+        422,
+        "/problems/validation",
+    )
+    .await;
+
+    assert_eq!(
+        app.counts().await,
+        before,
+        "nothing was written by any refused command"
+    );
+    let claimed: Vec<String> = sqlx::query_scalar("SELECT value FROM unique_claims ORDER BY value")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(claimed, ["other@example.com", "taken@example.com"]);
+}
+
+#[tokio::test]
+async fn a_changed_email_is_free_for_another_user() {
+    let app = TestApp::spawn_without_relay().await;
+    let id = app.register("first@example.com", 0).await;
+    assert_eq!(
+        app.post(
+            &format!("/users/{id}/email"),
+            json!({ "email": "second@example.com" })
+        )
+        .await
+        .status(),
+        200
+    );
+    app.register("first@example.com", 0).await;
+    assert_problem(
+        app.post(
+            "/users",
+            json!({ "email": "second@example.com", "name": "X", "credit_limit_cents": 0 }),
+        )
+        .await,
+        409,
+        "/problems/email-taken",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_commands_on_the_same_version_let_exactly_one_win() {
+    let app = TestApp::spawn_without_relay().await;
+    let id = app.register("race@example.com", 1_000_000).await;
+    const WRITERS: usize = 12;
+    let attempts = (0..WRITERS).map(|i| {
+        let app = &app;
+        async move {
+            let path = format!("/users/{id}/credit-reservations");
+            app.post_if_match(
+                &path,
+                1,
+                json!({ "order_id": Uuid::now_v7(), "amount_cents": 10 + i as i64 }),
+            )
+            .await
+        }
+    });
+    let responses = futures::future::join_all(attempts).await;
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        WRITERS - 1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.counts().await.events,
+        2,
+        "exactly one reservation was committed"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_writers_without_if_match_never_lose_an_update() {
+    let app = TestApp::spawn_without_relay().await;
+    let id = app.register("lost-update@example.com", 1_000_000).await;
+    const WRITERS: usize = 12;
+    let attempts = (0..WRITERS).map(|_| {
+        let app = &app;
+        async move {
+            let path = format!("/users/{id}/credit-reservations");
+            app.post(
+                &path,
+                json!({ "order_id": Uuid::now_v7(), "amount_cents": 100 }),
+            )
+            .await
+        }
+    });
+    let responses = futures::future::join_all(attempts).await;
+    let won = responses.iter().filter(|r| r.status() == 200).count() as i64;
+    assert!(
+        responses
+            .iter()
+            .all(|r| [200, 409].contains(&r.status().as_u16())),
+        "only wins and conflicts"
+    );
+    assert!(won >= 1);
+    let reserved: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum((payload->>'amount_cents')::bigint), 0)::bigint FROM events WHERE event_type = 'UserCreditReserved'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        reserved,
+        won * 100,
+        "every 200 is a committed reservation, every 409 none"
+    );
+    let sequences: Vec<i64> = sqlx::query_scalar("SELECT sequence FROM events ORDER BY sequence")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        sequences,
+        (1..=won + 1).collect::<Vec<_>>(),
+        "no gaps, no duplicates"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_registrations_of_one_email_let_exactly_one_win() {
+    let app = TestApp::spawn_without_relay().await;
+    const WRITERS: usize = 10;
+    let attempts = (0..WRITERS).map(|_| {
+        app.post(
+            "/users",
+            json!({ "email": "same@example.com", "name": "Twin", "credit_limit_cents": 1 }),
+        )
+    });
+    let statuses: Vec<u16> = futures::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        WRITERS - 1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.counts().await,
+        Counts {
+            events: 1,
+            outbox: 1,
+            claims: 1
+        }
+    );
+}
+
+#[tokio::test]
+async fn snapshots_fold_each_event_exactly_once() {
+    let app = TestApp::spawn_without_relay().await;
+    let id = app.register("snap@example.com", 1_000).await;
+    // 45 reservations of 20 cents cross the snapshot boundaries at 20 and 40.
+    for _ in 0..45 {
+        let response = app
+            .post(
+                &format!("/users/{id}/credit-reservations"),
+                json!({ "order_id": Uuid::now_v7(), "amount_cents": 20 }),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let snapshot: (i64, Value) = sqlx::query_as("SELECT last_sequence, payload FROM snapshots")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(snapshot.0, 40);
+    assert_eq!(
+        snapshot.1["reserved_cents"],
+        39 * 20,
+        "the snapshot at sequence 40 holds 39 reservations"
+    );
+    let last = body(
+        app.post(
+            &format!("/users/{id}/credit-reservations"),
+            json!({ "order_id": Uuid::now_v7(), "amount_cents": 100 }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(last["reserved_cents"], 1_000);
+    assert_eq!(last["available_cents"], 0);
+    assert_problem(
+        app.post(
+            &format!("/users/{id}/credit-reservations"),
+            json!({ "order_id": Uuid::now_v7(), "amount_cents": 1 }),
+        )
+        .await,
+        422,
+        "/problems/insufficient-credit",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_right_problem_and_writes_nothing() {
+    let app = TestApp::spawn_without_relay().await;
+    let id = app.register("victim@example.com", 1_000).await;
+    let deactivated = app.register("gone@example.com", 1_000).await;
+    assert_eq!(
+        app.post(
+            &format!("/users/{deactivated}/deactivate"),
+            json!({ "reason": "closed" })
+        )
+        .await
+        .status(),
+        200
+    );
+    let before = app.counts().await;
+    let raw = |path: &str, content_type: &str, payload: Vec<u8>| {
+        app.client
+            .post(app.url(path))
+            .header("content-type", content_type.to_owned())
+            .body(payload)
+            .send()
+    };
+
+    let malformed = raw("/users", "application/json", b"{\"email\": ".to_vec())
+        .await
+        .unwrap();
+    assert_problem(malformed, 400, "/problems/bad-request").await;
+    let unknown = app.post("/users", json!({ "email": "a@example.com", "name": "A", "credit_limit_cents": 1, "admin": true })).await;
+    assert_problem(unknown, 400, "/problems/bad-request").await;
+    let missing = app
+        .post("/users", json!({ "email": "a@example.com", "name": "A" }))
+        .await;
+    assert_problem(missing, 400, "/problems/bad-request").await;
+    let wrong_type = app
+        .post(
+            "/users",
+            json!({ "email": "a@example.com", "name": "A", "credit_limit_cents": "lots" }),
+        )
+        .await;
+    assert_problem(wrong_type, 400, "/problems/bad-request").await;
+    let huge_number = raw(
+        "/users",
+        "application/json",
+        br#"{"email":"a@example.com","name":"A","credit_limit_cents":1e300}"#.to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_problem(huge_number, 400, "/problems/bad-request").await;
+
+    let invalid_email = assert_problem(
+        app.post(
+            "/users",
+            json!({ "email": "not-an-email", "name": "A", "credit_limit_cents": 1 }),
+        )
+        .await,
+        422,
+        "/problems/validation",
+    )
+    .await;
+    assert_eq!(invalid_email["errors"][0]["field"], "email");
+    let empty_name = assert_problem(
+        app.post(
+            "/users",
+            json!({ "email": "a@example.com", "name": "  ", "credit_limit_cents": 1 }),
+        )
+        .await,
+        422,
+        "/problems/validation",
+    )
+    .await;
+    assert_eq!(empty_name["errors"][0]["field"], "name");
+    let long_name = assert_problem(
+        app.post(
+            "/users",
+            json!({ "email": "a@example.com", "name": "n".repeat(500), "credit_limit_cents": 1 }),
+        )
+        .await,
+        422,
+        "/problems/validation",
+    )
+    .await;
+    assert_eq!(long_name["errors"][0]["code"], "too_long");
+    let negative = assert_problem(
+        app.post(
+            "/users",
+            json!({ "email": "a@example.com", "name": "A", "credit_limit_cents": -1 }),
+        )
+        .await,
+        422,
+        "/problems/validation",
+    )
+    .await;
+    assert_eq!(negative["errors"][0]["field"], "credit_limit_cents");
+    let absurd = assert_problem(
+        app.post(
+            "/users",
+            json!({ "email": "a@example.com", "name": "A", "credit_limit_cents": i64::MAX }),
+        )
+        .await,
+        422,
+        "/problems/validation",
+    )
+    .await;
+    assert_eq!(absurd["errors"][0]["code"], "too_large");
+    let everything = assert_problem(
+        app.post(
+            "/users",
+            json!({ "email": "x", "name": "", "credit_limit_cents": -1 }),
+        )
+        .await,
+        422,
+        "/problems/validation",
+    )
+    .await;
+    assert_eq!(
+        everything["errors"].as_array().unwrap().len(),
+        3,
+        "every invalid field is reported"
+    );
+
+    assert_problem(
+        app.post("/users/not-a-uuid/name", json!({ "name": "A" }))
+            .await,
+        400,
+        "/problems/bad-request",
+    )
+    .await;
+    assert_problem(
+        app.post(
+            &format!("/users/{}/name", Uuid::now_v7()),
+            json!({ "name": "A" }),
+        )
+        .await,
+        404,
+        "/problems/user-not-found",
+    )
+    .await;
+    assert_problem(
+        app.client
+            .get(app.url(&format!("/users/{}/events", Uuid::now_v7())))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "/problems/user-not-found",
+    )
+    .await;
+    let text = raw("/users", "text/plain", b"hello".to_vec())
+        .await
+        .unwrap();
+    assert_problem(text, 415, "/problems/unsupported-media-type").await;
+    let big = format!(
+        r#"{{"email":"a@example.com","name":"{}","credit_limit_cents":1}}"#,
+        "x".repeat(70 * 1024)
+    );
+    assert_problem(
+        raw("/users", "application/json", big.into_bytes())
+            .await
+            .unwrap(),
+        413,
+        "/problems/payload-too-large",
+    )
+    .await;
+    let bad_if_match = app
+        .client
+        .post(app.url(&format!("/users/{id}/name")))
+        .header("If-Match", "yesterday")
+        .json(&json!({ "name": "B" }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(bad_if_match, 400, "/problems/bad-request").await;
+
+    let reserve = format!("/users/{id}/credit-reservations");
+    assert_problem(
+        app.post(
+            &reserve,
+            json!({ "order_id": Uuid::now_v7(), "amount_cents": 1_001 }),
+        )
+        .await,
+        422,
+        "/problems/insufficient-credit",
+    )
+    .await;
+    assert_problem(
+        app.post(
+            &reserve,
+            json!({ "order_id": Uuid::now_v7(), "amount_cents": 0 }),
+        )
+        .await,
+        422,
+        "/problems/validation",
+    )
+    .await;
+    assert_problem(
+        app.post(&reserve, json!({ "order_id": "nope", "amount_cents": 5 }))
+            .await,
+        400,
+        "/problems/bad-request",
+    )
+    .await;
+    assert_problem(
+        app.post(
+            &format!("/users/{deactivated}/credit-reservations"),
+            json!({ "order_id": Uuid::now_v7(), "amount_cents": 5 }),
+        )
+        .await,
+        409,
+        "/problems/user-deactivated",
+    )
+    .await;
+    assert_problem(
+        app.client.get(app.url("/nowhere")).send().await.unwrap(),
+        404,
+        "/problems/not-found",
+    )
+    .await;
+
+    assert_eq!(app.counts().await, before, "no bad request wrote anything");
+}
+
+#[tokio::test]
+async fn health_metrics_and_openapi_are_served() {
+    let app = TestApp::spawn().await;
+    let live = app
+        .client
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    let ready = body(
+        app.client
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        ready,
+        json!({ "status": "ready", "checks": { "database": "up", "broker": "up" } })
+    );
+    app.register("metrics@example.com", 1).await;
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("http_requests_total"), "{metrics}");
+    let openapi = body(
+        app.client
+            .get(app.url("/api-docs/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    for path in [
+        "/users",
+        "/users/{id}/email",
+        "/users/{id}/credit-reservations",
+        "/users/{id}/credit-reservations/{order_id}",
+        "/users/{id}/events",
+    ] {
+        assert!(openapi["paths"].get(path).is_some(), "{path} is documented");
+    }
+    let swagger = app
+        .client
+        .get(app.url("/swagger-ui/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(swagger.status(), 200);
+    assert!(
+        swagger.text().await.unwrap().contains("swagger"),
+        "swagger ui page"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_is_unreachable() {
+    let mut database = test_support::server_settings();
+    database.database_name = "users_es_missing".into();
+    database.port = 1; // nothing listens there
+    database.migrate = false;
+    database.acquire_timeout_secs = 1;
+    let settings = common::settings(database, "users.events.unused", false);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let app = users_command::Application::build(settings, cancel.clone())
+        .await
+        .expect("builds with a lazy pool");
+    let url = format!("http://127.0.0.1:{}/health/ready", app.port());
+    let task = tokio::spawn(app.run_until_stopped());
+    let response = reqwest::get(&url).await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(body(response).await["checks"]["database"], "down");
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

@@ -1,0 +1,158 @@
+//! A users-command started in-process on port 0 against a fresh database and topic.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use event_store::CommandBus;
+use serde_json::{Value, json};
+use service_kit::settings::DatabaseSettings;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use users_command::contract::UsersContract;
+use users_command::domain::User;
+use users_command::{Application, Settings};
+use uuid::Uuid;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub database: DatabaseSettings,
+    pub pool: PgPool,
+    pub topic: String,
+    cancel: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Row counts of the event store's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub events: i64,
+    pub outbox: i64,
+    pub claims: i64,
+}
+
+pub fn settings(database: DatabaseSettings, topic: &str, relay: bool) -> Settings {
+    let mut settings = Settings::default();
+    settings.http.port = 0;
+    settings.http.workers = 2;
+    settings.database = database;
+    settings.kafka.brokers = test_support::kafka_brokers();
+    settings.topic = topic.to_owned();
+    settings.relay.enabled = relay;
+    settings.relay.sweep_interval_ms = 500;
+    settings
+}
+
+impl TestApp {
+    /// With the outbox relay running.
+    pub async fn spawn() -> Self {
+        Self::start(true).await
+    }
+
+    /// Without a relay, so outbox rows stay where the command left them.
+    pub async fn spawn_without_relay() -> Self {
+        Self::start(false).await
+    }
+
+    async fn start(relay: bool) -> Self {
+        let database = test_support::fresh_database().await;
+        let topic = test_support::fresh_topic("users.events", 3).await;
+        let cancel = CancellationToken::new();
+        let app = Application::build(settings(database.clone(), &topic, relay), cancel.clone())
+            .await
+            .expect("users-command builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let task = tokio::spawn(app.run_until_stopped());
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            pool: database.pool(),
+            database,
+            topic,
+            cancel,
+            task: Some(task),
+        }
+    }
+
+    /// A command bus on the app's event store, for arranging many events quickly.
+    pub fn bus(&self) -> CommandBus<User> {
+        bus(&self.pool, &self.topic)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_if_match(&self, path: &str, version: u64, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("If-Match", format!("\"{version}\""))
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn register(&self, email: &str, limit: i64) -> Uuid {
+        let response = self
+            .post(
+                "/users",
+                json!({ "email": email, "name": "Test User", "credit_limit_cents": limit }),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "registering {email}");
+        let body: Value = response.json().await.expect("json body");
+        body["id"].as_str().expect("id").parse().expect("uuid id")
+    }
+
+    pub async fn counts(&self) -> Counts {
+        let count = |table: &str| {
+            let sql = format!("SELECT count(*) FROM {table}");
+            let pool = self.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(&sql)
+                    .fetch_one(&pool)
+                    .await
+                    .expect("count")
+            }
+        };
+        Counts {
+            events: count("events").await,
+            outbox: count("outbox").await,
+            claims: count("unique_claims").await,
+        }
+    }
+
+    /// Stops the app and waits for it to drain.
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("stopped within 30s")
+                .expect("task joined")
+                .expect("app stopped cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+pub fn bus(pool: &PgPool, topic: &str) -> CommandBus<User> {
+    CommandBus::new(pool.clone(), Arc::new(UsersContract::new(topic)), ())
+}

@@ -1,0 +1,182 @@
+//! The services of the stack: built, started with the stack's addresses, and stopped.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::stack::{self, step};
+
+/// A service binary of the workspace and how the stack runs it.
+struct Service {
+    name: &'static str,
+    env_prefix: &'static str,
+    port: u16,
+    database: &'static str,
+}
+
+/// Every service built so far, in start order.
+const SERVICES: &[Service] = &[Service {
+    name: "users-command",
+    env_prefix: "USERS_COMMAND",
+    port: 5001,
+    database: "users_es",
+}];
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| stack::root().join("target"))
+}
+
+/// Status code of `GET path` on a local port, if it answered.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub fn up(detach: bool) -> Result<()> {
+    let postgres = stack::ensure_postgres()?;
+    let dir = stack::state_dir()?;
+    if let Some(cluster) = &postgres.started {
+        std::fs::write(dir.join("postgres.started"), cluster)?;
+    }
+    let broker = stack::ensure_tansu()?;
+    step("creating topics");
+    stack::ensure_topics(&broker.brokers)?;
+    step("building the services");
+    let mut build = Command::new("cargo");
+    build.args(["build", "--quiet"]).current_dir(stack::root());
+    for service in SERVICES {
+        build.args(["--bin", service.name]);
+    }
+    stack::run(&mut build)?;
+    for service in SERVICES {
+        if stack::port_open(service.port) {
+            step(&format!(
+                "{} already listens on {}",
+                service.name, service.port
+            ));
+            continue;
+        }
+        let log = std::fs::File::create(dir.join(format!("{}.log", service.name)))?;
+        let prefix = service.env_prefix;
+        step(&format!(
+            "starting {} on {} (log in .stack/{}.log)",
+            service.name, service.port, service.name
+        ));
+        let child = Command::new(target_dir().join("debug").join(service.name))
+            .env(format!("{prefix}__HTTP__PORT"), service.port.to_string())
+            .env(
+                format!("{prefix}__DATABASE__PORT"),
+                postgres.port.to_string(),
+            )
+            .env(
+                format!("{prefix}__DATABASE__DATABASE_NAME"),
+                service.database,
+            )
+            .env(format!("{prefix}__KAFKA__BROKERS"), &broker.brokers)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {}", service.name))?;
+        std::fs::write(
+            dir.join(format!("{}.pid", service.name)),
+            child.id().to_string(),
+        )?;
+        stack::wait_until(service.name, Duration::from_secs(60), || {
+            http_status(service.port, "/health/ready") == Some(200)
+        })
+        .with_context(|| format!("see .stack/{}.log", service.name))?;
+    }
+    println!();
+    println!("The stack is up:");
+    println!(
+        "  postgres   127.0.0.1:{}  user {} / password {}  databases {}",
+        postgres.port,
+        stack::PG_USER,
+        stack::PG_PASSWORD,
+        stack::DATABASES.join(", ")
+    );
+    println!(
+        "  kafka      {}  (Tansu)  topics {}",
+        broker.brokers,
+        stack::TOPICS
+            .iter()
+            .map(|t| t.0)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for service in SERVICES {
+        println!(
+            "  {:<18} http://127.0.0.1:{}  (swagger: /swagger-ui/, health: /health/ready, metrics: /metrics)",
+            service.name, service.port
+        );
+    }
+    println!("  logs and data in .stack/");
+    if detach {
+        println!("Stop it with `cargo xtask down`.");
+        return Ok(());
+    }
+    println!("Press Ctrl-C to stop everything.");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(tokio::signal::ctrl_c())?;
+    println!();
+    down()
+}
+
+fn read_pid(name: &str) -> Result<Option<u32>> {
+    let path = stack::state_dir()?.join(format!("{name}.pid"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text.trim().parse().ok()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+pub fn down() -> Result<()> {
+    let dir = stack::state_dir()?;
+    for name in SERVICES.iter().rev().map(|s| s.name).chain(["tansu"]) {
+        if let Some(pid) = read_pid(name)? {
+            step(&format!("stopping {name} (pid {pid})"));
+            stack::stop_process(pid, Duration::from_secs(15));
+            std::fs::remove_file(dir.join(format!("{name}.pid")))?;
+        }
+    }
+    let marker = dir.join("postgres.started");
+    if let Ok(cluster) = std::fs::read_to_string(&marker) {
+        stack::stop_postgres(cluster.trim())?;
+        std::fs::remove_file(marker)?;
+    }
+    step("stopped");
+    Ok(())
+}
+
+pub fn status() -> Result<()> {
+    let show = |name: &str, up: bool| println!("  {name:<18} {}", if up { "up" } else { "down" });
+    show("postgres", stack::port_open(5432));
+    show("kafka (tansu)", stack::port_open(stack::KAFKA_PORT));
+    for service in SERVICES {
+        show(
+            service.name,
+            http_status(service.port, "/health/ready") == Some(200),
+        );
+    }
+    Ok(())
+}
