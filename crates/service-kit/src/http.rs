@@ -147,14 +147,18 @@ pub async fn run_until_stopped(
     let mut tasks: futures_unordered::Tasks = background.into_iter().collect();
     let mut outcome: anyhow::Result<()> = Ok(());
     tokio::select! {
+        biased;
         () = cancel.cancelled() => {}
         result = &mut server => {
             outcome = result.map_err(anyhow::Error::from).and_then(|r| r.map_err(Into::into));
             tracing::warn!("http server stopped on its own");
         }
         (name, result) = tasks.next_finished() => {
-            tracing::error!(task = name, ?result, "background task stopped on its own");
-            outcome = Err(anyhow::anyhow!("background task {name} stopped"));
+            // A task may see the cancellation before this select does; that is a normal stop.
+            if !cancel.is_cancelled() {
+                tracing::error!(task = name, ?result, "background task stopped on its own");
+                outcome = Err(anyhow::anyhow!("background task {name} stopped"));
+            }
         }
     }
     cancel.cancel();

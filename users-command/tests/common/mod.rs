@@ -156,3 +156,141 @@ impl Drop for TestApp {
 pub fn bus(pool: &PgPool, topic: &str) -> CommandBus<User> {
     CommandBus::new(pool.clone(), Arc::new(UsersContract::new(topic)), ())
 }
+
+/// The users-command binary with its settings in the environment, output to the test's log.
+pub fn binary(
+    database: &DatabaseSettings,
+    topic: &str,
+    port: u16,
+    extra: &[(&str, &str)],
+) -> tokio::process::Child {
+    use secrecy::ExposeSecret;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_users-command"));
+    command
+        .env("USERS_COMMAND__HTTP__PORT", port.to_string())
+        .env("USERS_COMMAND__DATABASE__HOST", &database.host)
+        .env("USERS_COMMAND__DATABASE__PORT", database.port.to_string())
+        .env("USERS_COMMAND__DATABASE__USERNAME", &database.username)
+        .env(
+            "USERS_COMMAND__DATABASE__PASSWORD",
+            database.password.expose_secret(),
+        )
+        .env(
+            "USERS_COMMAND__DATABASE__DATABASE_NAME",
+            &database.database_name,
+        )
+        .env(
+            "USERS_COMMAND__KAFKA__BROKERS",
+            test_support::kafka_brokers(),
+        )
+        .env("USERS_COMMAND__TOPIC", topic)
+        .env("USERS_COMMAND__RELAY__SWEEP_INTERVAL_MS", "500")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    command.spawn().expect("users-command binary starts")
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Every stored event as (event id, aggregate id, sequence).
+pub async fn stored_events(pool: &PgPool) -> Vec<(Uuid, String, i64)> {
+    sqlx::query_as("SELECT event_id, aggregate_id, sequence FROM events ORDER BY position")
+        .fetch_all(pool)
+        .await
+        .expect("events")
+}
+
+pub async fn outbox_len(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(pool)
+        .await
+        .expect("outbox count")
+}
+
+/// Registers `users` users directly through the bus, each with `renames` renames after it,
+/// `parallel` users at a time; returns their ids.
+pub async fn arrange_events(
+    bus: &CommandBus<User>,
+    users: usize,
+    renames: usize,
+    parallel: usize,
+) -> Vec<Uuid> {
+    use futures::StreamExt;
+    use users_command::domain::{CreditCents, Email, UserCommand, UserName};
+    futures::stream::iter(0..users)
+        .map(|i| async move {
+            let id = Uuid::now_v7();
+            let register = UserCommand::Register {
+                user_id: id,
+                email: Email::parse(&format!("user{i}-{id}@example.com")).unwrap(),
+                name: UserName::parse("Arranged").unwrap(),
+                credit_limit: CreditCents::parse(100).unwrap(),
+            };
+            bus.execute(&id.to_string(), register, None, Default::default())
+                .await
+                .expect("registered");
+            for n in 0..renames {
+                let rename = UserCommand::Rename {
+                    name: UserName::parse(&format!("Name {n}")).unwrap(),
+                };
+                bus.execute(&id.to_string(), rename, None, Default::default())
+                    .await
+                    .expect("renamed");
+            }
+            id
+        })
+        .buffer_unordered(parallel)
+        .collect()
+        .await
+}
+
+/// Reads the topic until every stored event is on it; checks per-aggregate order and that
+/// each record carries the stored event's id. Returns how often each event id was seen.
+pub async fn assert_all_on_topic(
+    pool: &PgPool,
+    topic: &str,
+    deadline: Duration,
+) -> std::collections::HashMap<Uuid, usize> {
+    let stored = stored_events(pool).await;
+    let wanted: std::collections::HashSet<String> =
+        stored.iter().map(|(id, _, _)| id.to_string()).collect();
+    let records = test_support::read_topic_until(topic, deadline, |records| {
+        let seen: std::collections::HashSet<&str> = records
+            .iter()
+            .map(|r| r.envelope.event_id.as_str())
+            .collect();
+        wanted.iter().all(|id| seen.contains(id.as_str()))
+    })
+    .await;
+    test_support::assert_per_aggregate_order(&records);
+    let by_id: std::collections::HashMap<String, (String, i64)> = stored
+        .iter()
+        .map(|(id, aggregate, sequence)| (id.to_string(), (aggregate.clone(), *sequence)))
+        .collect();
+    let mut seen = std::collections::HashMap::new();
+    for record in &records {
+        let (aggregate, sequence) = &by_id[&record.envelope.event_id];
+        assert_eq!(
+            &record.envelope.aggregate_id, aggregate,
+            "event id and aggregate agree"
+        );
+        assert_eq!(
+            record.envelope.sequence as i64, *sequence,
+            "event id and sequence agree"
+        );
+        *seen
+            .entry(record.envelope.event_id.parse::<Uuid>().unwrap())
+            .or_insert(0) += 1;
+    }
+    seen
+}
