@@ -23,3 +23,47 @@ pub use prost_types::Timestamp;
 
 /// The encoded `FileDescriptorSet` of every contract, for schema compatibility checks.
 pub const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.binpb"));
+
+/// One line per field and enum value of every contract, e.g.
+/// `cqrs.users.v1.UserRegistered.email = 2 string`. Lines are only ever added: a removed or
+/// changed line is a breaking change of the wire format.
+pub fn schema_summary() -> Vec<String> {
+    use prost_types::field_descriptor_proto::{Label, Type};
+    use prost_types::{DescriptorProto, FileDescriptorSet};
+
+    fn message(prefix: &str, descriptor: &DescriptorProto, lines: &mut Vec<String>) {
+        let name = format!("{prefix}.{}", descriptor.name());
+        for field in &descriptor.field {
+            let kind = match field.r#type() {
+                Type::Message | Type::Enum => field.type_name().trim_start_matches('.').to_owned(),
+                other => other.as_str_name().trim_start_matches("TYPE_").to_lowercase(),
+            };
+            let label = match (field.label(), field.oneof_index) {
+                (Label::Repeated, _) => " repeated".to_owned(),
+                (_, Some(index)) if !field.proto3_optional() => {
+                    format!(" oneof {}", descriptor.oneof_decl[index as usize].name())
+                }
+                _ => String::new(),
+            };
+            lines.push(format!("{name}.{} = {} {kind}{label}", field.name(), field.number()));
+        }
+        for nested in &descriptor.nested_type {
+            message(&name, nested, lines);
+        }
+        for enumeration in &descriptor.enum_type {
+            for value in &enumeration.value {
+                lines.push(format!("{name}.{}.{} = {}", enumeration.name(), value.name(), value.number()));
+            }
+        }
+    }
+
+    let set = FileDescriptorSet::decode(DESCRIPTORS).expect("descriptors built by build.rs");
+    let mut lines = Vec::new();
+    for file in set.file.iter().filter(|f| !f.package().starts_with("google.")) {
+        for descriptor in &file.message_type {
+            message(file.package(), descriptor, &mut lines);
+        }
+    }
+    lines.sort();
+    lines
+}
