@@ -36,7 +36,10 @@ pub fn schema_summary() -> Vec<String> {
         for field in &descriptor.field {
             let kind = match field.r#type() {
                 Type::Message | Type::Enum => field.type_name().trim_start_matches('.').to_owned(),
-                other => other.as_str_name().trim_start_matches("TYPE_").to_lowercase(),
+                other => other
+                    .as_str_name()
+                    .trim_start_matches("TYPE_")
+                    .to_lowercase(),
             };
             let label = match (field.label(), field.oneof_index) {
                 (Label::Repeated, _) => " repeated".to_owned(),
@@ -45,21 +48,34 @@ pub fn schema_summary() -> Vec<String> {
                 }
                 _ => String::new(),
             };
-            lines.push(format!("{name}.{} = {} {kind}{label}", field.name(), field.number()));
+            lines.push(format!(
+                "{name}.{} = {} {kind}{label}",
+                field.name(),
+                field.number()
+            ));
         }
         for nested in &descriptor.nested_type {
             message(&name, nested, lines);
         }
         for enumeration in &descriptor.enum_type {
             for value in &enumeration.value {
-                lines.push(format!("{name}.{}.{} = {}", enumeration.name(), value.name(), value.number()));
+                lines.push(format!(
+                    "{name}.{}.{} = {}",
+                    enumeration.name(),
+                    value.name(),
+                    value.number()
+                ));
             }
         }
     }
 
     let set = FileDescriptorSet::decode(DESCRIPTORS).expect("descriptors built by build.rs");
     let mut lines = Vec::new();
-    for file in set.file.iter().filter(|f| !f.package().starts_with("google.")) {
+    for file in set
+        .file
+        .iter()
+        .filter(|f| !f.package().starts_with("google."))
+    {
         for descriptor in &file.message_type {
             message(file.package(), descriptor, &mut lines);
         }

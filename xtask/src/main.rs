@@ -6,6 +6,7 @@
 
 mod services;
 mod stack;
+mod topic;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +33,20 @@ enum Command {
     Down,
     /// Say what of the stack is running.
     Status,
+    /// Print a topic's records from the beginning, decoded from their protobuf envelope.
+    Topic {
+        /// Topic to read, e.g. users.events.
+        topic: String,
+        /// Print at most this many records.
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+        /// Stop once no record arrived for this many seconds.
+        #[arg(long, default_value_t = 3)]
+        idle_secs: u64,
+        /// Bootstrap brokers.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        brokers: String,
+    },
     /// Prepare whatever is missing (Postgres, Tansu), then run the whole test suite.
     ///
     /// Extra arguments go to `cargo nextest run`, e.g. `cargo xtask test -- relay`.
@@ -48,6 +63,17 @@ fn main() {
         Command::Up { detach } => services::up(detach),
         Command::Down => services::down(),
         Command::Status => services::status(),
+        Command::Topic {
+            topic,
+            max,
+            idle_secs,
+            brokers,
+        } => topic::print(
+            &brokers,
+            &topic,
+            max,
+            std::time::Duration::from_secs(idle_secs),
+        ),
         Command::Test { args } => stack::test(&args),
     };
     if let Err(error) = result {
