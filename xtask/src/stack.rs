@@ -327,6 +327,21 @@ pub fn stop_process(pid: u32, grace: Duration) {
 
 /// `cargo xtask test`: prepares Postgres and Tansu, runs every test, stops what it started.
 pub fn test(args: &[String]) -> Result<()> {
+    step("checking formatting and lints");
+    run(Command::new("cargo")
+        .args(["fmt", "--all", "--", "--check"])
+        .current_dir(root()))?;
+    run(Command::new("cargo")
+        .args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ])
+        .current_dir(root()))?;
     let postgres = ensure_postgres()?;
     drop_test_databases(postgres.port)?;
     let broker = ensure_tansu()?;
