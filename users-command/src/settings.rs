@@ -55,7 +55,7 @@ pub struct RelaySettings {
     pub batch_size: i64,
     /// Milliseconds between sweeps of every partition (notifications wake it sooner).
     pub sweep_interval_ms: u64,
-    /// Fault injection for crash tests (`crash-after-ack`); never set in production.
+    /// Fault injection for crash tests (`pause-after-ack`); never set in production.
     pub failpoint: Option<String>,
 }
 

@@ -121,31 +121,52 @@ async fn the_relay_wakes_on_commit_rather_than_on_its_sweep() {
     task.await.unwrap().unwrap();
 }
 
+/// Reads a child's output until a line contains `needle`.
+async fn wait_for_line(output: tokio::process::ChildStdout, needle: &str, deadline: Duration) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(output).lines();
+    let found = tokio::time::timeout(deadline, async {
+        while let Some(line) = lines.next_line().await.expect("child output") {
+            if line.contains(needle) {
+                return;
+            }
+        }
+        panic!("the process ended without printing {needle:?}");
+    });
+    found
+        .await
+        .unwrap_or_else(|_| panic!("{needle:?} not printed within {deadline:?}"));
+}
+
 #[tokio::test]
 async fn a_relay_killed_after_the_ack_republishes_the_same_events_after_restart() {
     let (database, pool, topic) = migrated_store().await;
     arrange_events(&bus(&pool, &topic), 20, 0, 4).await;
     assert_eq!(outbox_len(&pool).await, 20);
 
-    let mut crashing = binary(
+    let mut crashing = common::binary_command(
         &database,
         &topic,
         0,
-        &[("USERS_COMMAND__RELAY__FAILPOINT", "crash-after-ack")],
-    );
-    let status = tokio::time::timeout(Duration::from_secs(60), crashing.wait())
-        .await
-        .expect("the relay reached its failpoint")
-        .unwrap();
-    assert_eq!(
-        status.signal(),
-        Some(6),
-        "aborted (SIGABRT) at the failpoint: {status:?}"
-    );
+        &[("USERS_COMMAND__RELAY__FAILPOINT", "pause-after-ack")],
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let log = crashing.stdout.take().expect("piped stdout");
+    wait_for_line(
+        log,
+        "failpoint pause-after-ack reached",
+        Duration::from_secs(60),
+    )
+    .await;
+    crashing.start_kill().expect("kill -9");
+    let status = crashing.wait().await.unwrap();
+    assert_eq!(status.signal(), Some(9), "killed by SIGKILL: {status:?}");
     assert_eq!(
         outbox_len(&pool).await,
         20,
-        "no row was deleted before the crash"
+        "no row was deleted before the kill"
     );
     let before_restart =
         test_support::read_topic_until(&topic, Duration::from_secs(30), |r| !r.is_empty()).await;

@@ -36,10 +36,10 @@ pub(crate) fn flush_failed(error: &rdkafka::error::KafkaError) {
     tracing::warn!(error = %error, "producer flush at shutdown did not complete");
 }
 
-pub(crate) fn failpoint_abort(acked: usize) {
+pub(crate) fn failpoint_paused(acked: usize) {
     tracing::error!(
         acked,
-        "failpoint crash-after-ack: aborting before deleting acknowledged rows"
+        "failpoint pause-after-ack reached: acknowledged rows are not deleted"
     );
 }
 

@@ -54,15 +54,16 @@ impl Default for RelayConfig {
 /// Faults the relay can inject into itself, to prove that crashes lose nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failpoint {
-    /// Abort the process after the broker acknowledged a batch, before its rows are deleted.
-    CrashAfterAck,
+    /// Stop forever once the broker acknowledged a batch, before its rows are deleted (the
+    /// transaction stays open), so a test can `kill -9` the process exactly there.
+    PauseAfterAck,
 }
 
 impl std::str::FromStr for Failpoint {
     type Err = String;
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value {
-            "crash-after-ack" => Ok(Self::CrashAfterAck),
+            "pause-after-ack" => Ok(Self::PauseAfterAck),
             other => Err(format!("unknown relay failpoint {other:?}")),
         }
     }
@@ -252,9 +253,9 @@ impl Relay {
             }
             let started = Instant::now();
             let (acked, failure) = self.publish(&rows).await?;
-            if acked > 0 && self.config.failpoint == Some(Failpoint::CrashAfterAck) {
-                internal_events::failpoint_abort(acked);
-                std::process::abort();
+            if acked > 0 && self.config.failpoint == Some(Failpoint::PauseAfterAck) {
+                internal_events::failpoint_paused(acked);
+                std::future::pending::<()>().await;
             }
             let ids: Vec<i64> = rows[..acked]
                 .iter()

@@ -157,13 +157,25 @@ pub fn bus(pool: &PgPool, topic: &str) -> CommandBus<User> {
     CommandBus::new(pool.clone(), Arc::new(UsersContract::new(topic)), ())
 }
 
-/// The users-command binary with its settings in the environment, output to the test's log.
+/// The users-command binary, started with its settings in the environment.
 pub fn binary(
     database: &DatabaseSettings,
     topic: &str,
     port: u16,
     extra: &[(&str, &str)],
 ) -> tokio::process::Child {
+    binary_command(database, topic, port, extra)
+        .spawn()
+        .expect("users-command binary starts")
+}
+
+/// The users-command binary's command, ready to spawn; its output goes to the test's output.
+pub fn binary_command(
+    database: &DatabaseSettings,
+    topic: &str,
+    port: u16,
+    extra: &[(&str, &str)],
+) -> tokio::process::Command {
     use secrecy::ExposeSecret;
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_users-command"));
     command
@@ -190,7 +202,7 @@ pub fn binary(
     for (key, value) in extra {
         command.env(key, value);
     }
-    command.spawn().expect("users-command binary starts")
+    command
 }
 
 /// A port that was free a moment ago.

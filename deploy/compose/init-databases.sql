@@ -1,0 +1,10 @@
+-- Databases of the Compose stack: one per service that owns one (users_es today; orders_es,
+-- users_read, orders_read and saga as those services arrive). Each service creates its own
+-- tables at start-up (migrations).
+--
+-- The postgres image runs this once, as POSTGRES_USER (cqrs), when its data directory is
+-- empty: after `docker compose down` the next `up` starts from scratch and runs it again.
+-- To add a database to a stack that keeps its data, run the statement by hand:
+--   docker compose exec postgres psql -U cqrs -c 'CREATE DATABASE … OWNER cqrs'
+
+CREATE DATABASE users_es OWNER cqrs;

@@ -1,0 +1,483 @@
+//! The deployment files parse and agree with the code: `compose.yaml`, the Dockerfile it
+//! builds from and `deploy/k8s/users-command.yaml`. Docker and Kubernetes cannot run in CI,
+//! so these checks stand in for them; nothing here starts a process or touches the network.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::Value;
+
+const COMPOSE: &str = "compose.yaml";
+const DOCKERFILE: &str = "deploy/docker/Dockerfile";
+const USERS_COMMAND_K8S: &str = "deploy/k8s/users-command.yaml";
+/// Where users-command's settings are declared: each `__`-separated part of a variable name
+/// is a field of one of these structs.
+const USERS_COMMAND_SETTINGS: &[&str] = &[
+    "users-command/src/settings.rs",
+    "crates/service-kit/src/settings.rs",
+];
+const USERS_COMMAND_PREFIX: &str = "USERS_COMMAND__";
+
+/// The repository root: the parent of `xtask/`.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn read(relative: &str) -> String {
+    let path = root().join(relative);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()))
+}
+
+fn parse(text: &str, what: &str) -> Value {
+    serde_yaml_ng::from_str(text)
+        .unwrap_or_else(|error| panic!("{what} is not valid YAML: {error}"))
+}
+
+/// A scalar as the text Compose or Kubernetes would see.
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Number(number) => number.to_string(),
+        Value::Bool(flag) => flag.to_string(),
+        Value::Null => String::new(),
+        other => panic!("expected a scalar, found {other:?}"),
+    }
+}
+
+fn compose() -> Value {
+    parse(&read(COMPOSE), COMPOSE)
+}
+
+/// The services of `compose.yaml`, by name.
+fn compose_services(compose: &Value) -> Vec<(String, &Value)> {
+    compose["services"]
+        .as_mapping()
+        .expect("compose.yaml has a `services` mapping")
+        .iter()
+        .map(|(name, service)| (scalar(name), service))
+        .collect()
+}
+
+fn compose_service<'a>(compose: &'a Value, name: &str) -> &'a Value {
+    compose["services"]
+        .get(name)
+        .unwrap_or_else(|| panic!("compose.yaml has no service {name}"))
+}
+
+/// A service's `environment`, written as a mapping or as a list of `NAME=value`.
+fn environment(service: &Value) -> Vec<(String, String)> {
+    match &service["environment"] {
+        Value::Null => Vec::new(),
+        Value::Mapping(variables) => variables
+            .iter()
+            .map(|(name, value)| (scalar(name), scalar(value)))
+            .collect(),
+        Value::Sequence(entries) => entries
+            .iter()
+            .map(|entry| {
+                let entry = scalar(entry);
+                match entry.split_once('=') {
+                    Some((name, value)) => (name.to_owned(), value.to_owned()),
+                    None => (entry, String::new()),
+                }
+            })
+            .collect(),
+        other => panic!("`environment` is neither a mapping nor a list: {other:?}"),
+    }
+}
+
+/// A service's `depends_on`: each target with its condition, if one is given.
+fn dependencies(service: &Value) -> Vec<(String, Option<String>)> {
+    match &service["depends_on"] {
+        Value::Null => Vec::new(),
+        Value::Sequence(targets) => targets
+            .iter()
+            .map(|target| (scalar(target), None))
+            .collect(),
+        Value::Mapping(targets) => targets
+            .iter()
+            .map(|(target, spec)| (scalar(target), spec.get("condition").map(scalar)))
+            .collect(),
+        other => panic!("`depends_on` is neither a list nor a mapping: {other:?}"),
+    }
+}
+
+/// A service's `ports` as `published:target` text (short or long syntax).
+fn ports(service: &Value) -> Vec<String> {
+    service["ports"]
+        .as_sequence()
+        .map(|ports| {
+            ports
+                .iter()
+                .map(|port| match port {
+                    Value::Mapping(_) => {
+                        format!("{}:{}", scalar(&port["published"]), scalar(&port["target"]))
+                    }
+                    short => scalar(short),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Splits a multi-document YAML file on its `---` lines, leaving out documents that hold
+/// nothing but comments.
+fn yaml_documents(text: &str) -> Vec<String> {
+    let mut documents = vec![String::new()];
+    for line in text.lines() {
+        if line.trim_end() == "---" {
+            documents.push(String::new());
+        } else if let Some(current) = documents.last_mut() {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    documents
+        .into_iter()
+        .filter(|document| {
+            document.lines().any(|line| {
+                let line = line.trim();
+                !line.is_empty() && !line.starts_with('#')
+            })
+        })
+        .collect()
+}
+
+fn kubernetes_documents() -> Vec<Value> {
+    yaml_documents(&read(USERS_COMMAND_K8S))
+        .iter()
+        .enumerate()
+        .map(|(index, document)| {
+            parse(
+                document,
+                &format!("{USERS_COMMAND_K8S} document {}", index + 1),
+            )
+        })
+        .collect()
+}
+
+fn kind(document: &Value) -> &str {
+    document["kind"].as_str().unwrap_or_default()
+}
+
+fn find_kind<'a>(documents: &'a [Value], wanted: &str) -> &'a Value {
+    documents
+        .iter()
+        .find(|document| kind(document) == wanted)
+        .unwrap_or_else(|| panic!("{USERS_COMMAND_K8S} has no {wanted}"))
+}
+
+/// The users-command container of the Deployment.
+fn deployment_container(documents: &[Value]) -> &Value {
+    let containers = find_kind(documents, "Deployment")["spec"]["template"]["spec"]["containers"]
+        .as_sequence()
+        .expect("the Deployment has containers");
+    containers
+        .iter()
+        .find(|container| container["name"].as_str() == Some("users-command"))
+        .expect("the Deployment has a container named users-command")
+}
+
+/// Path and port number of an HTTP probe, resolving a named port through the container's
+/// ports.
+fn http_probe(container: &Value, probe: &str) -> (String, u64) {
+    let http_get = &container[probe]["httpGet"];
+    let path = http_get["path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{probe} has no httpGet.path"))
+        .to_owned();
+    let port = match &http_get["port"] {
+        Value::Number(number) => number
+            .as_u64()
+            .unwrap_or_else(|| panic!("{probe}'s port is not a port number")),
+        Value::String(name) => container["ports"]
+            .as_sequence()
+            .and_then(|ports| {
+                ports
+                    .iter()
+                    .find(|port| port["name"].as_str() == Some(name.as_str()))
+            })
+            .and_then(|port| port["containerPort"].as_u64())
+            .unwrap_or_else(|| panic!("{probe} names port {name:?}, which the container lacks")),
+        other => panic!("{probe} has no httpGet.port: {other:?}"),
+    };
+    (path, port)
+}
+
+#[test]
+fn compose_file_parses_and_declares_the_stack_services() {
+    let compose = compose();
+    let names: BTreeSet<String> = compose_services(&compose)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    for expected in ["postgres", "kafka", "kafka-init", "users-command"] {
+        assert!(
+            names.contains(expected),
+            "compose.yaml lacks service {expected}; it has {names:?}"
+        );
+    }
+}
+
+#[test]
+fn every_compose_dependency_names_a_service_that_can_satisfy_it() {
+    let compose = compose();
+    let services = compose_services(&compose);
+    let names: BTreeSet<&str> = services.iter().map(|(name, _)| name.as_str()).collect();
+    for (name, service) in &services {
+        for (target, condition) in dependencies(service) {
+            assert!(
+                names.contains(target.as_str()),
+                "{name} depends on {target}, which compose.yaml does not define"
+            );
+            match condition.as_deref() {
+                None | Some("service_started" | "service_completed_successfully") => {}
+                Some("service_healthy") => assert!(
+                    !compose_service(&compose, &target)["healthcheck"].is_null(),
+                    "{name} waits for {target} to be healthy, but {target} has no healthcheck"
+                ),
+                Some(other) => panic!("{name} depends on {target} with unknown condition {other}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn users_command_publishes_port_5001_and_reaches_kafka_from_inside_the_network() {
+    let compose = compose();
+    let service = compose_service(&compose, "users-command");
+    let ports = ports(service);
+    assert!(
+        ports.iter().any(|port| port == "5001:5001"),
+        "users-command should publish 5001:5001, has {ports:?}"
+    );
+    let environment = environment(service);
+    let value = |wanted: &str| {
+        environment
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, value)| value.as_str())
+    };
+    assert_eq!(
+        value("USERS_COMMAND__HTTP__HOST"),
+        Some("0.0.0.0"),
+        "in a container the service must listen on every interface"
+    );
+    assert_eq!(value("USERS_COMMAND__KAFKA__BROKERS"), Some("kafka:9092"));
+    let healthcheck = format!("{:?}", service["healthcheck"]["test"]);
+    assert!(
+        healthcheck.contains("/health/ready"),
+        "users-command's healthcheck should ask /health/ready, has {healthcheck}"
+    );
+    assert_eq!(
+        scalar(&service["build"]["args"]["SERVICE"]),
+        "users-command",
+        "the image should be built with SERVICE=users-command"
+    );
+}
+
+#[test]
+fn every_dockerfile_compose_builds_from_exists() {
+    let compose = compose();
+    let mut built = 0;
+    for (name, service) in compose_services(&compose) {
+        let (context, dockerfile) = match &service["build"] {
+            Value::Null => continue,
+            Value::String(context) => (context.clone(), "Dockerfile".to_owned()),
+            build => (
+                build["context"].as_str().unwrap_or(".").to_owned(),
+                build["dockerfile"]
+                    .as_str()
+                    .unwrap_or("Dockerfile")
+                    .to_owned(),
+            ),
+        };
+        let path = root().join(&context).join(&dockerfile);
+        assert!(
+            path.is_file(),
+            "{name} builds from {}, which does not exist",
+            path.display()
+        );
+        built += 1;
+    }
+    assert!(
+        built > 0,
+        "no compose service is built from this repository"
+    );
+}
+
+#[test]
+fn the_dockerfile_copies_every_workspace_member() {
+    let manifest = read("Cargo.toml");
+    let members = manifest
+        .split_once("members = [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list)
+        .expect("Cargo.toml lists the workspace members");
+    let members: Vec<&str> = members
+        .split(',')
+        .map(|member| member.trim().trim_matches('"'))
+        .filter(|member| !member.is_empty())
+        .collect();
+    assert!(
+        !members.is_empty(),
+        "no workspace members found in Cargo.toml"
+    );
+
+    let copied: BTreeSet<String> = read(DOCKERFILE)
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("COPY "))
+        .flat_map(|arguments| {
+            let words: Vec<&str> = arguments
+                .split_whitespace()
+                .filter(|word| !word.starts_with("--"))
+                .collect();
+            // Every word but the last (the destination) is a source.
+            let sources = words.len().saturating_sub(1);
+            words
+                .into_iter()
+                .take(sources)
+                .map(|word| word.trim_end_matches('/').to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for member in members {
+        let top = member.split('/').next().unwrap_or(member);
+        assert!(
+            copied.contains(top),
+            "the Dockerfile does not COPY {top}/ (workspace member {member}); cargo cannot load the workspace without it"
+        );
+    }
+}
+
+#[test]
+fn every_kubernetes_document_parses_and_is_named() {
+    let documents = kubernetes_documents();
+    assert!(
+        !documents.is_empty(),
+        "{USERS_COMMAND_K8S} has no documents"
+    );
+    for (index, document) in documents.iter().enumerate() {
+        let number = index + 1;
+        for (field, value) in [
+            ("apiVersion", &document["apiVersion"]),
+            ("kind", &document["kind"]),
+            ("metadata.name", &document["metadata"]["name"]),
+        ] {
+            assert!(
+                value.as_str().is_some_and(|text| !text.is_empty()),
+                "document {number} of {USERS_COMMAND_K8S} has no {field}"
+            );
+        }
+    }
+}
+
+#[test]
+fn kubernetes_manifests_include_the_workload_its_service_and_its_scaling_rules() {
+    let documents = kubernetes_documents();
+    let kinds: BTreeSet<&str> = documents.iter().map(kind).collect();
+    for expected in [
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    ] {
+        assert!(
+            kinds.contains(expected),
+            "{USERS_COMMAND_K8S} lacks a {expected}; it has {kinds:?}"
+        );
+    }
+}
+
+#[test]
+fn deployment_probes_ask_the_health_endpoints_on_port_5001() {
+    let documents = kubernetes_documents();
+    let container = deployment_container(&documents);
+    let container_ports: Vec<u64> = container["ports"]
+        .as_sequence()
+        .map(|ports| {
+            ports
+                .iter()
+                .filter_map(|port| port["containerPort"].as_u64())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        container_ports.contains(&5001),
+        "the container should expose 5001, has {container_ports:?}"
+    );
+    assert_eq!(
+        http_probe(container, "livenessProbe"),
+        ("/health/live".to_owned(), 5001)
+    );
+    assert_eq!(
+        http_probe(container, "readinessProbe"),
+        ("/health/ready".to_owned(), 5001)
+    );
+    if !container["startupProbe"].is_null() {
+        let (path, port) = http_probe(container, "startupProbe");
+        assert!(
+            path == "/health/live" || path == "/health/ready",
+            "the startup probe should ask a health endpoint, asks {path}"
+        );
+        assert_eq!(port, 5001, "the startup probe should ask port 5001");
+    }
+}
+
+#[test]
+fn every_users_command_variable_in_compose_and_kubernetes_is_a_setting_the_service_knows() {
+    // (where it is set, variable name)
+    let mut variables: Vec<(String, String)> = Vec::new();
+    let compose = compose();
+    for (service_name, service) in compose_services(&compose) {
+        for (name, _) in environment(service) {
+            variables.push((format!("{COMPOSE} service {service_name}"), name));
+        }
+    }
+    let documents = kubernetes_documents();
+    if let Some(data) = find_kind(&documents, "ConfigMap")["data"].as_mapping() {
+        for (name, _) in data {
+            variables.push((format!("{USERS_COMMAND_K8S} ConfigMap"), scalar(name)));
+        }
+    }
+    if let Some(env) = deployment_container(&documents)["env"].as_sequence() {
+        for entry in env {
+            variables.push((format!("{USERS_COMMAND_K8S} Deployment"), scalar(&entry["name"])));
+        }
+    }
+    variables.retain(|(_, name)| name.starts_with(USERS_COMMAND_PREFIX));
+    for file in [COMPOSE, USERS_COMMAND_K8S] {
+        assert!(
+            variables.iter().any(|(source, _)| source.starts_with(file)),
+            "expected USERS_COMMAND__* variables in {file}"
+        );
+    }
+
+    // Each part of USERS_COMMAND__SECTION__KEY must be a field the settings declare
+    // (`pub section:` … `pub key:`); the service refuses unknown ones at start-up.
+    let settings = USERS_COMMAND_SETTINGS
+        .iter()
+        .map(|path| read(path))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let unknown: Vec<String> = variables
+        .iter()
+        .filter(|(_, name)| {
+            let path = name.strip_prefix(USERS_COMMAND_PREFIX).unwrap_or_default();
+            path.is_empty()
+                || path.split("__").any(|part| {
+                    part.is_empty() || !settings.contains(&format!("pub {}:", part.to_lowercase()))
+                })
+        })
+        .map(|(source, name)| format!("{name} ({source})"))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "these variables name no setting of users-command (see {USERS_COMMAND_SETTINGS:?}): {unknown:?}"
+    );
+}
