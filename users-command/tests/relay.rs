@@ -317,3 +317,44 @@ async fn kill_9_under_load_loses_no_acknowledged_command() {
     );
     assert_all_on_topic(&pool, &topic, Duration::from_secs(60)).await;
 }
+
+#[tokio::test]
+async fn the_relay_rides_out_a_broker_killed_and_restarted_under_it() {
+    let (_, pool, _) = migrated_store().await;
+    let mut broker = test_support::PrivateBroker::start().await;
+    let topic = format!("users.events.{}", uuid::Uuid::new_v4().simple());
+    let admin = service_kit::kafka::admin(&broker.brokers()).unwrap();
+    service_kit::kafka::ensure_topic(&admin, &topic, 3)
+        .await
+        .unwrap();
+    let settings = ProducerSettings {
+        brokers: broker.brokers(),
+        delivery_timeout: Duration::from_secs(5),
+    };
+    let config = RelayConfig {
+        max_backoff: Duration::from_secs(1),
+        ..RelayConfig::default()
+    };
+    let relay = Relay::new(pool.clone(), settings, config).unwrap();
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(relay.run(cancel.clone()));
+    let bus = bus(&pool, &topic);
+
+    let before = arrange_events(&bus, 5, 2, 5).await;
+    drained(&pool, Duration::from_secs(30)).await;
+    broker.kill();
+    // Committed while the broker is down: they wait in the outbox.
+    let during = arrange_events(&bus, 5, 2, 5).await;
+    assert_eq!(
+        outbox_len(&pool).await,
+        15,
+        "nothing is lost or dropped while the broker is down"
+    );
+    broker.restart().await;
+    drained(&pool, Duration::from_secs(90)).await;
+    let seen =
+        common::assert_all_on(&broker.brokers(), &pool, &topic, Duration::from_secs(60)).await;
+    assert_eq!(seen.len(), (before.len() + during.len()) * 3);
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}

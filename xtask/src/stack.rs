@@ -365,7 +365,8 @@ pub fn test(args: &[String]) -> Result<()> {
         .env("TEST_PG_PORT", postgres.port.to_string())
         .env("TEST_PG_USER", PG_USER)
         .env("TEST_PG_PASSWORD", PG_PASSWORD)
-        .env("TEST_KAFKA_BROKERS", &broker.brokers);
+        .env("TEST_KAFKA_BROKERS", &broker.brokers)
+        .env("TEST_TANSU_BIN", ensure_tansu_installed()?);
     step("running the test suite");
     let result = run(&mut command);
     if let Some(pid) = broker.started {

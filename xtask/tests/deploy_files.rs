@@ -447,7 +447,10 @@ fn every_users_command_variable_in_compose_and_kubernetes_is_a_setting_the_servi
     }
     if let Some(env) = deployment_container(&documents)["env"].as_sequence() {
         for entry in env {
-            variables.push((format!("{USERS_COMMAND_K8S} Deployment"), scalar(&entry["name"])));
+            variables.push((
+                format!("{USERS_COMMAND_K8S} Deployment"),
+                scalar(&entry["name"]),
+            ));
         }
     }
     variables.retain(|(_, name)| name.starts_with(USERS_COMMAND_PREFIX));

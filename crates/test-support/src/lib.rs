@@ -113,8 +113,18 @@ pub async fn read_topic_until(
     deadline: Duration,
     done: impl Fn(&[Record]) -> bool,
 ) -> Vec<Record> {
+    read_topic_from(&kafka_brokers(), topic, deadline, done).await
+}
+
+/// `read_topic_until` on the broker at `brokers`.
+pub async fn read_topic_from(
+    brokers: &str,
+    topic: &str,
+    deadline: Duration,
+    done: impl Fn(&[Record]) -> bool,
+) -> Vec<Record> {
     let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka_brokers())
+        .set("bootstrap.servers", brokers)
         .set(
             "group.id",
             format!("test-reader-{}", Uuid::new_v4().simple()),
@@ -188,4 +198,86 @@ pub fn assert_per_aggregate_order(records: &[Record]) -> std::collections::HashM
         *seen = (*seen).max(sequence);
     }
     highest
+}
+
+/// A Tansu broker of one test's own, on a free port with its data in a temporary folder, so
+/// the test can kill and restart it without disturbing other tests. The binary is
+/// `TEST_TANSU_BIN` (set by `cargo xtask test`), else `tansu` on the PATH.
+pub struct PrivateBroker {
+    port: u16,
+    data: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateBroker {
+    /// Starts the broker and waits until it accepts connections.
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let data = std::env::temp_dir().join(format!("tansu-test-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&data).expect("broker data folder");
+        let mut broker = Self {
+            port,
+            data,
+            child: None,
+        };
+        broker.restart().await;
+        broker
+    }
+
+    /// The bootstrap address.
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `kill -9`s the broker.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("broker killed");
+            child.wait().expect("broker reaped");
+        }
+    }
+
+    /// Starts the broker again on the same port and data.
+    pub async fn restart(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let binary = std::env::var("TEST_TANSU_BIN").unwrap_or_else(|_| "tansu".into());
+        let child = std::process::Command::new(binary)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(&self.data)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tansu starts (run the tests with `cargo xtask test`)");
+        self.child = Some(child);
+        let port = self.port;
+        eventually(
+            Duration::from_secs(30),
+            "the private broker to listen",
+            || async move {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .ok()
+                    .map(|_| ())
+            },
+        )
+        .await;
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
 }

@@ -273,10 +273,20 @@ pub async fn assert_all_on_topic(
     topic: &str,
     deadline: Duration,
 ) -> std::collections::HashMap<Uuid, usize> {
+    assert_all_on(&test_support::kafka_brokers(), pool, topic, deadline).await
+}
+
+/// `assert_all_on_topic` against the broker at `brokers`.
+pub async fn assert_all_on(
+    brokers: &str,
+    pool: &PgPool,
+    topic: &str,
+    deadline: Duration,
+) -> std::collections::HashMap<Uuid, usize> {
     let stored = stored_events(pool).await;
     let wanted: std::collections::HashSet<String> =
         stored.iter().map(|(id, _, _)| id.to_string()).collect();
-    let records = test_support::read_topic_until(topic, deadline, |records| {
+    let records = test_support::read_topic_from(brokers, topic, deadline, |records| {
         let seen: std::collections::HashSet<&str> = records
             .iter()
             .map(|r| r.envelope.event_id.as_str())
