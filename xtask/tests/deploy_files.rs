@@ -296,7 +296,7 @@ fn every_dockerfile_compose_builds_from_exists() {
                     .to_owned(),
             ),
         };
-        let path = root().join(&context).join(&dockerfile);
+        let path = root().join(context).join(dockerfile);
         assert!(
             path.is_file(),
             "{name} builds from {}, which does not exist",
@@ -465,7 +465,8 @@ fn every_users_command_variable_in_compose_and_kubernetes_is_a_setting_the_servi
     // (`pub section:` … `pub key:`); the service refuses unknown ones at start-up.
     let settings = USERS_COMMAND_SETTINGS
         .iter()
-        .map(|path| read(path))
+        .copied()
+        .map(read)
         .collect::<Vec<_>>()
         .join("\n");
     let unknown: Vec<String> = variables

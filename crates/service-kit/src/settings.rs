@@ -1,5 +1,8 @@
 //! Layered configuration: defaults in code, then an optional TOML file, then environment
 //! variables with the service's prefix (`USERS_COMMAND__DATABASE__HOST=…`).
+//!
+//! `load` reads the process environment, so its tests live in the services' binaries' tests,
+//! where each test process owns its environment.
 
 use std::time::Duration;
 
@@ -7,11 +10,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 
-/// Loads `T` from its defaults, the TOML file named by `<PREFIX>__CONFIG_FILE` if set, and
-/// `<PREFIX>__SECTION__KEY` environment variables, in increasing precedence.
+/// Loads `T` from its defaults, the TOML file named by `<PREFIX>_CONFIG` if set, and
+/// `<PREFIX>__SECTION__KEY` environment variables, in increasing precedence. (The file's
+/// variable has a single underscore so it is not read as a setting itself.)
 pub fn load<T: serde::de::DeserializeOwned>(prefix: &str) -> Result<T, config::ConfigError> {
     let mut builder = config::Config::builder();
-    if let Ok(file) = std::env::var(format!("{prefix}__CONFIG_FILE")) {
+    if let Ok(file) = std::env::var(format!("{prefix}_CONFIG")) {
         builder = builder.add_source(config::File::with_name(&file).required(true));
     }
     builder
