@@ -504,221 +504,270 @@ async fn snapshots_fold_each_event_exactly_once() {
     .await;
 }
 
+/// One malformed or invalid request and the problem it must get.
+struct BadInput {
+    what: &'static str,
+    method: reqwest::Method,
+    path: String,
+    content_type: &'static str,
+    body: Vec<u8>,
+    status: u16,
+    kind: &'static str,
+    /// A field error the problem must list, as (field, code).
+    field_error: Option<(&'static str, &'static str)>,
+}
+
+fn bad(what: &'static str, path: &str, body: Value, status: u16, kind: &'static str) -> BadInput {
+    BadInput {
+        what,
+        method: reqwest::Method::POST,
+        path: path.to_owned(),
+        content_type: "application/json",
+        body: body.to_string().into_bytes(),
+        status,
+        kind,
+        field_error: None,
+    }
+}
+
+impl BadInput {
+    fn raw(mut self, content_type: &'static str, body: &[u8]) -> Self {
+        self.content_type = content_type;
+        self.body = body.to_vec();
+        self
+    }
+
+    fn method(mut self, method: reqwest::Method) -> Self {
+        self.method = method;
+        self
+    }
+
+    fn field(mut self, field: &'static str, code: &'static str) -> Self {
+        self.field_error = Some((field, code));
+        self
+    }
+}
+
 #[tokio::test]
 async fn bad_input_gets_the_right_problem_and_writes_nothing() {
     let app = TestApp::spawn_without_relay().await;
     let id = app.register("victim@example.com", 1_000).await;
-    let deactivated = app.register("gone@example.com", 1_000).await;
-    assert_eq!(
-        app.post(
-            &format!("/users/{deactivated}/deactivate"),
-            json!({ "reason": "closed" })
-        )
-        .await
-        .status(),
-        200
-    );
-    let before = app.counts().await;
-    let raw = |path: &str, content_type: &str, payload: Vec<u8>| {
-        app.client
-            .post(app.url(path))
-            .header("content-type", content_type.to_owned())
-            .body(payload)
-            .send()
-    };
-
-    let malformed = raw("/users", "application/json", b"{\"email\": ".to_vec())
-        .await
-        .unwrap();
-    assert_problem(malformed, 400, "/problems/bad-request").await;
-    let unknown = app.post("/users", json!({ "email": "a@example.com", "name": "A", "credit_limit_cents": 1, "admin": true })).await;
-    assert_problem(unknown, 400, "/problems/bad-request").await;
-    let missing = app
-        .post("/users", json!({ "email": "a@example.com", "name": "A" }))
-        .await;
-    assert_problem(missing, 400, "/problems/bad-request").await;
-    let wrong_type = app
+    let gone = app.register("gone@example.com", 1_000).await;
+    let deactivate = app
         .post(
-            "/users",
-            json!({ "email": "a@example.com", "name": "A", "credit_limit_cents": "lots" }),
+            &format!("/users/{gone}/deactivate"),
+            json!({ "reason": "closed" }),
         )
         .await;
-    assert_problem(wrong_type, 400, "/problems/bad-request").await;
-    let huge_number = raw(
-        "/users",
-        "application/json",
-        br#"{"email":"a@example.com","name":"A","credit_limit_cents":1e300}"#.to_vec(),
-    )
-    .await
-    .unwrap();
-    assert_problem(huge_number, 400, "/problems/bad-request").await;
+    assert_eq!(deactivate.status(), 200);
+    let before = app.counts().await;
 
-    let invalid_email = assert_problem(
-        app.post(
+    let user = |name: Value, limit: Value| json!({ "email": "a@example.com", "name": name, "credit_limit_cents": limit });
+    let reserve = format!("/users/{id}/credit-reservations");
+    let cases = [
+        bad(
+            "malformed JSON",
+            "/users",
+            json!(null),
+            400,
+            "/problems/bad-request",
+        )
+        .raw("application/json", b"{\"email\": "),
+        bad(
+            "unknown field",
+            "/users",
+            json!({ "email": "a@example.com", "name": "A", "credit_limit_cents": 1, "admin": true }),
+            400,
+            "/problems/bad-request",
+        ),
+        bad(
+            "missing field",
+            "/users",
+            json!({ "email": "a@example.com", "name": "A" }),
+            400,
+            "/problems/bad-request",
+        ),
+        bad(
+            "wrong type",
+            "/users",
+            user(json!("A"), json!("lots")),
+            400,
+            "/problems/bad-request",
+        ),
+        bad(
+            "number beyond i64",
+            "/users",
+            json!(null),
+            400,
+            "/problems/bad-request",
+        )
+        .raw(
+            "application/json",
+            br#"{"email":"a@example.com","name":"A","credit_limit_cents":1e300}"#,
+        ),
+        bad(
+            "invalid email",
             "/users",
             json!({ "email": "not-an-email", "name": "A", "credit_limit_cents": 1 }),
+            422,
+            "/problems/validation",
         )
-        .await,
-        422,
-        "/problems/validation",
-    )
-    .await;
-    assert_eq!(invalid_email["errors"][0]["field"], "email");
-    let empty_name = assert_problem(
-        app.post(
+        .field("email", "invalid_email"),
+        bad(
+            "empty name",
             "/users",
-            json!({ "email": "a@example.com", "name": "  ", "credit_limit_cents": 1 }),
+            user(json!("  "), json!(1)),
+            422,
+            "/problems/validation",
         )
-        .await,
-        422,
-        "/problems/validation",
-    )
-    .await;
-    assert_eq!(empty_name["errors"][0]["field"], "name");
-    let long_name = assert_problem(
-        app.post(
+        .field("name", "required"),
+        bad(
+            "500-character name",
             "/users",
-            json!({ "email": "a@example.com", "name": "n".repeat(500), "credit_limit_cents": 1 }),
+            user(json!("n".repeat(500)), json!(1)),
+            422,
+            "/problems/validation",
         )
-        .await,
-        422,
-        "/problems/validation",
-    )
-    .await;
-    assert_eq!(long_name["errors"][0]["code"], "too_long");
-    let negative = assert_problem(
-        app.post(
+        .field("name", "too_long"),
+        bad(
+            "negative credit limit",
             "/users",
-            json!({ "email": "a@example.com", "name": "A", "credit_limit_cents": -1 }),
+            user(json!("A"), json!(-1)),
+            422,
+            "/problems/validation",
         )
-        .await,
-        422,
-        "/problems/validation",
-    )
-    .await;
-    assert_eq!(negative["errors"][0]["field"], "credit_limit_cents");
-    let absurd = assert_problem(
-        app.post(
+        .field("credit_limit_cents", "negative"),
+        bad(
+            "absurd credit limit",
             "/users",
-            json!({ "email": "a@example.com", "name": "A", "credit_limit_cents": i64::MAX }),
+            user(json!("A"), json!(i64::MAX)),
+            422,
+            "/problems/validation",
         )
-        .await,
-        422,
-        "/problems/validation",
-    )
-    .await;
-    assert_eq!(absurd["errors"][0]["code"], "too_large");
-    let everything = assert_problem(
-        app.post(
+        .field("credit_limit_cents", "too_large"),
+        bad(
+            "duplicate email",
+            "/users",
+            json!({ "email": "VICTIM@example.com", "name": "A", "credit_limit_cents": 1 }),
+            409,
+            "/problems/email-taken",
+        ),
+        bad(
+            "non-UUID id",
+            "/users/not-a-uuid/name",
+            json!({ "name": "A" }),
+            400,
+            "/problems/bad-request",
+        ),
+        bad(
+            "unknown user",
+            &format!("/users/{}/name", Uuid::now_v7()),
+            json!({ "name": "A" }),
+            404,
+            "/problems/user-not-found",
+        ),
+        bad(
+            "events of an unknown user",
+            &format!("/users/{}/events", Uuid::now_v7()),
+            json!(null),
+            404,
+            "/problems/user-not-found",
+        )
+        .method(reqwest::Method::GET),
+        bad(
+            "wrong content type",
+            "/users",
+            json!(null),
+            415,
+            "/problems/unsupported-media-type",
+        )
+        .raw("text/plain", b"hello"),
+        bad(
+            "body over 64 KiB",
+            "/users",
+            user(json!("x".repeat(70 * 1024)), json!(1)),
+            413,
+            "/problems/payload-too-large",
+        ),
+        bad(
+            "reservation beyond the limit",
+            &reserve,
+            json!({ "order_id": Uuid::now_v7(), "amount_cents": 1_001 }),
+            422,
+            "/problems/insufficient-credit",
+        ),
+        bad(
+            "zero reservation",
+            &reserve,
+            json!({ "order_id": Uuid::now_v7(), "amount_cents": 0 }),
+            422,
+            "/problems/validation",
+        )
+        .field("amount_cents", "not_positive"),
+        bad(
+            "non-UUID order id",
+            &reserve,
+            json!({ "order_id": "nope", "amount_cents": 5 }),
+            400,
+            "/problems/bad-request",
+        ),
+        bad(
+            "reservation on a deactivated user",
+            &format!("/users/{gone}/credit-reservations"),
+            json!({ "order_id": Uuid::now_v7(), "amount_cents": 5 }),
+            409,
+            "/problems/user-deactivated",
+        ),
+        bad(
+            "unknown route",
+            "/nowhere",
+            json!({}),
+            404,
+            "/problems/not-found",
+        ),
+    ];
+    for case in cases {
+        let response = app
+            .client
+            .request(case.method.clone(), app.url(&case.path))
+            .header("content-type", case.content_type)
+            .body(case.body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), case.status, "{}", case.what);
+        let problem = assert_problem(response, case.status, case.kind).await;
+        if let Some((field, code)) = case.field_error {
+            let listed = problem["errors"]
+                .as_array()
+                .expect("field errors")
+                .iter()
+                .any(|e| e["field"] == field && e["code"] == code);
+            assert!(listed, "{}: {field}/{code} in {problem}", case.what);
+        }
+    }
+
+    let everything = app
+        .post(
             "/users",
             json!({ "email": "x", "name": "", "credit_limit_cents": -1 }),
         )
-        .await,
-        422,
-        "/problems/validation",
-    )
-    .await;
+        .await;
+    let everything = assert_problem(everything, 422, "/problems/validation").await;
     assert_eq!(
         everything["errors"].as_array().unwrap().len(),
         3,
         "every invalid field is reported"
     );
-
-    assert_problem(
-        app.post("/users/not-a-uuid/name", json!({ "name": "A" }))
-            .await,
-        400,
-        "/problems/bad-request",
-    )
-    .await;
-    assert_problem(
-        app.post(
-            &format!("/users/{}/name", Uuid::now_v7()),
-            json!({ "name": "A" }),
-        )
-        .await,
-        404,
-        "/problems/user-not-found",
-    )
-    .await;
-    assert_problem(
-        app.client
-            .get(app.url(&format!("/users/{}/events", Uuid::now_v7())))
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "/problems/user-not-found",
-    )
-    .await;
-    let text = raw("/users", "text/plain", b"hello".to_vec())
-        .await
-        .unwrap();
-    assert_problem(text, 415, "/problems/unsupported-media-type").await;
-    let big = format!(
-        r#"{{"email":"a@example.com","name":"{}","credit_limit_cents":1}}"#,
-        "x".repeat(70 * 1024)
-    );
-    assert_problem(
-        raw("/users", "application/json", big.into_bytes())
-            .await
-            .unwrap(),
-        413,
-        "/problems/payload-too-large",
-    )
-    .await;
     let bad_if_match = app
         .client
         .post(app.url(&format!("/users/{id}/name")))
         .header("If-Match", "yesterday")
-        .json(&json!({ "name": "B" }))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(bad_if_match, 400, "/problems/bad-request").await;
-
-    let reserve = format!("/users/{id}/credit-reservations");
+        .json(&json!({ "name": "B" }));
     assert_problem(
-        app.post(
-            &reserve,
-            json!({ "order_id": Uuid::now_v7(), "amount_cents": 1_001 }),
-        )
-        .await,
-        422,
-        "/problems/insufficient-credit",
-    )
-    .await;
-    assert_problem(
-        app.post(
-            &reserve,
-            json!({ "order_id": Uuid::now_v7(), "amount_cents": 0 }),
-        )
-        .await,
-        422,
-        "/problems/validation",
-    )
-    .await;
-    assert_problem(
-        app.post(&reserve, json!({ "order_id": "nope", "amount_cents": 5 }))
-            .await,
+        bad_if_match.send().await.unwrap(),
         400,
         "/problems/bad-request",
-    )
-    .await;
-    assert_problem(
-        app.post(
-            &format!("/users/{deactivated}/credit-reservations"),
-            json!({ "order_id": Uuid::now_v7(), "amount_cents": 5 }),
-        )
-        .await,
-        409,
-        "/problems/user-deactivated",
-    )
-    .await;
-    assert_problem(
-        app.client.get(app.url("/nowhere")).send().await.unwrap(),
-        404,
-        "/problems/not-found",
     )
     .await;
 

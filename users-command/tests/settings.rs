@@ -65,7 +65,10 @@ fn environment_variables_override_the_config_file_which_overrides_defaults() {
     };
     // The file's port (nothing listens on 1) beats the default one.
     let from_file = start(None);
-    assert!(from_file.contains("timed out") && !from_file.contains("no_such_database"), "{from_file}");
+    assert!(
+        from_file.contains("timed out") && !from_file.contains("no_such_database"),
+        "{from_file}"
+    );
     // The environment's port beats the file's: the real server answers, without that database.
     let from_env = start(Some(server.port));
     assert!(from_env.contains("no_such_database"), "{from_env}");

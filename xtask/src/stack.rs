@@ -147,24 +147,19 @@ pub fn ensure_postgres() -> Result<Postgres> {
             sql,
         ]))
     };
-    if psql(&format!(
+    let exists = |sql: &str| -> Result<bool> { Ok(psql(sql)?.trim() == "1") };
+    if !exists(&format!(
         "SELECT 1 FROM pg_roles WHERE rolname = '{PG_USER}'"
-    ))?
-    .trim()
-        != "1"
-    {
+    ))? {
         step(&format!("creating Postgres role {PG_USER}"));
         psql(&format!(
             "CREATE ROLE {PG_USER} LOGIN CREATEDB PASSWORD '{PG_PASSWORD}'"
         ))?;
     }
     for database in DATABASES {
-        if psql(&format!(
+        if !exists(&format!(
             "SELECT 1 FROM pg_database WHERE datname = '{database}'"
-        ))?
-        .trim()
-            != "1"
-        {
+        ))? {
             step(&format!("creating database {database}"));
             psql(&format!("CREATE DATABASE {database} OWNER {PG_USER}"))?;
         }
@@ -262,19 +257,10 @@ pub fn ensure_tansu() -> Result<Broker> {
     let tansu = ensure_tansu_installed()?;
     let dir = state_dir()?;
     let log = std::fs::File::create(dir.join("tansu.log"))?;
-    let url = format!("tcp://127.0.0.1:{KAFKA_PORT}");
     step(&format!(
         "starting Tansu on {brokers} (data in .stack/tansu.db)"
     ));
-    let child = Command::new(tansu)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", "sqlite://.stack/tansu.db"])
+    let child = test_support::tansu_broker(&tansu, KAFKA_PORT, "sqlite://.stack/tansu.db")
         .current_dir(root())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

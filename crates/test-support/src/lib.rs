@@ -243,17 +243,8 @@ impl PrivateBroker {
 
     /// Starts the broker again on the same port and data.
     pub async fn restart(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
         let binary = std::env::var("TEST_TANSU_BIN").unwrap_or_else(|_| "tansu".into());
-        let child = std::process::Command::new(binary)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "sqlite://tansu.db"])
+        let child = tansu_broker(binary.as_ref(), self.port, "sqlite://tansu.db")
             .current_dir(&self.data)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -280,4 +271,21 @@ impl Drop for PrivateBroker {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.data);
     }
+}
+
+/// The command that runs a Tansu broker on loopback `port`, storing in `storage` (e.g.
+/// `sqlite://tansu.db`, relative to the working directory).
+pub fn tansu_broker(binary: &std::path::Path, port: u16, storage: &str) -> std::process::Command {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut command = std::process::Command::new(binary);
+    command
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", storage]);
+    command
 }

@@ -2,6 +2,7 @@
 
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
+use cqrs_es::Aggregate;
 use event_store::{CommandBus, CommandMetadata, Executed};
 use serde::{Deserialize, Serialize};
 use service_kit::http::RequestContext;
@@ -431,7 +432,7 @@ pub async fn events(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let events = event_store::read_stream(&state.pool, "user", &id.to_string())
+    let events = event_store::read_stream(&state.pool, User::TYPE, &id.to_string())
         .await
         .map_err(|error| Problem::unavailable(&error))?;
     if events.is_empty() {
