@@ -79,6 +79,17 @@ pub fn schema_summary() -> Vec<String> {
         for descriptor in &file.message_type {
             message(file.package(), descriptor, &mut lines);
         }
+        for enumeration in &file.enum_type {
+            for value in &enumeration.value {
+                lines.push(format!(
+                    "{}.{}.{} = {}",
+                    file.package(),
+                    enumeration.name(),
+                    value.name(),
+                    value.number()
+                ));
+            }
+        }
     }
     lines.sort();
     lines

@@ -292,19 +292,25 @@ pub fn ensure_topics(brokers: &str) -> Result<()> {
     })
 }
 
+/// Whether `pid` is a running process (a zombie waiting to be reaped counts as gone).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the parenthesised command name: `pid (comm) S ...`.
+        stat.rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X')
+    })
+}
+
 /// Sends SIGTERM to `pid`, then SIGKILL if it has not exited after `grace`.
 pub fn stop_process(pid: u32, grace: Duration) {
-    let alive = || {
-        Command::new("kill")
-            .args(["-0", &pid.to_string()])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
+    if !alive(pid) {
+        return;
+    }
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
-    if wait_until("exit", grace, || !alive()).is_err() {
+    if wait_until("exit", grace, || !alive(pid)).is_err() {
         let _ = Command::new("kill")
             .args(["-KILL", &pid.to_string()])
             .status();
@@ -357,6 +363,7 @@ pub fn test(args: &[String]) -> Result<()> {
     let result = run(&mut command);
     if let Some(pid) = broker.started {
         stop_process(pid, Duration::from_secs(10));
+        std::fs::remove_file(state_dir()?.join("tansu.pid"))?;
     }
     if let Some(cluster) = postgres.started {
         stop_postgres(&cluster)?;

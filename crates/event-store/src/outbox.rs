@@ -36,14 +36,20 @@ pub(crate) fn envelope(
     recorded_at: DateTime<Utc>,
     metadata: &CommandMetadata,
     payload: contracts::events::v1::event_envelope::Payload,
-) -> Vec<u8> {
-    EventEnvelope {
+) -> Result<Vec<u8>, String> {
+    let schema_version = event.event_version.parse().map_err(|_| {
+        format!(
+            "event version {:?} of {} is not a number",
+            event.event_version, event.event_type
+        )
+    })?;
+    Ok(EventEnvelope {
         event_id: event_id.to_string(),
         aggregate_type: event.aggregate_type.clone(),
         aggregate_id: event.aggregate_id.clone(),
         sequence: event.sequence as u64,
         event_type: event.event_type.clone(),
-        schema_version: event.event_version.parse().unwrap_or(1),
+        schema_version,
         recorded_at: Some(contracts::Timestamp {
             seconds: recorded_at.timestamp(),
             nanos: recorded_at.timestamp_subsec_nanos() as i32,
@@ -53,7 +59,7 @@ pub(crate) fn envelope(
         actor: metadata.actor.clone(),
         payload: Some(payload),
     }
-    .encode_to_vec()
+    .encode_to_vec())
 }
 
 #[cfg(test)]

@@ -94,13 +94,10 @@ impl PgEventRepository {
         .bind(partition)
         .bind(self.contract.topic())
         .bind(&event.aggregate_id)
-        .bind(outbox::envelope(
-            event,
-            event_id,
-            recorded_at,
-            &metadata,
-            payload,
-        ))
+        .bind(
+            outbox::envelope(event, event_id, recorded_at, &metadata, payload)
+                .map_err(contract_error)?,
+        )
         .bind(Value::Object(headers))
         .bind(event_id)
         .execute(&mut **tx)

@@ -43,10 +43,15 @@ pub(crate) fn failpoint_paused(acked: usize) {
     );
 }
 
-pub(crate) fn producer_renewed(reason: &str) {
+pub(crate) fn producer_fatal(reason: &str) {
     tracing::warn!(
         reason,
         "kafka producer hit a fatal error; creating a new one"
     );
     metrics::counter!("outbox_relay_producer_renewals_total").increment(1);
+}
+
+pub(crate) fn producer_renewal_failed(error: &rdkafka::error::KafkaError) {
+    tracing::error!(%error, "could not create a new kafka producer; keeping the old one");
+    metrics::counter!("outbox_relay_producer_renewal_failures_total").increment(1);
 }

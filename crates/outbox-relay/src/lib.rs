@@ -125,7 +125,7 @@ impl Relay {
     /// After a fatal error the idempotent producer accepts nothing more: start a new one.
     fn renew_producer_if_fatal(&self, producer: &FutureProducer) {
         if let Some((code, reason)) = producer.client().fatal_error() {
-            internal_events::producer_renewed(&format!("{code:?}: {reason}"));
+            internal_events::producer_fatal(&format!("{code:?}: {reason}"));
             match self.producer_settings.create() {
                 Ok(fresh) => {
                     *self
@@ -133,7 +133,7 @@ impl Relay {
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
                 }
-                Err(error) => internal_events::producer_renewed(&error.to_string()),
+                Err(error) => internal_events::producer_renewal_failed(&error),
             }
         }
     }
@@ -141,8 +141,19 @@ impl Relay {
     /// Relays until `cancel` fires; the batch in flight is finished (or abandoned, to be
     /// republished) before it returns.
     pub async fn run(self, cancel: CancellationToken) -> Result<(), RelayError> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(NOTIFY_CHANNEL).await?;
+        // Without the database there is nothing to relay: wait for it rather than give up.
+        let mut listener = loop {
+            match self.listen().await {
+                Ok(listener) => break listener,
+                Err(error) => {
+                    internal_events::listener_failed(&error);
+                    tokio::select! {
+                        () = cancel.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(self.config.max_backoff) => {}
+                    }
+                }
+            }
+        };
         let mut dirty: BTreeSet<i16> = (0..PARTITIONS).collect();
         let mut backoff = Duration::ZERO;
         let mut next_sweep = Instant::now() + self.config.sweep_interval;
@@ -203,6 +214,12 @@ impl Relay {
         self.producer_flush();
         internal_events::stopped();
         Ok(())
+    }
+
+    async fn listen(&self) -> Result<PgListener, sqlx::Error> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(NOTIFY_CHANNEL).await?;
+        Ok(listener)
     }
 
     /// Relays every row visible now, in every partition whose lease is free; returns how many
@@ -290,7 +307,7 @@ impl Relay {
     ) -> Result<(usize, Option<rdkafka::error::KafkaError>), RelayError> {
         let producer = self.producer();
         let mut deliveries = Vec::with_capacity(rows.len());
-        let mut failure = None;
+        let mut send_failure = None;
         for row in rows {
             let topic: &str = row.try_get("topic")?;
             let key: &str = row.try_get("message_key")?;
@@ -312,25 +329,28 @@ impl Relay {
             match producer.send_result(record) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err((error, _)) => {
-                    failure = Some(error);
+                    // Rows after this one are not sent, so the prefix stays a prefix.
+                    send_failure = Some(error);
                     break;
                 }
             }
         }
         // Awaited in order: a row counts only if every row before it was acknowledged too.
         let mut acked = 0;
+        let mut failure = None;
         for delivery in deliveries {
-            match delivery.await {
-                Ok(Ok(_)) if failure.is_none() => acked += 1,
-                Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => {
-                    failure.get_or_insert(error);
+            let error = match delivery.await {
+                Ok(Ok(_)) if failure.is_none() => {
+                    acked += 1;
+                    continue;
                 }
-                Err(_canceled) => {
-                    failure.get_or_insert(rdkafka::error::KafkaError::Canceled);
-                }
-            }
+                Ok(Ok(_)) => continue,
+                Ok(Err((error, _))) => error,
+                Err(_canceled) => rdkafka::error::KafkaError::Canceled,
+            };
+            failure.get_or_insert(error);
         }
+        let failure = failure.or(send_failure);
         if failure.is_some() {
             self.renew_producer_if_fatal(&producer);
         }

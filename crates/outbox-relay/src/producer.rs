@@ -17,7 +17,10 @@ pub struct ProducerSettings {
 
 impl ProducerSettings {
     /// An idempotent producer (`acks=all`): the broker drops the duplicates its own retries
-    /// would create, and records of a partition stay in the order they were sent.
+    /// would create, and retries keep a partition's records in the order they were sent. A
+    /// record that fails for good (e.g. `message.timeout.ms` passed) may still be followed by
+    /// a delivered one; the relay then republishes both, so a consumer can see a later
+    /// sequence before an earlier one and must wait for the gap (ADR 0002).
     pub(crate) fn create(&self) -> Result<FutureProducer, KafkaError> {
         ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)

@@ -83,8 +83,9 @@ impl DatabaseSettings {
         self.server_options().database(&self.database_name)
     }
 
-    /// A lazily connecting pool: the service starts even while the database is down, and
-    /// `/health/ready` says so.
+    /// A lazily connecting pool: connections open on demand, and a database that goes away
+    /// later shows in `/health/ready` instead of stopping the service. (A service that
+    /// migrates at start-up still needs the database then.)
     pub fn pool(&self) -> sqlx::PgPool {
         PgPoolOptions::new()
             .max_connections(self.max_connections)

@@ -185,6 +185,7 @@ fn metadata(context: RequestContext) -> CommandMetadata {
     }
 }
 
+#[tracing::instrument(skip_all, fields(user_id = %id, correlation_id = %context.correlation_id))]
 async fn execute(
     state: &UsersState,
     id: Uuid,
