@@ -4,16 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use anyhow::Context;
 use event_store::CommandBus;
 use outbox_relay::{ProducerSettings, Relay};
-use service_kit::health::{self, Readiness};
+use service_kit::health::Readiness;
 use service_kit::http::{self, Background};
-use service_kit::problem;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::contract::UsersContract;
 use crate::routes::{self, ApiDoc, users::UsersState};
@@ -81,36 +79,20 @@ impl Application {
             database: pool,
             broker: Some(admin),
         };
-        let listener = settings.http.bind().context("binding the HTTP port")?;
-        let port = listener.local_addr()?.port();
-        let body_limit = settings.http.body_limit_bytes;
-        let openapi = ApiDoc::openapi();
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .wrap(actix_web::middleware::from_fn(http::observe))
-                .app_data(problem::json_config(body_limit))
-                .app_data(web::PayloadConfig::new(body_limit))
-                .app_data(problem::path_config())
-                .app_data(problem::query_config())
-                .app_data(state.clone())
-                .configure(health::configure(readiness.clone()))
-                .configure(routes::users::configure)
-                .service(
-                    SwaggerUi::new("/swagger-ui/{_:.*}")
-                        .url("/api-docs/openapi.json", openapi.clone()),
-                )
-                .default_service(web::to(problem::no_route))
-        })
-        .listen(listener)?
-        .disable_signals()
-        .shutdown_timeout(settings.http.shutdown_timeout_secs);
-        if settings.http.workers > 0 {
-            server = server.workers(settings.http.workers);
-        }
+        let (server, port) = http::server(
+            &settings.http,
+            readiness,
+            ApiDoc::openapi(),
+            move |config| {
+                config.app_data(state.clone());
+                routes::users::configure(config);
+            },
+        )
+        .context("binding the HTTP port")?;
         tracing::info!(port, "users-command listening");
         Ok(Self {
             port,
-            server: server.run(),
+            server,
             background,
             cancel,
         })

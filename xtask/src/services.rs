@@ -16,16 +16,25 @@ struct Service {
     name: &'static str,
     env_prefix: &'static str,
     port: u16,
-    database: &'static str,
+    /// (settings section, database) pairs: the service's own `database` and any other it reads.
+    databases: &'static [(&'static str, &'static str)],
 }
 
 /// Every service built so far, in start order.
-const SERVICES: &[Service] = &[Service {
-    name: "users-command",
-    env_prefix: "USERS_COMMAND",
-    port: 5001,
-    database: "users_es",
-}];
+const SERVICES: &[Service] = &[
+    Service {
+        name: "users-command",
+        env_prefix: "USERS_COMMAND",
+        port: 5001,
+        databases: &[("DATABASE", "users_es")],
+    },
+    Service {
+        name: "users-query",
+        env_prefix: "USERS_QUERY",
+        port: 5011,
+        databases: &[("DATABASE", "users_read"), ("EVENT_STORE", "users_es")],
+    },
+];
 
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -77,16 +86,17 @@ pub fn up(detach: bool) -> Result<()> {
             "starting {} on {} (log in .stack/{}.log)",
             service.name, service.port, service.name
         ));
-        let child = Command::new(target_dir().join("debug").join(service.name))
+        let mut command = Command::new(target_dir().join("debug").join(service.name));
+        for (section, database) in service.databases {
+            command
+                .env(
+                    format!("{prefix}__{section}__PORT"),
+                    postgres.port.to_string(),
+                )
+                .env(format!("{prefix}__{section}__DATABASE_NAME"), database);
+        }
+        let child = command
             .env(format!("{prefix}__HTTP__PORT"), service.port.to_string())
-            .env(
-                format!("{prefix}__DATABASE__PORT"),
-                postgres.port.to_string(),
-            )
-            .env(
-                format!("{prefix}__DATABASE__DATABASE_NAME"),
-                service.database,
-            )
             .env(format!("{prefix}__KAFKA__BROKERS"), &broker.brokers)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

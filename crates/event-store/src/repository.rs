@@ -51,10 +51,14 @@ impl PgEventRepository {
     ) -> Result<i16, PersistenceError> {
         let event_id = Uuid::now_v7();
         let recorded_at = Utc::now();
+        let metadata = CommandMetadata::from_json(&event.metadata);
+        let payload = self.contract.payload(event).map_err(contract_error)?;
+        let envelope = outbox::envelope(event, event_id, recorded_at, &metadata, payload)
+            .map_err(contract_error)?;
         sqlx::query(
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_id, event_type, \
-             event_version, payload, metadata, recorded_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             event_version, payload, metadata, recorded_at, envelope) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&event.aggregate_type)
         .bind(&event.aggregate_id)
@@ -65,6 +69,7 @@ impl PgEventRepository {
         .bind(&event.payload)
         .bind(&event.metadata)
         .bind(recorded_at)
+        .bind(&envelope)
         .execute(&mut **tx)
         .await
         .map_err(|error| match &error {
@@ -78,8 +83,6 @@ impl PgEventRepository {
             apply_claim(tx, &event.aggregate_id, change).await?;
         }
 
-        let metadata = CommandMetadata::from_json(&event.metadata);
-        let payload = self.contract.payload(event).map_err(contract_error)?;
         let partition = outbox::partition_for(&event.aggregate_id);
         let mut headers = serde_json::Map::new();
         headers.insert("event_id".into(), event_id.to_string().into());
@@ -94,10 +97,7 @@ impl PgEventRepository {
         .bind(partition)
         .bind(self.contract.topic())
         .bind(&event.aggregate_id)
-        .bind(
-            outbox::envelope(event, event_id, recorded_at, &metadata, payload)
-                .map_err(contract_error)?,
-        )
+        .bind(&envelope)
         .bind(Value::Object(headers))
         .bind(event_id)
         .execute(&mut **tx)

@@ -125,6 +125,47 @@ pub async fn observe(
     Ok(response)
 }
 
+/// Builds a service's HTTP server on its listener: the common middleware and extractor
+/// configuration, health and metrics, the OpenAPI document at `/api-docs/openapi.json` with
+/// Swagger UI at `/swagger-ui/`, problem+json for unknown routes, and the service's `routes`.
+/// Returns the server (not yet running) and its port.
+pub fn server<F>(
+    settings: &crate::settings::HttpSettings,
+    readiness: crate::health::Readiness,
+    openapi: utoipa::openapi::OpenApi,
+    routes: F,
+) -> std::io::Result<(actix_web::dev::Server, u16)>
+where
+    F: Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
+{
+    use actix_web::{App, HttpServer, web};
+    let listener = settings.bind()?;
+    let port = listener.local_addr()?.port();
+    let body_limit = settings.body_limit_bytes;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(actix_web::middleware::from_fn(observe))
+            .app_data(crate::problem::json_config(body_limit))
+            .app_data(web::PayloadConfig::new(body_limit))
+            .app_data(crate::problem::path_config())
+            .app_data(crate::problem::query_config())
+            .configure(crate::health::configure(readiness.clone()))
+            .configure(routes.clone())
+            .service(
+                utoipa_swagger_ui::SwaggerUi::new("/swagger-ui/{_:.*}")
+                    .url("/api-docs/openapi.json", openapi.clone()),
+            )
+            .default_service(web::to(crate::problem::no_route))
+    })
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(settings.shutdown_timeout_secs);
+    if settings.workers > 0 {
+        server = server.workers(settings.workers);
+    }
+    Ok((server.run(), port))
+}
+
 /// A named background task of a service (e.g. the outbox relay).
 pub struct Background {
     /// Name for the logs.

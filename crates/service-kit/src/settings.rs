@@ -87,10 +87,15 @@ impl DatabaseSettings {
     /// later shows in `/health/ready` instead of stopping the service. (A service that
     /// migrates at start-up still needs the database then.)
     pub fn pool(&self) -> sqlx::PgPool {
+        self.pool_with(self.connect_options())
+    }
+
+    /// `pool` with connect options the caller adjusted (e.g. a search path).
+    pub fn pool_with(&self, options: PgConnectOptions) -> sqlx::PgPool {
         PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(Duration::from_secs(self.acquire_timeout_secs))
-            .connect_lazy_with(self.connect_options())
+            .connect_lazy_with(options)
     }
 }
 

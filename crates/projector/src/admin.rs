@@ -1,0 +1,335 @@
+//! Operating parked events: list them, retry an aggregate's, skip one.
+
+use contracts::Message;
+use contracts::events::v1::EventEnvelope;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool, Row};
+
+use crate::Projection;
+use crate::process::{
+    Incoming, SWITCH_NAMESPACE, apply_with_retries, checkpoint, lock_aggregate, park,
+};
+use crate::schema::set_search_path;
+
+/// A parked event, as an operator sees it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ParkedEvent {
+    pub id: i64,
+    pub aggregate_id: String,
+    /// Unknown when the envelope could not be decoded.
+    pub sequence: Option<i64>,
+    pub reason: String,
+    pub attempts: i32,
+    /// `parked` or `skipped`.
+    pub status: String,
+    pub topic: Option<String>,
+    pub kafka_partition: Option<i32>,
+    pub kafka_offset: Option<i64>,
+    pub parked_at: chrono_free::Timestamp,
+}
+
+mod chrono_free {
+    //! Timestamps as RFC 3339 text, so this crate needs no date library.
+    pub type Timestamp = String;
+}
+
+/// What a retry achieved.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RetryOutcome {
+    /// Events now applied.
+    pub applied: u64,
+    /// Events that turned out to be already applied.
+    pub duplicates: u64,
+    /// Events filled in from the event store to close a gap.
+    pub filled_from_store: u64,
+    /// Events still parked; the aggregate stays blocked while any remain.
+    pub still_parked: u64,
+    /// Why the first remaining event could not be applied.
+    pub reason: Option<String>,
+}
+
+/// Parked events of `projection`, oldest first, at most `limit`, with ids after `after`.
+pub async fn list_parked(
+    pool: &PgPool,
+    projection: &impl Projection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<ParkedEvent>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    set_search_path(&mut tx, projection.schema()).await?;
+    let parked = sqlx::query_as(
+        "SELECT id, aggregate_id, sequence, reason, attempts, status, topic, kafka_partition, \
+         kafka_offset, to_char(parked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS parked_at \
+         FROM parked_events WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(parked)
+}
+
+async fn aggregate_of(
+    connection: &mut PgConnection,
+    parked_id: i64,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT aggregate_id, status FROM parked_events WHERE id = $1")
+        .bind(parked_id)
+        .fetch_optional(connection)
+        .await
+}
+
+/// Retries every parked event of the aggregate that `parked_id` belongs to, in sequence
+/// order. A missing sequence is read from `event_store` (the context's event store, events of
+/// `aggregate_type`) when given. `None` when there is no such parked event.
+pub async fn retry_parked(
+    pool: &PgPool,
+    projection: &impl Projection,
+    parked_id: i64,
+    event_store: Option<(&PgPool, &str)>,
+    attempts: u32,
+) -> Result<Option<RetryOutcome>, sqlx::Error> {
+    let schema = projection.schema();
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
+        .bind(SWITCH_NAMESPACE)
+        .bind(schema)
+        .execute(&mut *tx)
+        .await?;
+    set_search_path(&mut tx, schema).await?;
+    let Some((aggregate, _)) = aggregate_of(&mut tx, parked_id).await? else {
+        return Ok(None);
+    };
+    lock_aggregate(&mut tx, schema, &aggregate).await?;
+    let outcome = retry_aggregate(&mut tx, projection, &aggregate, event_store, attempts).await?;
+    let version = checkpoint(&mut tx, &aggregate).await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(crate::process::APPLIED_CHANNEL)
+        .bind(format!("{schema}|{aggregate}|{version}"))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(outcome))
+}
+
+/// Gives up one parked event: it is marked skipped and never applied. If it had a sequence,
+/// the aggregate's checkpoint moves past it; the aggregate's other parked events are then
+/// retried. `None` when there is no such parked event.
+pub async fn skip_parked(
+    pool: &PgPool,
+    projection: &impl Projection,
+    parked_id: i64,
+    event_store: Option<(&PgPool, &str)>,
+    attempts: u32,
+) -> Result<Option<RetryOutcome>, sqlx::Error> {
+    let schema = projection.schema();
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
+        .bind(SWITCH_NAMESPACE)
+        .bind(schema)
+        .execute(&mut *tx)
+        .await?;
+    set_search_path(&mut tx, schema).await?;
+    let Some((aggregate, status)) = aggregate_of(&mut tx, parked_id).await? else {
+        return Ok(None);
+    };
+    lock_aggregate(&mut tx, schema, &aggregate).await?;
+    if status == "parked" {
+        let sequence: Option<i64> = sqlx::query_scalar(
+            "UPDATE parked_events SET status = 'skipped', resolved_at = now() WHERE id = $1 RETURNING sequence",
+        )
+        .bind(parked_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(sequence) = sequence {
+            sqlx::query(
+                "INSERT INTO checkpoints (aggregate_id, last_sequence) VALUES ($1, $2) \
+                 ON CONFLICT (aggregate_id) DO UPDATE \
+                 SET last_sequence = greatest(checkpoints.last_sequence, excluded.last_sequence), updated_at = now()",
+            )
+            .bind(&aggregate)
+            .bind(sequence)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tracing::warn!(
+            projection = schema,
+            aggregate,
+            parked_id,
+            ?sequence,
+            "parked event skipped by an operator"
+        );
+    }
+    let outcome = retry_aggregate(&mut tx, projection, &aggregate, event_store, attempts).await?;
+    tx.commit().await?;
+    Ok(Some(outcome))
+}
+
+async fn retry_aggregate(
+    connection: &mut PgConnection,
+    projection: &impl Projection,
+    aggregate: &str,
+    event_store: Option<(&PgPool, &str)>,
+    attempts: u32,
+) -> Result<RetryOutcome, sqlx::Error> {
+    let rows = sqlx::query(
+        "DELETE FROM parked_events WHERE aggregate_id = $1 AND status = 'parked' \
+         RETURNING id, sequence, payload, topic, kafka_partition, kafka_offset",
+    )
+    .bind(aggregate)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut waiting = Vec::new();
+    for row in rows {
+        waiting.push(Incoming {
+            key: aggregate.to_owned(),
+            payload: row.try_get("payload")?,
+            topic: row
+                .try_get::<Option<String>, _>("topic")?
+                .unwrap_or_default(),
+            partition: row
+                .try_get::<Option<i32>, _>("kafka_partition")?
+                .unwrap_or(-1),
+            offset: row.try_get::<Option<i64>, _>("kafka_offset")?.unwrap_or(-1),
+        });
+    }
+    let mut decoded = Vec::new();
+    let mut outcome = RetryOutcome::default();
+    let mut unreadable = Vec::new();
+    for incoming in waiting {
+        match EventEnvelope::decode(incoming.payload.as_slice()) {
+            Ok(event) if event.aggregate_id == aggregate => decoded.push((event, incoming)),
+            Ok(_) => unreadable.push((
+                incoming,
+                "record key is not the envelope's aggregate id".to_owned(),
+            )),
+            Err(error) => {
+                unreadable.push((incoming, format!("undecodable event envelope: {error}")))
+            }
+        }
+    }
+    decoded.sort_by_key(|(event, _)| event.sequence);
+    let mut version = checkpoint(connection, aggregate).await?;
+    let mut blocked: Option<String> = unreadable.first().map(|(_, reason)| reason.clone());
+    let mut leftovers: Vec<(Incoming, Option<i64>, String)> = unreadable
+        .into_iter()
+        .map(|(incoming, reason)| (incoming, None, reason))
+        .collect();
+    for (event, incoming) in decoded {
+        let sequence = event.sequence as i64;
+        if blocked.is_some() {
+            leftovers.push((
+                incoming,
+                Some(sequence),
+                "held behind parked event of the same aggregate".into(),
+            ));
+            continue;
+        }
+        if sequence <= version {
+            outcome.duplicates += 1;
+            continue;
+        }
+        if sequence > version + 1 {
+            let filled = fill_gap(
+                connection,
+                projection,
+                aggregate,
+                version,
+                sequence,
+                event_store,
+                attempts,
+            )
+            .await?;
+            outcome.filled_from_store += filled.0;
+            version += filled.0 as i64;
+            if let Some(reason) = filled.1 {
+                blocked = Some(reason.clone());
+                leftovers.push((incoming, Some(sequence), reason));
+                continue;
+            }
+        }
+        match apply_with_retries(connection, projection, &event, attempts).await? {
+            Ok(()) => {
+                version = sequence;
+                outcome.applied += 1;
+            }
+            Err(reason) => {
+                blocked = Some(reason.clone());
+                leftovers.push((incoming, Some(sequence), reason));
+            }
+        }
+    }
+    for (incoming, sequence, reason) in &leftovers {
+        park(connection, incoming, *sequence, reason, attempts as i32).await?;
+    }
+    sqlx::query(
+        "INSERT INTO checkpoints (aggregate_id, last_sequence) VALUES ($1, $2) \
+         ON CONFLICT (aggregate_id) DO UPDATE SET last_sequence = excluded.last_sequence, updated_at = now()",
+    )
+    .bind(aggregate)
+    .bind(version)
+    .execute(&mut *connection)
+    .await?;
+    outcome.still_parked = leftovers.len() as u64;
+    outcome.reason = blocked;
+    Ok(outcome)
+}
+
+/// Applies sequences `after + 1 .. before` of `aggregate` from the event store. Returns how many
+/// were applied, and why it stopped early if it did.
+async fn fill_gap(
+    connection: &mut PgConnection,
+    projection: &impl Projection,
+    aggregate: &str,
+    after: i64,
+    before: i64,
+    event_store: Option<(&PgPool, &str)>,
+    attempts: u32,
+) -> Result<(u64, Option<String>), sqlx::Error> {
+    let Some((store, aggregate_type)) = event_store else {
+        return Ok((0, Some(format!("gap: sequence {} is missing", after + 1))));
+    };
+    let envelopes: Vec<Option<Vec<u8>>> = sqlx::query_scalar(
+        "SELECT envelope FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+         AND sequence > $3 AND sequence < $4 ORDER BY sequence",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate)
+    .bind(after)
+    .bind(before)
+    .fetch_all(store)
+    .await?;
+    if envelopes.len() as i64 != before - after - 1 {
+        return Ok((
+            0,
+            Some(format!(
+                "gap: sequence {} is not in the event store",
+                after + 1
+            )),
+        ));
+    }
+    let mut applied = 0;
+    for envelope in envelopes {
+        let Some(envelope) = envelope else {
+            return Ok((
+                applied,
+                Some("the event store has no envelope for a missing sequence".into()),
+            ));
+        };
+        let event = match EventEnvelope::decode(envelope.as_slice()) {
+            Ok(event) => event,
+            Err(error) => {
+                return Ok((
+                    applied,
+                    Some(format!("stored envelope undecodable: {error}")),
+                ));
+            }
+        };
+        if let Err(reason) = apply_with_retries(connection, projection, &event, attempts).await? {
+            return Ok((applied, Some(reason)));
+        }
+        applied += 1;
+    }
+    Ok((applied, None))
+}

@@ -1,0 +1,327 @@
+//! The Kafka side: a consumer-group loop feeding batches to the projection.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::Projection;
+use crate::internal_events;
+use crate::process::{Incoming, apply_batch, park_stale_gaps};
+
+/// How a projector consumes.
+#[derive(Debug, Clone)]
+pub struct ProjectorConfig {
+    /// Bootstrap brokers.
+    pub brokers: String,
+    /// The aggregate's topic.
+    pub topic: String,
+    /// Consumer group; instances of one projection share it and split the partitions.
+    pub group_id: String,
+    /// Most events applied in one transaction (the bound on in-flight work).
+    pub batch_size: usize,
+    /// Attempts to apply an event before it is parked.
+    pub apply_attempts: u32,
+    /// How long an aggregate may wait for a missing sequence before it is parked.
+    pub gap_timeout: Duration,
+    /// How often gaps are checked and lag is measured.
+    pub housekeeping_interval: Duration,
+    /// A fault to inject, for crash tests. Never set in production.
+    pub failpoint: Option<Failpoint>,
+}
+
+impl ProjectorConfig {
+    /// Defaults for `topic` and `group_id`.
+    pub fn new(
+        brokers: impl Into<String>,
+        topic: impl Into<String>,
+        group_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            brokers: brokers.into(),
+            topic: topic.into(),
+            group_id: group_id.into(),
+            batch_size: 256,
+            apply_attempts: 3,
+            gap_timeout: Duration::from_secs(30),
+            housekeeping_interval: Duration::from_secs(1),
+            failpoint: None,
+        }
+    }
+}
+
+/// Faults the projector can inject into itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failpoint {
+    /// Stop forever after a batch committed to the database, before its offsets are stored,
+    /// so a test can `kill -9` the process exactly there.
+    PauseAfterCommit,
+}
+
+impl std::str::FromStr for Failpoint {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "pause-after-commit" => Ok(Self::PauseAfterCommit),
+            other => Err(format!("unknown projector failpoint {other:?}")),
+        }
+    }
+}
+
+/// Counters of one projector instance, readable while it runs.
+#[derive(Debug, Default)]
+pub struct ProjectorStats {
+    pub applied: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub pending: AtomicU64,
+    pub parked: AtomicU64,
+}
+
+/// Commits the stored offsets before partitions are taken away, so the next owner starts
+/// where this one stopped.
+struct CommitOnRevoke;
+
+impl ClientContext for CommitOnRevoke {}
+
+impl ConsumerContext for CommitOnRevoke {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            internal_events::revoked(partitions.count());
+            commit(consumer);
+        }
+    }
+}
+
+fn commit<C: Consumer<CommitOnRevoke>>(consumer: &C) {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(error) => internal_events::commit_failed(&error),
+    }
+}
+
+/// Runs one projection from its topic.
+pub struct Projector<P> {
+    pool: PgPool,
+    projection: Arc<P>,
+    config: ProjectorConfig,
+    stats: Arc<ProjectorStats>,
+}
+
+impl<P: Projection> Projector<P> {
+    /// A projector writing to `pool` (where `ensure_schema` created the projection's schema).
+    pub fn new(pool: PgPool, projection: Arc<P>, config: ProjectorConfig) -> Self {
+        Self {
+            pool,
+            projection,
+            config,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Counters that stay readable while `run` goes on.
+    pub fn stats(&self) -> Arc<ProjectorStats> {
+        self.stats.clone()
+    }
+
+    /// Consumes until `cancel` fires; then commits the offsets of everything applied.
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), KafkaError> {
+        let consumer: StreamConsumer<CommitOnRevoke> = ClientConfig::new()
+            .set("bootstrap.servers", &self.config.brokers)
+            .set("group.id", &self.config.group_id)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            // Offsets are stored by hand, after the database commit.
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            // Short fetch waits keep read-your-writes latency low on brokers that answer a
+            // fetch only when its wait runs out.
+            .set("fetch.wait.max.ms", "100")
+            .create_with_context(CommitOnRevoke)?;
+        consumer.subscribe(&[&self.config.topic])?;
+        let consumer = Arc::new(consumer);
+        let name = self.projection.schema().to_owned();
+        internal_events::started(&name, &self.config.topic, &self.config.group_id);
+        let lag = tokio::spawn(measure_lag(
+            consumer.clone(),
+            name.clone(),
+            self.config.housekeeping_interval,
+            cancel.clone(),
+        ));
+        let mut housekeeping = tokio::time::interval(self.config.housekeeping_interval);
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut backoff = Duration::from_millis(100);
+        while !cancel.is_cancelled() {
+            // Not biased: a due housekeeping tick must not starve the consumer, nor the reverse.
+            let first = tokio::select! {
+                () = cancel.cancelled() => break,
+                _ = housekeeping.tick() => {
+                    self.park_stale_gaps().await;
+                    continue;
+                }
+                message = consumer.recv() => message,
+            };
+            let first = match first {
+                Ok(message) => incoming(&message),
+                Err(error) => {
+                    internal_events::receive_failed(&name, &error);
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            let mut batch = vec![first];
+            while batch.len() < self.config.batch_size {
+                match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
+                    Ok(Ok(message)) => batch.push(incoming(&message)),
+                    _ => break,
+                }
+            }
+            if !self.apply_until_committed(&batch, &cancel).await {
+                break;
+            }
+            if self.config.failpoint == Some(Failpoint::PauseAfterCommit) {
+                internal_events::failpoint_paused(&name, batch.len());
+                std::future::pending::<()>().await;
+            }
+            for message in &batch {
+                // Fails only for a partition no longer assigned: its new owner re-reads from
+                // the committed offset, and the checkpoints make that a duplicate.
+                if let Err(error) =
+                    consumer.store_offset(&message.topic, message.partition, message.offset)
+                {
+                    internal_events::store_offset_failed(&name, &error);
+                }
+            }
+        }
+        let _ = lag.await;
+        commit(consumer.as_ref());
+        internal_events::stopped(&name);
+        Ok(())
+    }
+
+    /// Applies the batch, retrying failed transactions until one commits; false if shutdown
+    /// came first (nothing of the batch is then committed or acknowledged).
+    async fn apply_until_committed(&self, batch: &[Incoming], cancel: &CancellationToken) -> bool {
+        let name = self.projection.schema();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let started = Instant::now();
+            match apply_batch(
+                &self.pool,
+                self.projection.as_ref(),
+                name,
+                batch,
+                self.config.apply_attempts,
+                true,
+            )
+            .await
+            {
+                Ok(outcome) => {
+                    self.stats
+                        .applied
+                        .fetch_add(outcome.applied, Ordering::Relaxed);
+                    self.stats
+                        .duplicates
+                        .fetch_add(outcome.duplicates, Ordering::Relaxed);
+                    self.stats
+                        .pending
+                        .fetch_add(outcome.pending, Ordering::Relaxed);
+                    self.stats
+                        .parked
+                        .fetch_add(outcome.parked, Ordering::Relaxed);
+                    internal_events::batch_applied(name, &outcome, started.elapsed());
+                    return true;
+                }
+                Err(error) => {
+                    internal_events::batch_failed(name, &error);
+                    tokio::select! {
+                        () = cancel.cancelled() => return false,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn park_stale_gaps(&self) {
+        let name = self.projection.schema();
+        match park_stale_gaps(
+            &self.pool,
+            self.projection.as_ref(),
+            self.config.gap_timeout.as_secs_f64(),
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(parked) => {
+                self.stats.parked.fetch_add(parked, Ordering::Relaxed);
+                internal_events::gap_parked(name, parked);
+            }
+            Err(error) => internal_events::batch_failed(name, &error),
+        }
+    }
+}
+
+/// Reports the lag in events every `interval` until `cancel` fires. Its own task: asking the
+/// broker for watermarks blocks.
+async fn measure_lag(
+    consumer: Arc<StreamConsumer<CommitOnRevoke>>,
+    name: String,
+    interval: Duration,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        let consumer = consumer.clone();
+        if let Ok(Some(lag)) =
+            tokio::task::spawn_blocking(move || lag_in_events(consumer.as_ref())).await
+        {
+            internal_events::lag(&name, lag);
+        }
+    }
+}
+
+/// Records between the consumer's position and the end of each assigned partition.
+fn lag_in_events(consumer: &StreamConsumer<CommitOnRevoke>) -> Option<i64> {
+    let position = consumer.position().ok()?;
+    let mut lag = 0;
+    for element in position.elements() {
+        let (_, high) = consumer
+            .fetch_watermarks(element.topic(), element.partition(), Duration::from_secs(1))
+            .ok()?;
+        let at = element
+            .offset()
+            .to_raw()
+            .filter(|offset| *offset >= 0)
+            .unwrap_or(0);
+        lag += (high - at).max(0);
+    }
+    Some(lag)
+}
+
+fn incoming(message: &rdkafka::message::BorrowedMessage<'_>) -> Incoming {
+    Incoming {
+        key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+        payload: message.payload().unwrap_or_default().to_vec(),
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+    }
+}

@@ -1,0 +1,95 @@
+//! Every observable occurrence of the projector, each logged and counted in one place.
+
+use std::time::Duration;
+
+use crate::process::Outcome;
+
+pub(crate) fn started(projection: &str, topic: &str, group: &str) {
+    tracing::info!(projection, topic, group, "projector started");
+}
+
+pub(crate) fn stopped(projection: &str) {
+    tracing::info!(projection, "projector stopped; offsets committed");
+}
+
+pub(crate) fn batch_applied(projection: &str, outcome: &Outcome, took: Duration) {
+    let label = projection.to_owned();
+    metrics::counter!("projector_events_applied_total", "projection" => label.clone())
+        .increment(outcome.applied);
+    metrics::counter!("projector_duplicates_total", "projection" => label.clone())
+        .increment(outcome.duplicates);
+    metrics::counter!("projector_events_pending_total", "projection" => label.clone())
+        .increment(outcome.pending);
+    metrics::counter!("projector_events_parked_total", "projection" => label.clone())
+        .increment(outcome.parked);
+    metrics::histogram!("projector_batch_seconds", "projection" => label.clone())
+        .record(took.as_secs_f64());
+    for lag in &outcome.lag_seconds {
+        metrics::histogram!("projector_lag_seconds", "projection" => label.clone()).record(*lag);
+    }
+    if outcome.parked > 0 {
+        tracing::warn!(projection, parked = outcome.parked, "events parked");
+    }
+    tracing::debug!(
+        projection,
+        applied = outcome.applied,
+        duplicates = outcome.duplicates,
+        pending = outcome.pending,
+        parked = outcome.parked,
+        took_ms = took.as_millis() as u64,
+        "batch applied"
+    );
+}
+
+pub(crate) fn batch_failed(projection: &str, error: &sqlx::Error) {
+    tracing::warn!(projection, %error, "projector batch failed; retrying");
+    metrics::counter!("projector_batch_failures_total", "projection" => projection.to_owned())
+        .increment(1);
+}
+
+pub(crate) fn gap_parked(projection: &str, parked: u64) {
+    tracing::warn!(
+        projection,
+        parked,
+        "aggregates parked after waiting too long for a missing sequence"
+    );
+    metrics::counter!("projector_events_parked_total", "projection" => projection.to_owned())
+        .increment(parked);
+}
+
+pub(crate) fn lag(projection: &str, events: i64) {
+    metrics::gauge!("projector_lag_events", "projection" => projection.to_owned())
+        .set(events as f64);
+}
+
+pub(crate) fn receive_failed(projection: &str, error: &rdkafka::error::KafkaError) {
+    tracing::warn!(projection, %error, "kafka receive failed");
+    metrics::counter!("projector_receive_failures_total", "projection" => projection.to_owned())
+        .increment(1);
+}
+
+pub(crate) fn store_offset_failed(projection: &str, error: &rdkafka::error::KafkaError) {
+    tracing::debug!(projection, %error, "offset not stored (partition no longer assigned)");
+}
+
+pub(crate) fn commit_failed(error: &rdkafka::error::KafkaError) {
+    tracing::warn!(%error, "offset commit failed");
+}
+
+pub(crate) fn revoked(partitions: usize) {
+    tracing::info!(partitions, "partitions revoked; committing offsets");
+}
+
+pub(crate) fn failpoint_paused(projection: &str, events: usize) {
+    tracing::error!(
+        projection,
+        events,
+        "failpoint pause-after-commit reached: offsets are not stored"
+    );
+}
+
+pub(crate) fn rebuild_progress(projection: &str, phase: &str, applied: u64, total: u64) {
+    tracing::info!(projection, phase, applied, total, "rebuild progress");
+    metrics::gauge!("projector_rebuild_applied", "projection" => projection.to_owned())
+        .set(applied as f64);
+}

@@ -1,0 +1,60 @@
+//! The projector runtime: builds a read model in Postgres from an aggregate's Kafka topic, and
+//! rebuilds it from the event store.
+//!
+//! A projection owns one Postgres schema holding its read-model tables and the runtime's own:
+//! `checkpoints` (last applied sequence per aggregate), `pending_events` (events that arrived
+//! ahead of a gap) and `parked_events` (events that could not be applied). Every batch applies
+//! its events, moves the checkpoints and records pending or parked events in ONE transaction;
+//! Kafka offsets are stored only after that commit. So a redelivered event is a duplicate by
+//! its sequence and has no effect, a gap is waited for and never skipped, and a poison event
+//! blocks only its own aggregate.
+//!
+//! A rebuild replays the event store's stored envelopes into a shadow schema while the live
+//! one keeps serving and consuming, then swaps the schemas by renaming them in one transaction.
+
+mod admin;
+mod consumer;
+mod internal_events;
+mod process;
+mod rebuild;
+mod schema;
+mod watch;
+
+use std::future::Future;
+
+pub use admin::{ParkedEvent, RetryOutcome, list_parked, retry_parked, skip_parked};
+pub use consumer::{Failpoint, Projector, ProjectorConfig, ProjectorStats};
+pub use rebuild::{RebuildError, RebuildProgress, rebuild};
+pub use schema::ensure_schema;
+pub use watch::{AppliedWatch, WaitOutcome};
+
+use contracts::events::v1::EventEnvelope;
+
+/// A read model: its schema and how each event changes it.
+pub trait Projection: Send + Sync + 'static {
+    /// Name of the live schema, e.g. `users_view`; also the consumer group's default name.
+    fn schema(&self) -> &str;
+
+    /// Statements creating the read model's tables, with unqualified names: they run with
+    /// `search_path` set to the schema being built.
+    fn ddl(&self) -> &str;
+
+    /// Applies one event inside the runtime's transaction (search_path is set). It runs once
+    /// per event in effect: the runtime has already checked the sequence.
+    fn apply(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        event: &EventEnvelope,
+    ) -> impl Future<Output = Result<(), ApplyError>> + Send;
+}
+
+/// Why a projection could not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The event is not one this projection understands, or contradicts the read model.
+    #[error("{0}")]
+    Rejected(String),
+    /// A statement failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}

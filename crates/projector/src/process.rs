@@ -1,0 +1,390 @@
+//! One batch of events applied to a projection schema in one transaction.
+
+use std::collections::BTreeMap;
+
+use contracts::Message;
+use contracts::events::v1::EventEnvelope;
+use sqlx::{Acquire, PgConnection, PgPool};
+
+use crate::schema::set_search_path;
+use crate::{ApplyError, Projection};
+
+/// Advisory-lock namespace taken shared by every batch and exclusively by a rebuild's switch.
+pub(crate) const SWITCH_NAMESPACE: i32 = 0x7377_6368; // "swch"
+/// Advisory-lock namespace serialising work on one aggregate (batches, gap sweeps, retries).
+const AGGREGATE_NAMESPACE: i32 = 0x6167_6772; // "aggr"
+/// Channel notified with `schema|aggregate_id|version` when a batch moved an aggregate.
+pub(crate) const APPLIED_CHANNEL: &str = "projection_applied";
+
+/// An event as it arrived, with where it came from.
+#[derive(Debug, Clone)]
+pub(crate) struct Incoming {
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// What a batch did.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub applied: u64,
+    pub duplicates: u64,
+    pub pending: u64,
+    pub parked: u64,
+    /// Seconds from each applied event's commit in the event store to now.
+    pub lag_seconds: Vec<f64>,
+    /// New version of every aggregate the batch moved.
+    pub moved: BTreeMap<String, i64>,
+}
+
+/// Applies `batch` to `schema` in one transaction; with `notify`, tells waiting readers which
+/// aggregates moved. Nothing is written when it fails.
+pub(crate) async fn apply_batch(
+    pool: &PgPool,
+    projection: &impl Projection,
+    schema: &str,
+    batch: &[Incoming],
+    attempts: u32,
+    notify: bool,
+) -> Result<Outcome, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
+        .bind(SWITCH_NAMESPACE)
+        .bind(projection.schema())
+        .execute(&mut *tx)
+        .await?;
+    let outcome = apply_in(&mut tx, projection, schema, batch, attempts, notify).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// `apply_batch` inside a transaction the caller owns (and has locked as it needs).
+pub(crate) async fn apply_in(
+    connection: &mut PgConnection,
+    projection: &impl Projection,
+    schema: &str,
+    batch: &[Incoming],
+    attempts: u32,
+    notify: bool,
+) -> Result<Outcome, sqlx::Error> {
+    set_search_path(connection, schema).await?;
+    let mut outcome = Outcome::default();
+    for incoming in batch {
+        process(
+            connection,
+            projection,
+            schema,
+            incoming,
+            attempts,
+            &mut outcome,
+        )
+        .await?;
+    }
+    if notify {
+        for (aggregate, version) in &outcome.moved {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(APPLIED_CHANNEL)
+                .bind(format!("{schema}|{aggregate}|{version}"))
+                .execute(&mut *connection)
+                .await?;
+        }
+    }
+    Ok(outcome)
+}
+
+pub(crate) async fn lock_aggregate(
+    connection: &mut PgConnection,
+    schema: &str,
+    aggregate_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(AGGREGATE_NAMESPACE)
+        .bind(format!("{schema}/{aggregate_id}"))
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn checkpoint(
+    connection: &mut PgConnection,
+    aggregate_id: &str,
+) -> Result<i64, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar("SELECT last_sequence FROM checkpoints WHERE aggregate_id = $1")
+            .bind(aggregate_id)
+            .fetch_optional(connection)
+            .await?
+            .unwrap_or(0),
+    )
+}
+
+async fn first_parked(
+    connection: &mut PgConnection,
+    aggregate_id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT min(id) FROM parked_events WHERE aggregate_id = $1 AND status = 'parked'",
+    )
+    .bind(aggregate_id)
+    .fetch_one(connection)
+    .await
+}
+
+/// Records `incoming` as parked with `reason`.
+pub(crate) async fn park(
+    connection: &mut PgConnection,
+    incoming: &Incoming,
+    sequence: Option<i64>,
+    reason: &str,
+    attempts: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO parked_events (aggregate_id, sequence, reason, payload, attempts, topic, \
+         kafka_partition, kafka_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&incoming.key)
+    .bind(sequence)
+    .bind(reason)
+    .bind(&incoming.payload)
+    .bind(attempts)
+    .bind(&incoming.topic)
+    .bind(incoming.partition)
+    .bind(incoming.offset)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Applies `event` in a savepoint, up to `attempts` times; the error of the last attempt if
+/// none succeeded. A failure of the connection itself is returned as `Err`.
+pub(crate) async fn apply_with_retries(
+    connection: &mut PgConnection,
+    projection: &impl Projection,
+    event: &EventEnvelope,
+    attempts: u32,
+) -> Result<Result<(), String>, sqlx::Error> {
+    let mut last = String::new();
+    for _ in 0..attempts.max(1) {
+        let mut savepoint = connection.begin().await?;
+        match projection.apply(&mut savepoint, event).await {
+            Ok(()) => {
+                savepoint.commit().await?;
+                return Ok(Ok(()));
+            }
+            Err(error) => {
+                savepoint.rollback().await?;
+                last = match error {
+                    ApplyError::Rejected(reason) => reason,
+                    ApplyError::Database(error) => format!("database error: {error}"),
+                };
+            }
+        }
+    }
+    Ok(Err(last))
+}
+
+/// One event, in order: held behind a parked one, parked if unreadable, a duplicate, pending
+/// behind a gap, or applied (followed by whatever was pending behind it).
+pub(crate) async fn process(
+    connection: &mut PgConnection,
+    projection: &impl Projection,
+    schema: &str,
+    incoming: &Incoming,
+    attempts: u32,
+    outcome: &mut Outcome,
+) -> Result<(), sqlx::Error> {
+    lock_aggregate(connection, schema, &incoming.key).await?;
+    let decoded = EventEnvelope::decode(incoming.payload.as_slice());
+    let sequence = decoded.as_ref().ok().map(|e| e.sequence as i64);
+    if let Some(blocker) = first_parked(connection, &incoming.key).await? {
+        let reason = format!("held behind parked event {blocker} of the same aggregate");
+        park(connection, incoming, sequence, &reason, 0).await?;
+        outcome.parked += 1;
+        return Ok(());
+    }
+    let event = match decoded {
+        Ok(event) if event.aggregate_id == incoming.key => event,
+        Ok(event) => {
+            let reason = format!(
+                "record key {:?} is not the envelope's aggregate id {:?}",
+                incoming.key, event.aggregate_id
+            );
+            park(connection, incoming, sequence, &reason, 1).await?;
+            outcome.parked += 1;
+            return Ok(());
+        }
+        Err(error) => {
+            let reason = format!("undecodable event envelope: {error}");
+            park(connection, incoming, None, &reason, 1).await?;
+            outcome.parked += 1;
+            return Ok(());
+        }
+    };
+    let sequence = event.sequence as i64;
+    let last = checkpoint(connection, &incoming.key).await?;
+    if sequence <= last {
+        outcome.duplicates += 1;
+        return Ok(());
+    }
+    if sequence > last + 1 {
+        sqlx::query(
+            "INSERT INTO pending_events (aggregate_id, sequence, envelope) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&incoming.key)
+        .bind(sequence)
+        .bind(&incoming.payload)
+        .execute(&mut *connection)
+        .await?;
+        outcome.pending += 1;
+        return Ok(());
+    }
+    if let Err(reason) = apply_with_retries(connection, projection, &event, attempts).await? {
+        park(
+            connection,
+            incoming,
+            Some(sequence),
+            &reason,
+            attempts as i32,
+        )
+        .await?;
+        outcome.parked += 1;
+        return Ok(());
+    }
+    applied(outcome, &event);
+    let version = drain_pending(
+        connection, projection, incoming, sequence, attempts, outcome,
+    )
+    .await?;
+    sqlx::query(
+        "INSERT INTO checkpoints (aggregate_id, last_sequence) VALUES ($1, $2) \
+         ON CONFLICT (aggregate_id) DO UPDATE SET last_sequence = excluded.last_sequence, updated_at = now()",
+    )
+    .bind(&incoming.key)
+    .bind(version)
+    .execute(&mut *connection)
+    .await?;
+    outcome.moved.insert(incoming.key.clone(), version);
+    Ok(())
+}
+
+fn applied(outcome: &mut Outcome, event: &EventEnvelope) {
+    outcome.applied += 1;
+    if let Some(recorded) = &event.recorded_at {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let recorded = recorded.seconds as f64 + f64::from(recorded.nanos) / 1e9;
+        outcome
+            .lag_seconds
+            .push((now.as_secs_f64() - recorded).max(0.0));
+    }
+}
+
+/// Applies the events that were waiting behind `version`; returns the new version.
+async fn drain_pending(
+    connection: &mut PgConnection,
+    projection: &impl Projection,
+    incoming: &Incoming,
+    mut version: i64,
+    attempts: u32,
+    outcome: &mut Outcome,
+) -> Result<i64, sqlx::Error> {
+    loop {
+        let next: Option<Vec<u8>> = sqlx::query_scalar(
+            "DELETE FROM pending_events WHERE aggregate_id = $1 AND sequence = $2 RETURNING envelope",
+        )
+        .bind(&incoming.key)
+        .bind(version + 1)
+        .fetch_optional(&mut *connection)
+        .await?;
+        let Some(payload) = next else { break };
+        let waiting = Incoming {
+            payload,
+            ..incoming.clone()
+        };
+        // Stored only after it decoded, so it decodes again.
+        let event = EventEnvelope::decode(waiting.payload.as_slice())
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        if let Err(reason) = apply_with_retries(connection, projection, &event, attempts).await? {
+            park(
+                connection,
+                &waiting,
+                Some(version + 1),
+                &reason,
+                attempts as i32,
+            )
+            .await?;
+            outcome.parked += 1;
+            park_pending(
+                connection,
+                &incoming.key,
+                "held behind a parked event of the same aggregate",
+            )
+            .await?;
+            break;
+        }
+        applied(outcome, &event);
+        version += 1;
+    }
+    sqlx::query("DELETE FROM pending_events WHERE aggregate_id = $1 AND sequence <= $2")
+        .bind(&incoming.key)
+        .bind(version)
+        .execute(&mut *connection)
+        .await?;
+    Ok(version)
+}
+
+/// Moves every pending event of `aggregate_id` to the parked ones, in sequence order.
+pub(crate) async fn park_pending(
+    connection: &mut PgConnection,
+    aggregate_id: &str,
+    reason: &str,
+) -> Result<u64, sqlx::Error> {
+    let parked = sqlx::query(
+        "WITH moved AS (DELETE FROM pending_events WHERE aggregate_id = $1 \
+                        RETURNING aggregate_id, sequence, envelope) \
+         INSERT INTO parked_events (aggregate_id, sequence, reason, payload, attempts) \
+         SELECT aggregate_id, sequence, $2, envelope, 0 FROM moved ORDER BY sequence",
+    )
+    .bind(aggregate_id)
+    .bind(reason)
+    .execute(connection)
+    .await?;
+    Ok(parked.rows_affected())
+}
+
+/// Parks the aggregates whose gap has been open longer than `timeout_secs`; returns how many
+/// events were parked.
+pub(crate) async fn park_stale_gaps(
+    pool: &PgPool,
+    projection: &impl Projection,
+    timeout_secs: f64,
+) -> Result<u64, sqlx::Error> {
+    let schema = projection.schema();
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
+        .bind(SWITCH_NAMESPACE)
+        .bind(schema)
+        .execute(&mut *tx)
+        .await?;
+    set_search_path(&mut tx, schema).await?;
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT aggregate_id FROM pending_events \
+         WHERE received_at < now() - make_interval(secs => $1)",
+    )
+    .bind(timeout_secs)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut parked = 0;
+    for aggregate in stale {
+        lock_aggregate(&mut tx, schema, &aggregate).await?;
+        let missing = checkpoint(&mut tx, &aggregate).await? + 1;
+        let reason = format!("gap: sequence {missing} did not arrive within {timeout_secs} s");
+        parked += park_pending(&mut tx, &aggregate, &reason).await?;
+    }
+    tx.commit().await?;
+    Ok(parked)
+}

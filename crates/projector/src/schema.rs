@@ -1,0 +1,88 @@
+//! The projection's schema: the runtime's tables plus the read model's, created in a given
+//! schema so a rebuild can make a shadow copy.
+
+use sqlx::{Executor, PgConnection, PgPool};
+
+use crate::Projection;
+
+/// The runtime's own tables, created in every projection schema.
+const RUNTIME_DDL: &str = "
+CREATE TABLE checkpoints (
+    aggregate_id  text        PRIMARY KEY,
+    last_sequence bigint      NOT NULL,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE pending_events (
+    aggregate_id text        NOT NULL,
+    sequence     bigint      NOT NULL,
+    envelope     bytea       NOT NULL,
+    received_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (aggregate_id, sequence)
+);
+CREATE TABLE parked_events (
+    id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    aggregate_id    text        NOT NULL,
+    sequence        bigint,
+    reason          text        NOT NULL,
+    payload         bytea       NOT NULL,
+    attempts        integer     NOT NULL,
+    status          text        NOT NULL DEFAULT 'parked' CHECK (status IN ('parked', 'skipped')),
+    topic           text,
+    kafka_partition integer,
+    kafka_offset    bigint,
+    parked_at       timestamptz NOT NULL DEFAULT now(),
+    resolved_at     timestamptz
+);
+CREATE INDEX parked_events_aggregate_idx ON parked_events (aggregate_id, id) WHERE status = 'parked';
+";
+
+/// Quotes an identifier for SQL.
+pub(crate) fn quoted(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// Creates `schema` with the runtime's and the projection's tables.
+pub(crate) async fn create(
+    connection: &mut PgConnection,
+    projection: &impl Projection,
+    schema: &str,
+) -> Result<(), sqlx::Error> {
+    connection
+        .execute(format!("CREATE SCHEMA {}", quoted(schema)).as_str())
+        .await?;
+    set_search_path(connection, schema).await?;
+    connection.execute(RUNTIME_DDL).await?;
+    connection.execute(projection.ddl()).await?;
+    Ok(())
+}
+
+/// Points the current transaction's unqualified names at `schema`.
+pub(crate) async fn set_search_path(
+    connection: &mut PgConnection,
+    schema: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT set_config('search_path', $1, true)")
+        .bind(quoted(schema))
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// Creates the projection's live schema unless it exists. Safe to call from every replica.
+pub async fn ensure_schema(pool: &PgPool, projection: &impl Projection) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // Replicas starting together must not both create it.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('projection schema ' || $1))")
+        .bind(projection.schema())
+        .execute(&mut *tx)
+        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(projection.schema())
+            .fetch_one(&mut *tx)
+            .await?;
+    if !exists {
+        create(&mut tx, projection, projection.schema()).await?;
+    }
+    tx.commit().await
+}

@@ -1,0 +1,51 @@
+use anyhow::Context;
+use users_query::{Application, Settings};
+
+const HELP: &str = "\
+users-query: the read side of the Users bounded context (Kafka topic users.events -> projector
+-> read model in its own database -> REST queries).
+
+Usage: users-query [--help] [--version]
+
+Configuration comes from defaults, then the TOML file named by USERS_QUERY_CONFIG, then
+environment variables USERS_QUERY__<SECTION>__<KEY>, for example:
+  USERS_QUERY__HTTP__PORT=5011               port to listen on (0 picks one)
+  USERS_QUERY__DATABASE__DATABASE_NAME=users_read   the read model's database (also HOST,
+                                             PORT, USERNAME, PASSWORD, MAX_CONNECTIONS)
+  USERS_QUERY__EVENT_STORE__DATABASE_NAME=users_es  the event store, read by rebuilds
+  USERS_QUERY__KAFKA__BROKERS=127.0.0.1:9092
+  USERS_QUERY__TOPIC=users.events
+  USERS_QUERY__PROJECTOR__GROUP_ID=users-query      consumer group of every instance
+  USERS_QUERY__PROJECTOR__GAP_TIMEOUT_MS=30000      wait for a missing sequence, then park
+  USERS_QUERY__READS__MAX_WAIT_MS=10000             longest min_version wait
+Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
+Endpoints: GET /users/{id}[?min_version=N&wait_ms=M], GET /users?email=|name_prefix=|status=
+&limit=&cursor=, /admin/parked, /admin/rebuild, /health/live, /health/ready, /metrics,
+/api-docs/openapi.json, /swagger-ui/
+SIGTERM or SIGINT stops it after in-flight requests and the projector's current batch.";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match std::env::args().nth(1).as_deref() {
+        Some("-h" | "--help") => {
+            println!("{HELP}");
+            return Ok(());
+        }
+        Some("-V" | "--version") => {
+            println!("users-query {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        Some(other) => {
+            eprintln!("users-query: unexpected argument {other:?}; see --help");
+            std::process::exit(2);
+        }
+        None => {}
+    }
+    service_kit::telemetry::init("users-query");
+    let settings = Settings::load().context("loading settings")?;
+    let cancel = service_kit::shutdown::on_signal();
+    Application::build(settings, cancel)
+        .await?
+        .run_until_stopped()
+        .await
+}

@@ -1,0 +1,124 @@
+//! The `users_view` read model: one row per user, kept by the projector from users.events.
+
+use contracts::events::v1::EventEnvelope;
+use contracts::events::v1::event_envelope::Payload;
+use contracts::users::v1::user_event::Event;
+use projector::{ApplyError, Projection};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Schema of the live read model.
+pub const SCHEMA: &str = "users_view";
+
+/// The users read model.
+pub struct UsersView;
+
+const DDL: &str = "
+CREATE TABLE users (
+    id                 uuid        PRIMARY KEY,
+    email              text        NOT NULL,
+    name               text        NOT NULL,
+    status             text        NOT NULL,
+    credit_limit_cents bigint      NOT NULL,
+    reserved_cents     bigint      NOT NULL,
+    version            bigint      NOT NULL,
+    created_at         timestamptz NOT NULL,
+    updated_at         timestamptz NOT NULL
+);
+CREATE INDEX users_email_idx ON users (email, id);
+CREATE INDEX users_status_idx ON users (status, id);
+CREATE INDEX users_name_idx ON users (lower(name) text_pattern_ops, id);
+";
+
+fn recorded_at(event: &EventEnvelope) -> chrono::DateTime<chrono::Utc> {
+    event
+        .recorded_at
+        .as_ref()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+        .unwrap_or_else(chrono::Utc::now)
+}
+
+impl Projection for UsersView {
+    fn schema(&self) -> &str {
+        SCHEMA
+    }
+
+    fn ddl(&self) -> &str {
+        DDL
+    }
+
+    async fn apply(
+        &self,
+        connection: &mut PgConnection,
+        event: &EventEnvelope,
+    ) -> Result<(), ApplyError> {
+        let Some(Payload::User(user)) = &event.payload else {
+            return Err(ApplyError::Rejected(format!(
+                "{} is not a User event",
+                event.event_type
+            )));
+        };
+        let Some(change) = &user.event else {
+            return Err(ApplyError::Rejected("User event without a payload".into()));
+        };
+        let id: Uuid = event.aggregate_id.parse().map_err(|_| {
+            ApplyError::Rejected(format!(
+                "aggregate id {:?} is not a UUID",
+                event.aggregate_id
+            ))
+        })?;
+        let version = event.sequence as i64;
+        let at = recorded_at(event);
+        if let Event::Registered(registered) = change {
+            sqlx::query(
+                "INSERT INTO users (id, email, name, status, credit_limit_cents, reserved_cents, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, 'active', $4, 0, $5, $6, $6)",
+            )
+            .bind(id)
+            .bind(&registered.email)
+            .bind(&registered.name)
+            .bind(registered.credit_limit_cents)
+            .bind(version)
+            .bind(at)
+            .execute(connection)
+            .await?;
+            return Ok(());
+        }
+        let (assignment, value): (&str, Value) = match change {
+            Event::Registered(_) => unreachable!("handled above"),
+            Event::EmailChanged(changed) => ("email = $4", Value::Text(changed.new_email.clone())),
+            Event::Renamed(renamed) => ("name = $4", Value::Text(renamed.name.clone())),
+            Event::CreditLimitChanged(changed) => (
+                "credit_limit_cents = $4",
+                Value::Cents(changed.credit_limit_cents),
+            ),
+            Event::Deactivated(_) => ("status = $4", Value::Text("deactivated".into())),
+            Event::CreditReserved(reserved) => (
+                "reserved_cents = reserved_cents + $4",
+                Value::Cents(reserved.amount_cents),
+            ),
+            Event::CreditReleased(released) => (
+                "reserved_cents = reserved_cents - $4",
+                Value::Cents(released.amount_cents),
+            ),
+        };
+        let sql =
+            format!("UPDATE users SET {assignment}, version = $2, updated_at = $3 WHERE id = $1");
+        let query = sqlx::query(&sql).bind(id).bind(version).bind(at);
+        let query = match value {
+            Value::Text(text) => query.bind(text),
+            Value::Cents(cents) => query.bind(cents),
+        };
+        if query.execute(connection).await?.rows_affected() == 0 {
+            return Err(ApplyError::Rejected(format!(
+                "user {id} is not in the read model"
+            )));
+        }
+        Ok(())
+    }
+}
+
+enum Value {
+    Text(String),
+    Cents(i64),
+}

@@ -1,0 +1,214 @@
+//! `/admin`: parked events (list, retry, skip) and rebuilding the read model.
+
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use projector::{ParkedEvent, RebuildProgress, RetryOutcome};
+use serde::{Deserialize, Serialize};
+use service_kit::Problem;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::projection::UsersView;
+
+/// Aggregate type of the events a rebuild replays.
+const AGGREGATE_TYPE: &str = "user";
+const RETRY_ATTEMPTS: u32 = 3;
+
+/// What the admin handlers share.
+pub struct AdminState {
+    pub read_model: PgPool,
+    pub event_store: PgPool,
+    pub rebuild: Arc<Mutex<RebuildStatus>>,
+    /// Stops a running rebuild at shutdown.
+    pub cancel: CancellationToken,
+}
+
+/// The latest rebuild of this instance.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct RebuildStatus {
+    /// `idle`, `running`, `succeeded` or `failed`.
+    pub state: String,
+    /// `copying`, `catching-up` or `switched`.
+    pub phase: Option<String>,
+    /// Events replayed so far.
+    pub applied: u64,
+    /// Events in the store when the rebuild started.
+    pub total: u64,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+/// Mounts the routes.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/admin/parked", web::get().to(parked))
+        .route("/admin/parked/{id}/retry", web::post().to(retry))
+        .route("/admin/parked/{id}/skip", web::post().to(skip))
+        .route("/admin/rebuild", web::post().to(start_rebuild))
+        .route("/admin/rebuild", web::get().to(rebuild_status));
+}
+
+/// Query string of `GET /admin/parked`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ParkedParams {
+    /// Only ids after this one.
+    pub after: Option<i64>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+/// Parked events, oldest first: why each could not be applied, and where it came from.
+#[utoipa::path(get, path = "/admin/parked", tag = "admin", params(ParkedParams),
+    responses((status = 200, description = "Parked and skipped events"), (status = 400, body = Problem)))]
+pub async fn parked(
+    state: web::Data<AdminState>,
+    params: web::Query<ParkedParams>,
+) -> Result<HttpResponse, Problem> {
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Problem::bad_request("limit must be between 1 and 1000"));
+    }
+    let events: Vec<ParkedEvent> = projector::list_parked(
+        &state.read_model,
+        &UsersView,
+        params.after.unwrap_or(0),
+        limit,
+    )
+    .await
+    .map_err(|error| Problem::unavailable(&error))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": events })))
+}
+
+fn outcome(
+    result: Result<Option<RetryOutcome>, sqlx::Error>,
+    id: i64,
+) -> Result<HttpResponse, Problem> {
+    match result.map_err(|error| Problem::unavailable(&error))? {
+        Some(outcome) => Ok(HttpResponse::Ok().json(outcome)),
+        None => Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "parked-event-not-found",
+            "No such parked event",
+        )
+        .with_detail(format!("there is no parked event {id}"))),
+    }
+}
+
+/// Retries the parked events of the aggregate that event `id` belongs to, in sequence order,
+/// filling gaps from the event store.
+#[utoipa::path(post, path = "/admin/parked/{id}/retry", tag = "admin",
+    params(("id" = i64, Path, description = "Parked event id")),
+    responses((status = 200, description = "What the retry applied and what is still parked"), (status = 404, body = Problem)))]
+pub async fn retry(
+    state: web::Data<AdminState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let store = Some((&state.event_store, AGGREGATE_TYPE));
+    outcome(
+        projector::retry_parked(&state.read_model, &UsersView, id, store, RETRY_ATTEMPTS).await,
+        id,
+    )
+}
+
+/// Skips parked event `id` for good (its effect is never applied), then retries the rest of
+/// its aggregate.
+#[utoipa::path(post, path = "/admin/parked/{id}/skip", tag = "admin",
+    params(("id" = i64, Path, description = "Parked event id")),
+    responses((status = 200, description = "What the retry after the skip applied"), (status = 404, body = Problem)))]
+pub async fn skip(
+    state: web::Data<AdminState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let store = Some((&state.event_store, AGGREGATE_TYPE));
+    outcome(
+        projector::skip_parked(&state.read_model, &UsersView, id, store, RETRY_ATTEMPTS).await,
+        id,
+    )
+}
+
+/// Starts rebuilding the read model from the event store; follow it at `GET /admin/rebuild`.
+#[utoipa::path(post, path = "/admin/rebuild", tag = "admin",
+    responses((status = 202, description = "Started", body = RebuildStatus), (status = 409, description = "A rebuild is running", body = Problem)))]
+pub async fn start_rebuild(state: web::Data<AdminState>) -> Result<HttpResponse, Problem> {
+    {
+        let mut status = state
+            .rebuild
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if status.state == "running" {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "rebuild-running",
+                "A rebuild is already running",
+            ));
+        }
+        *status = RebuildStatus {
+            state: "running".into(),
+            started_at: Some(Utc::now()),
+            ..RebuildStatus::default()
+        };
+    }
+    let (read_model, event_store) = (state.read_model.clone(), state.event_store.clone());
+    let (status, cancel) = (state.rebuild.clone(), state.cancel.clone());
+    tokio::spawn(async move {
+        let report = status.clone();
+        let progress = move |progress: &RebuildProgress| {
+            let mut status = report
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            status.phase = Some(progress.phase.to_owned());
+            status.applied = progress.applied;
+            status.total = progress.total;
+        };
+        // Dropping the rebuild at shutdown rolls its transaction back; the live model stays.
+        let result = tokio::select! {
+            () = cancel.cancelled() => Err("stopped by shutdown".to_owned()),
+            result = projector::rebuild(&read_model, &event_store, &UsersView, AGGREGATE_TYPE, progress) => {
+                result.map_err(|error| error.to_string())
+            }
+        };
+        let mut status = status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        status.finished_at = Some(Utc::now());
+        match result {
+            Ok(_) => status.state = "succeeded".into(),
+            Err(error) => {
+                tracing::error!(%error, "rebuild failed");
+                status.state = "failed".into();
+                status.error = Some(error);
+            }
+        }
+    });
+    let status = state
+        .rebuild
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", "/admin/rebuild"))
+        .json(status))
+}
+
+/// The latest rebuild started on this instance, with its progress.
+#[utoipa::path(get, path = "/admin/rebuild", tag = "admin",
+    responses((status = 200, description = "Progress", body = RebuildStatus)))]
+pub async fn rebuild_status(state: web::Data<AdminState>) -> HttpResponse {
+    let mut status = state
+        .rebuild
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if status.state.is_empty() {
+        status.state = "idle".into();
+    }
+    HttpResponse::Ok().json(status)
+}
