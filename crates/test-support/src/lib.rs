@@ -13,6 +13,7 @@ use contracts::events::v1::EventEnvelope;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message as _};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use secrecy::SecretString;
 use service_kit::settings::DatabaseSettings;
 use sqlx::{Connection, Executor, PgConnection};
@@ -288,4 +289,25 @@ pub fn tansu_broker(binary: &std::path::Path, port: u16, storage: &str) -> std::
         ])
         .args(["--storage-engine", storage]);
     command
+}
+
+/// Produces `records` (key, value) to `topic` one after another, each acknowledged before the
+/// next is sent, so they land in exactly this order. For injecting duplicates, reordered
+/// and undecodable deliveries.
+pub async fn produce_in_order(brokers: &str, topic: &str, records: &[(String, Vec<u8>)]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("partitioner", "murmur2_random")
+        .create()
+        .expect("test producer");
+    for (key, value) in records {
+        producer
+            .send(
+                FutureRecord::to(topic).key(key).payload(value),
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap_or_else(|(error, _)| panic!("producing to {topic}: {error}"));
+    }
 }

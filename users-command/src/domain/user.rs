@@ -154,6 +154,21 @@ pub struct User {
 }
 
 impl User {
+    /// The (normalised) email address.
+    pub fn email(&self) -> &str {
+        &self.email
+    }
+
+    /// The display name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The credit limit.
+    pub fn credit_limit_cents(&self) -> i64 {
+        self.credit_limit_cents
+    }
+
     /// Lifecycle state.
     pub fn status(&self) -> UserStatus {
         self.status
