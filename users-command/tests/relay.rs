@@ -125,23 +125,6 @@ async fn the_relay_wakes_on_commit_rather_than_on_its_sweep() {
     task.await.unwrap().unwrap();
 }
 
-/// Reads a child's output until a line contains `needle`.
-async fn wait_for_line(output: tokio::process::ChildStdout, needle: &str, deadline: Duration) {
-    use tokio::io::AsyncBufReadExt;
-    let mut lines = tokio::io::BufReader::new(output).lines();
-    let found = tokio::time::timeout(deadline, async {
-        while let Some(line) = lines.next_line().await.expect("child output") {
-            if line.contains(needle) {
-                return;
-            }
-        }
-        panic!("the process ended without printing {needle:?}");
-    });
-    found
-        .await
-        .unwrap_or_else(|_| panic!("{needle:?} not printed within {deadline:?}"));
-}
-
 #[tokio::test]
 async fn a_relay_killed_after_the_ack_republishes_the_same_events_after_restart() {
     let (database, pool, topic) = migrated_store().await;
@@ -158,7 +141,7 @@ async fn a_relay_killed_after_the_ack_republishes_the_same_events_after_restart(
     .spawn()
     .unwrap();
     let log = crashing.stdout.take().expect("piped stdout");
-    wait_for_line(
+    test_support::wait_for_line(
         log,
         "failpoint pause-after-ack reached",
         Duration::from_secs(60),

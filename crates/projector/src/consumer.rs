@@ -145,6 +145,9 @@ impl<P: Projection> Projector<P> {
             // Short fetch waits keep read-your-writes latency low on brokers that answer a
             // fetch only when its wait runs out.
             .set("fetch.wait.max.ms", "100")
+            // A crashed instance's partitions move to the others after 10 s, not 45.
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "2000")
             .create_with_context(CommitOnRevoke)?;
         consumer.subscribe(&[&self.config.topic])?;
         let consumer = Arc::new(consumer);

@@ -311,3 +311,39 @@ pub async fn produce_in_order(brokers: &str, topic: &str, records: &[(String, Ve
             .unwrap_or_else(|(error, _)| panic!("producing to {topic}: {error}"));
     }
 }
+
+/// The environment variables that point a service's `section` (e.g. `USERS_QUERY__DATABASE`)
+/// at `database`.
+pub fn database_env(section: &str, database: &DatabaseSettings) -> Vec<(String, String)> {
+    use secrecy::ExposeSecret;
+    vec![
+        (format!("{section}__HOST"), database.host.clone()),
+        (format!("{section}__PORT"), database.port.to_string()),
+        (format!("{section}__USERNAME"), database.username.clone()),
+        (
+            format!("{section}__PASSWORD"),
+            database.password.expose_secret().to_owned(),
+        ),
+        (
+            format!("{section}__DATABASE_NAME"),
+            database.database_name.clone(),
+        ),
+    ]
+}
+
+/// Reads a child's output until a line contains `needle`; fails the test after `deadline`.
+pub async fn wait_for_line(output: tokio::process::ChildStdout, needle: &str, deadline: Duration) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(output).lines();
+    let found = tokio::time::timeout(deadline, async {
+        while let Some(line) = lines.next_line().await.expect("child output") {
+            if line.contains(needle) {
+                return;
+            }
+        }
+        panic!("the process ended without printing {needle:?}");
+    });
+    found
+        .await
+        .unwrap_or_else(|_| panic!("{needle:?} not printed within {deadline:?}"));
+}

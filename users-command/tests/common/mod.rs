@@ -176,21 +176,13 @@ pub fn binary_command(
     port: u16,
     extra: &[(&str, &str)],
 ) -> tokio::process::Command {
-    use secrecy::ExposeSecret;
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_users-command"));
     command
+        .envs(test_support::database_env(
+            "USERS_COMMAND__DATABASE",
+            database,
+        ))
         .env("USERS_COMMAND__HTTP__PORT", port.to_string())
-        .env("USERS_COMMAND__DATABASE__HOST", &database.host)
-        .env("USERS_COMMAND__DATABASE__PORT", database.port.to_string())
-        .env("USERS_COMMAND__DATABASE__USERNAME", &database.username)
-        .env(
-            "USERS_COMMAND__DATABASE__PASSWORD",
-            database.password.expose_secret(),
-        )
-        .env(
-            "USERS_COMMAND__DATABASE__DATABASE_NAME",
-            &database.database_name,
-        )
         .env(
             "USERS_COMMAND__KAFKA__BROKERS",
             test_support::kafka_brokers(),
