@@ -37,7 +37,8 @@ async fn every_user_event_lands_and_is_readable_with_min_version_after_each_comm
     assert_eq!(user["version"], 1);
 
     let order = Uuid::now_v7();
-    let steps: Vec<(&str, Value, Box<dyn Fn(&Value)>)> = vec![
+    type Check = Box<dyn Fn(&Value)>;
+    let steps: Vec<(&str, Value, Check)> = vec![
         (
             "email",
             json!({ "email": "writer@example.com" }),

@@ -31,6 +31,10 @@ impl ProducerSettings {
                 self.delivery_timeout.as_millis().to_string(),
             )
             .set("linger.ms", "2")
+            // One produce request in flight per broker connection. Tansu 0.6 (the local
+            // broker) races on concurrent first writes of one producer to a partition and
+            // then fails every later request; the relay awaits whole batches anyway.
+            .set("max.in.flight.requests.per.connection", "1")
             // The Java client's partitioner, so every client maps a key to the same partition.
             .set("partitioner", "murmur2_random")
             .create()

@@ -7,7 +7,7 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use crate::Projection;
 use crate::process::{
-    Incoming, SWITCH_NAMESPACE, apply_with_retries, checkpoint, lock_aggregate, park,
+    Care, Incoming, SWITCH_NAMESPACE, apply_with_retries, checkpoint, lock_aggregate, park,
 };
 use crate::schema::set_search_path;
 
@@ -249,7 +249,8 @@ async fn retry_aggregate(
                 continue;
             }
         }
-        match apply_with_retries(connection, projection, &event, attempts).await? {
+        match apply_with_retries(connection, projection, &event, Care::Careful { attempts }).await?
+        {
             Ok(()) => {
                 version = sequence;
                 outcome.applied += 1;
@@ -326,7 +327,9 @@ async fn fill_gap(
                 ));
             }
         };
-        if let Err(reason) = apply_with_retries(connection, projection, &event, attempts).await? {
+        if let Err(reason) =
+            apply_with_retries(connection, projection, &event, Care::Careful { attempts }).await?
+        {
             return Ok((applied, Some(reason)));
         }
         applied += 1;

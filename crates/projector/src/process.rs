@@ -39,6 +39,36 @@ pub(crate) struct Outcome {
     pub moved: BTreeMap<String, i64>,
 }
 
+/// Why a batch did not commit.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BatchError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// An event failed to apply on the fast path (no savepoints); the batch is redone with a
+    /// savepoint per event so the failing one can be parked alone.
+    #[error("an event failed to apply on the fast path")]
+    Unapplied,
+}
+
+impl From<BatchError> for sqlx::Error {
+    fn from(error: BatchError) -> Self {
+        match error {
+            BatchError::Database(error) => error,
+            // Only the fast path answers this, and only `apply_batch` uses the fast path.
+            BatchError::Unapplied => sqlx::Error::Protocol(error.to_string()),
+        }
+    }
+}
+
+/// How carefully events are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Care {
+    /// No savepoints; any failure aborts the batch (the common case costs no extra round trips).
+    Fast,
+    /// A savepoint per event and `attempts` tries, so a failing event is parked alone.
+    Careful { attempts: u32 },
+}
+
 /// Applies `batch` to `schema` in one transaction; with `notify`, tells waiting readers which
 /// aggregates moved. Nothing is written when it fails.
 pub(crate) async fn apply_batch(
@@ -49,15 +79,23 @@ pub(crate) async fn apply_batch(
     attempts: u32,
     notify: bool,
 ) -> Result<Outcome, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
-        .bind(SWITCH_NAMESPACE)
-        .bind(projection.schema())
-        .execute(&mut *tx)
-        .await?;
-    let outcome = apply_in(&mut tx, projection, schema, batch, attempts, notify).await?;
-    tx.commit().await?;
-    Ok(outcome)
+    for care in [Care::Fast, Care::Careful { attempts }] {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
+            .bind(SWITCH_NAMESPACE)
+            .bind(projection.schema())
+            .execute(&mut *tx)
+            .await?;
+        match apply_in(&mut tx, projection, schema, batch, care, notify).await {
+            Ok(outcome) => {
+                tx.commit().await?;
+                return Ok(outcome);
+            }
+            Err(BatchError::Unapplied) => continue,
+            Err(BatchError::Database(error)) => return Err(error),
+        }
+    }
+    unreachable!("the careful pass parks failing events instead of failing")
 }
 
 /// `apply_batch` inside a transaction the caller owns (and has locked as it needs).
@@ -66,30 +104,25 @@ pub(crate) async fn apply_in(
     projection: &impl Projection,
     schema: &str,
     batch: &[Incoming],
-    attempts: u32,
+    care: Care,
     notify: bool,
-) -> Result<Outcome, sqlx::Error> {
+) -> Result<Outcome, BatchError> {
     set_search_path(connection, schema).await?;
     let mut outcome = Outcome::default();
     for incoming in batch {
-        process(
-            connection,
-            projection,
-            schema,
-            incoming,
-            attempts,
-            &mut outcome,
-        )
-        .await?;
+        process(connection, projection, schema, incoming, care, &mut outcome).await?;
     }
-    if notify {
-        for (aggregate, version) in &outcome.moved {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(APPLIED_CHANNEL)
-                .bind(format!("{schema}|{aggregate}|{version}"))
-                .execute(&mut *connection)
-                .await?;
-        }
+    if notify && !outcome.moved.is_empty() {
+        let payloads: Vec<String> = outcome
+            .moved
+            .iter()
+            .map(|(aggregate, version)| format!("{schema}|{aggregate}|{version}"))
+            .collect();
+        sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
+            .bind(APPLIED_CHANNEL)
+            .bind(payloads)
+            .execute(&mut *connection)
+            .await?;
     }
     Ok(outcome)
 }
@@ -120,16 +153,30 @@ pub(crate) async fn checkpoint(
     )
 }
 
-async fn first_parked(
+/// What the runtime knows of an aggregate before applying one of its events.
+struct AggregateState {
+    checkpoint: i64,
+    first_parked: Option<i64>,
+    has_pending: bool,
+}
+
+async fn aggregate_state(
     connection: &mut PgConnection,
     aggregate_id: &str,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT min(id) FROM parked_events WHERE aggregate_id = $1 AND status = 'parked'",
+) -> Result<AggregateState, sqlx::Error> {
+    let (checkpoint, first_parked, has_pending) = sqlx::query_as(
+        "SELECT coalesce((SELECT last_sequence FROM checkpoints WHERE aggregate_id = $1), 0), \
+                (SELECT min(id) FROM parked_events WHERE aggregate_id = $1 AND status = 'parked'), \
+                EXISTS (SELECT 1 FROM pending_events WHERE aggregate_id = $1)",
     )
     .bind(aggregate_id)
     .fetch_one(connection)
-    .await
+    .await?;
+    Ok(AggregateState {
+        checkpoint,
+        first_parked,
+        has_pending,
+    })
 }
 
 /// Records `incoming` as parked with `reason`.
@@ -157,14 +204,23 @@ pub(crate) async fn park(
     Ok(())
 }
 
-/// Applies `event` in a savepoint, up to `attempts` times; the error of the last attempt if
-/// none succeeded. A failure of the connection itself is returned as `Err`.
+/// Applies `event`: directly on the fast path (a failure aborts the batch), or in a
+/// savepoint up to `attempts` times, answering the last attempt's error if none succeeded.
 pub(crate) async fn apply_with_retries(
     connection: &mut PgConnection,
     projection: &impl Projection,
     event: &EventEnvelope,
-    attempts: u32,
-) -> Result<Result<(), String>, sqlx::Error> {
+    care: Care,
+) -> Result<Result<(), String>, BatchError> {
+    let attempts = match care {
+        Care::Fast => {
+            return match projection.apply(connection, event).await {
+                Ok(()) => Ok(Ok(())),
+                Err(_) => Err(BatchError::Unapplied),
+            };
+        }
+        Care::Careful { attempts } => attempts,
+    };
     let mut last = String::new();
     for _ in 0..attempts.max(1) {
         let mut savepoint = connection.begin().await?;
@@ -192,13 +248,18 @@ pub(crate) async fn process(
     projection: &impl Projection,
     schema: &str,
     incoming: &Incoming,
-    attempts: u32,
+    care: Care,
     outcome: &mut Outcome,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), BatchError> {
     lock_aggregate(connection, schema, &incoming.key).await?;
     let decoded = EventEnvelope::decode(incoming.payload.as_slice());
     let sequence = decoded.as_ref().ok().map(|e| e.sequence as i64);
-    if let Some(blocker) = first_parked(connection, &incoming.key).await? {
+    let state = aggregate_state(connection, &incoming.key).await?;
+    let attempts = match care {
+        Care::Fast => 1,
+        Care::Careful { attempts } => attempts as i32,
+    };
+    if let Some(blocker) = state.first_parked {
         let reason = format!("held behind parked event {blocker} of the same aggregate");
         park(connection, incoming, sequence, &reason, 0).await?;
         outcome.parked += 1;
@@ -223,12 +284,11 @@ pub(crate) async fn process(
         }
     };
     let sequence = event.sequence as i64;
-    let last = checkpoint(connection, &incoming.key).await?;
-    if sequence <= last {
+    if sequence <= state.checkpoint {
         outcome.duplicates += 1;
         return Ok(());
     }
-    if sequence > last + 1 {
+    if sequence > state.checkpoint + 1 {
         sqlx::query(
             "INSERT INTO pending_events (aggregate_id, sequence, envelope) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING",
@@ -241,23 +301,17 @@ pub(crate) async fn process(
         outcome.pending += 1;
         return Ok(());
     }
-    if let Err(reason) = apply_with_retries(connection, projection, &event, attempts).await? {
-        park(
-            connection,
-            incoming,
-            Some(sequence),
-            &reason,
-            attempts as i32,
-        )
-        .await?;
+    if let Err(reason) = apply_with_retries(connection, projection, &event, care).await? {
+        park(connection, incoming, Some(sequence), &reason, attempts).await?;
         outcome.parked += 1;
         return Ok(());
     }
     applied(outcome, &event);
-    let version = drain_pending(
-        connection, projection, incoming, sequence, attempts, outcome,
-    )
-    .await?;
+    let version = if state.has_pending {
+        drain_pending(connection, projection, incoming, sequence, care, outcome).await?
+    } else {
+        sequence
+    };
     sqlx::query(
         "INSERT INTO checkpoints (aggregate_id, last_sequence) VALUES ($1, $2) \
          ON CONFLICT (aggregate_id) DO UPDATE SET last_sequence = excluded.last_sequence, updated_at = now()",
@@ -289,9 +343,9 @@ async fn drain_pending(
     projection: &impl Projection,
     incoming: &Incoming,
     mut version: i64,
-    attempts: u32,
+    care: Care,
     outcome: &mut Outcome,
-) -> Result<i64, sqlx::Error> {
+) -> Result<i64, BatchError> {
     loop {
         let next: Option<Vec<u8>> = sqlx::query_scalar(
             "DELETE FROM pending_events WHERE aggregate_id = $1 AND sequence = $2 RETURNING envelope",
@@ -308,15 +362,8 @@ async fn drain_pending(
         // Stored only after it decoded, so it decodes again.
         let event = EventEnvelope::decode(waiting.payload.as_slice())
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        if let Err(reason) = apply_with_retries(connection, projection, &event, attempts).await? {
-            park(
-                connection,
-                &waiting,
-                Some(version + 1),
-                &reason,
-                attempts as i32,
-            )
-            .await?;
+        if let Err(reason) = apply_with_retries(connection, projection, &event, care).await? {
+            park(connection, &waiting, Some(version + 1), &reason, 0).await?;
             outcome.parked += 1;
             park_pending(
                 connection,

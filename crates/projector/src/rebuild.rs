@@ -5,7 +5,7 @@ use sqlx::{Connection, PgPool, Row};
 
 use crate::Projection;
 use crate::internal_events;
-use crate::process::{Incoming, Outcome, SWITCH_NAMESPACE, apply_batch, apply_in};
+use crate::process::{Care, Incoming, Outcome, SWITCH_NAMESPACE, apply_batch, apply_in};
 use crate::schema::{create, quoted};
 
 /// Advisory-lock namespace making sure one rebuild of a projection runs at a time.
@@ -33,6 +33,12 @@ pub enum RebuildError {
     /// A database failed.
     #[error("rebuild failed: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+impl From<crate::process::BatchError> for RebuildError {
+    fn from(error: crate::process::BatchError) -> Self {
+        Self::Database(error.into())
+    }
 }
 
 /// Replays every event of `aggregate_type` stored in `event_store` (the `events.envelope`
@@ -138,9 +144,16 @@ async fn run<P: Projection>(
     .fetch_all(event_store)
     .await?;
     let batch: Vec<Incoming> = tail.iter().map(to_incoming).collect::<Result<_, _>>()?;
-    state.applied += apply_in(&mut tx, projection, &shadow, &batch, 3, false)
-        .await?
-        .applied;
+    state.applied += apply_in(
+        &mut tx,
+        projection,
+        &shadow,
+        &batch,
+        Care::Careful { attempts: 3 },
+        false,
+    )
+    .await?
+    .applied;
     // What the live projector applied that the copy passed over: events whose position was
     // read past before they committed.
     let behind: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
@@ -165,9 +178,16 @@ async fn run<P: Projection>(
         .fetch_all(event_store)
         .await?;
         let batch: Vec<Incoming> = rows.iter().map(to_incoming).collect::<Result<_, _>>()?;
-        state.applied += apply_in(&mut tx, projection, &shadow, &batch, 3, false)
-            .await?
-            .applied;
+        state.applied += apply_in(
+            &mut tx,
+            projection,
+            &shadow,
+            &batch,
+            Care::Careful { attempts: 3 },
+            false,
+        )
+        .await?
+        .applied;
     }
     sqlx::query(&format!(
         "ALTER SCHEMA {} RENAME TO {}",
