@@ -12,6 +12,9 @@ pub mod events {
 
 /// Events of the Users bounded context.
 pub mod users {
+    /// `aggregate_type` of every User event's envelope.
+    pub const AGGREGATE_TYPE: &str = "user";
+
     /// Version 1 of the User events.
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/cqrs.users.v1.rs"));

@@ -8,6 +8,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use crate::Projection;
 use crate::process::{
     Care, Incoming, SWITCH_NAMESPACE, apply_with_retries, checkpoint, lock_aggregate, park,
+    park_pending,
 };
 use crate::schema::set_search_path;
 
@@ -103,12 +104,7 @@ pub async fn retry_parked(
     };
     lock_aggregate(&mut tx, schema, &aggregate).await?;
     let outcome = retry_aggregate(&mut tx, projection, &aggregate, event_store, attempts).await?;
-    let version = checkpoint(&mut tx, &aggregate).await?;
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(crate::process::APPLIED_CHANNEL)
-        .bind(format!("{schema}|{aggregate}|{version}"))
-        .execute(&mut *tx)
-        .await?;
+    notify(&mut tx, schema, &aggregate).await?;
     tx.commit().await?;
     Ok(Some(outcome))
 }
@@ -142,11 +138,14 @@ pub async fn skip_parked(
         .bind(parked_id)
         .fetch_one(&mut *tx)
         .await?;
-        if let Some(sequence) = sequence {
+        // Only the next expected sequence moves the checkpoint: a skip never gives up
+        // sequences that are missing before it (a retry fills those from the store).
+        if let Some(sequence) = sequence
+            && sequence == checkpoint(&mut tx, &aggregate).await? + 1
+        {
             sqlx::query(
                 "INSERT INTO checkpoints (aggregate_id, last_sequence) VALUES ($1, $2) \
-                 ON CONFLICT (aggregate_id) DO UPDATE \
-                 SET last_sequence = greatest(checkpoints.last_sequence, excluded.last_sequence), updated_at = now()",
+                 ON CONFLICT (aggregate_id) DO UPDATE SET last_sequence = excluded.last_sequence, updated_at = now()",
             )
             .bind(&aggregate)
             .bind(sequence)
@@ -162,8 +161,24 @@ pub async fn skip_parked(
         );
     }
     let outcome = retry_aggregate(&mut tx, projection, &aggregate, event_store, attempts).await?;
+    notify(&mut tx, schema, &aggregate).await?;
     tx.commit().await?;
     Ok(Some(outcome))
+}
+
+/// Tells readers waiting on `min_version` where the aggregate now is.
+async fn notify(
+    connection: &mut PgConnection,
+    schema: &str,
+    aggregate: &str,
+) -> Result<(), sqlx::Error> {
+    let version = checkpoint(connection, aggregate).await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(crate::process::APPLIED_CHANNEL)
+        .bind(format!("{schema}|{aggregate}|{version}"))
+        .execute(connection)
+        .await?;
+    Ok(())
 }
 
 async fn retry_aggregate(
@@ -173,6 +188,8 @@ async fn retry_aggregate(
     event_store: Option<(&PgPool, &str)>,
     attempts: u32,
 ) -> Result<RetryOutcome, sqlx::Error> {
+    // Events waiting behind a gap are retried with the parked ones.
+    park_pending(connection, aggregate, "pending behind a gap").await?;
     let rows = sqlx::query(
         "DELETE FROM parked_events WHERE aggregate_id = $1 AND status = 'parked' \
          RETURNING id, sequence, payload, topic, kafka_partition, kafka_offset",

@@ -18,6 +18,9 @@ use crate::Projection;
 use crate::internal_events;
 use crate::process::{Incoming, apply_batch, park_stale_gaps};
 
+/// How often the lag in events is measured (it asks the broker for every partition's end).
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+
 /// How a projector consumes.
 #[derive(Debug, Clone)]
 pub struct ProjectorConfig {
@@ -40,7 +43,7 @@ pub struct ProjectorConfig {
 }
 
 impl ProjectorConfig {
-    /// Defaults for `topic` and `group_id`.
+    /// A configuration for consuming `topic` in `group_id`, with defaults for the rest.
     pub fn new(
         brokers: impl Into<String>,
         topic: impl Into<String>,
@@ -156,7 +159,7 @@ impl<P: Projection> Projector<P> {
         let lag = tokio::spawn(measure_lag(
             consumer.clone(),
             name.clone(),
-            self.config.housekeeping_interval,
+            LAG_INTERVAL,
             cancel.clone(),
         ));
         let mut housekeeping = tokio::time::interval(self.config.housekeeping_interval);
@@ -274,7 +277,7 @@ impl<P: Projection> Projector<P> {
                 self.stats.parked.fetch_add(parked, Ordering::Relaxed);
                 internal_events::gap_parked(name, parked);
             }
-            Err(error) => internal_events::batch_failed(name, &error),
+            Err(error) => internal_events::gap_sweep_failed(name, &error),
         }
     }
 }

@@ -93,3 +93,15 @@ pub(crate) fn rebuild_progress(projection: &str, phase: &str, applied: u64, tota
     metrics::gauge!("projector_rebuild_applied", "projection" => projection.to_owned())
         .set(applied as f64);
 }
+
+pub(crate) fn gap_sweep_failed(projection: &str, error: &sqlx::Error) {
+    tracing::warn!(projection, %error, "sweep of open gaps failed; retrying at the next tick");
+}
+
+pub(crate) fn rebuild_refused(projection: &str, reason: &str) {
+    tracing::error!(
+        projection,
+        reason,
+        "rebuild not switched in; the live model is unchanged"
+    );
+}

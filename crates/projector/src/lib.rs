@@ -32,7 +32,7 @@ use contracts::events::v1::EventEnvelope;
 
 /// A read model: its schema and how each event changes it.
 pub trait Projection: Send + Sync + 'static {
-    /// Name of the live schema, e.g. `users_view`; also the consumer group's default name.
+    /// Name of the live schema, e.g. `users_view`.
     fn schema(&self) -> &str;
 
     /// Statements creating the read model's tables, with unqualified names: they run with

@@ -252,7 +252,14 @@ pub(crate) async fn process(
     outcome: &mut Outcome,
 ) -> Result<(), BatchError> {
     lock_aggregate(connection, schema, &incoming.key).await?;
-    let decoded = EventEnvelope::decode(incoming.payload.as_slice());
+    // Empty bytes decode as an all-default envelope; they are never a real event.
+    let decoded = match incoming.payload.as_slice() {
+        [] => Err(
+            "empty record value (a tombstone, or an event stored without its envelope)".to_owned(),
+        ),
+        bytes => EventEnvelope::decode(bytes)
+            .map_err(|error| format!("undecodable event envelope: {error}")),
+    };
     let sequence = decoded.as_ref().ok().map(|e| e.sequence as i64);
     let state = aggregate_state(connection, &incoming.key).await?;
     let attempts = match care {
@@ -276,8 +283,7 @@ pub(crate) async fn process(
             outcome.parked += 1;
             return Ok(());
         }
-        Err(error) => {
-            let reason = format!("undecodable event envelope: {error}");
+        Err(reason) => {
             park(connection, incoming, None, &reason, 1).await?;
             outcome.parked += 1;
             return Ok(());

@@ -30,6 +30,15 @@ pub enum RebuildError {
     /// Another rebuild of the same projection is running.
     #[error("a rebuild of {0} is already running")]
     AlreadyRunning(String),
+    /// Some events could not be applied; the shadow schema is kept for inspection.
+    #[error(
+        "{parked} events could not be applied (see {schema}.parked_events); nothing was switched"
+    )]
+    Unapplied { parked: i64, schema: String },
+    /// The store holds no events of the type while the live model holds some: most likely the
+    /// wrong store or aggregate type, and switching would empty the read model.
+    #[error("the event store holds no {0} events but the live model does; nothing was switched")]
+    EmptyStore(String),
     /// A database failed.
     #[error("rebuild failed: {0}")]
     Database(#[from] sqlx::Error),
@@ -188,6 +197,31 @@ async fn run<P: Projection>(
         )
         .await?
         .applied;
+    }
+    let parked: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {}.parked_events",
+        quoted(&shadow)
+    ))
+    .fetch_one(&mut *tx)
+    .await?;
+    if parked > 0 {
+        let error = RebuildError::Unapplied {
+            parked,
+            schema: shadow.clone(),
+        };
+        internal_events::rebuild_refused(&live, &error.to_string());
+        return Err(error);
+    }
+    let live_aggregates: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {}.checkpoints",
+        quoted(&live)
+    ))
+    .fetch_one(&mut *tx)
+    .await?;
+    if state.total == 0 && state.applied == 0 && live_aggregates > 0 {
+        let error = RebuildError::EmptyStore(aggregate_type.to_owned());
+        internal_events::rebuild_refused(&live, &error.to_string());
+        return Err(error);
     }
     sqlx::query(&format!(
         "ALTER SCHEMA {} RENAME TO {}",

@@ -49,7 +49,10 @@ impl AppliedWatch {
                 };
                 if let Err(error) = listener.listen(APPLIED_CHANNEL).await {
                     tracing::warn!(%error, "applied-version listener cannot listen; retrying");
-                    continue;
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
                 }
                 loop {
                     let notification = tokio::select! {

@@ -116,7 +116,9 @@ impl Default for KafkaSettings {
         Self {
             brokers: "127.0.0.1:9092".into(),
             topic_partitions: 3,
-            delivery_timeout_ms: 30_000,
+            // Kafka's own default for delivery.timeout.ms: a slow broker is waited for
+            // rather than failed (a failed record makes an idempotent producer bump its epoch).
+            delivery_timeout_ms: 120_000,
         }
     }
 }

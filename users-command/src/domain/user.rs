@@ -311,7 +311,7 @@ impl User {
 }
 
 impl Aggregate for User {
-    const TYPE: &'static str = "user";
+    const TYPE: &'static str = contracts::users::AGGREGATE_TYPE;
     type Command = UserCommand;
     type Event = UserEvent;
     type Error = UserError;

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::projection::UsersView;
 
 /// Aggregate type of the events a rebuild replays.
-const AGGREGATE_TYPE: &str = "user";
+const AGGREGATE_TYPE: &str = contracts::users::AGGREGATE_TYPE;
 const RETRY_ATTEMPTS: u32 = 3;
 
 /// What the admin handlers share.
