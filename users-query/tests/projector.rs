@@ -312,3 +312,95 @@ async fn two_instances_in_one_group_share_the_partitions_and_apply_each_event_on
     first.stop().await;
     second.stop().await;
 }
+
+#[tokio::test]
+async fn a_retry_also_applies_events_that_were_waiting_behind_the_parked_one() {
+    let store = Store::new().await;
+    let user = store.user(1_000, vec![reserve(100), reserve(200)]).await;
+    let query = QueryApp::spawn(&store).await;
+    store.publish(user, &[1, 3]).await;
+    query.user_at(user, 1).await;
+    eventually(
+        Duration::from_secs(20),
+        "sequence 3 to wait behind the gap",
+        || async { (query.stats.pending.load(Ordering::Relaxed) == 1).then_some(()) },
+    )
+    .await;
+    let brokers = test_support::kafka_brokers();
+    test_support::produce_in_order(
+        &brokers,
+        &store.topic,
+        &[(user.to_string(), b"garbage".to_vec())],
+    )
+    .await;
+    let poison = eventually(
+        Duration::from_secs(20),
+        "the garbage to be parked",
+        || async { parked(&query).await.first().cloned() },
+    )
+    .await;
+    let fixed = store.envelopes(user).await[1].clone();
+    sqlx::query("UPDATE parked_events SET payload = $1 WHERE id = $2")
+        .bind(fixed)
+        .bind(poison["id"].as_i64().unwrap())
+        .execute(&query.pool)
+        .await
+        .unwrap();
+    let retried: Value = query
+        .client
+        .post(query.url(&format!("/admin/parked/{}/retry", poison["id"])))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        retried["applied"], 2,
+        "the fixed event and the one pending behind it: {retried}"
+    );
+    assert_eq!(query.user_at(user, 3).await["reserved_cents"], 300);
+    query.stop().await;
+}
+
+#[tokio::test]
+async fn a_rebuild_that_cannot_apply_every_event_is_not_switched_in() {
+    let store = Store::new().await;
+    let user = store.user(1_000, vec![reserve(100)]).await;
+    let query = QueryApp::spawn(&store).await;
+    store.publish(user, &[1, 2]).await;
+    query.user_at(user, 2).await;
+    // An event stored before envelopes were kept cannot be replayed.
+    sqlx::query("UPDATE events SET envelope = NULL WHERE sequence = 2")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let started = query
+        .client
+        .post(query.url("/admin/rebuild"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    let status = eventually(Duration::from_secs(60), "the rebuild to end", || async {
+        let status: Value = query.get("/admin/rebuild").await.json().await.unwrap();
+        (status["state"] != "running").then_some(status)
+    })
+    .await;
+    assert_eq!(status["state"], "failed");
+    assert!(
+        status["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not be applied"),
+        "{status}"
+    );
+    let view: Value = query
+        .get(&format!("/users/{user}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["reserved_cents"], 100, "the live model is untouched");
+    query.stop().await;
+}
