@@ -1,4 +1,3 @@
-use anyhow::Context;
 use users_command::{Application, Settings};
 
 const HELP: &str = "\
@@ -21,26 +20,17 @@ SIGTERM or SIGINT stops it after in-flight requests and the relay's current batc
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    match std::env::args().nth(1).as_deref() {
-        Some("-h" | "--help") => {
-            println!("{HELP}");
-            return Ok(());
-        }
-        Some("-V" | "--version") => {
-            println!("users-command {}", env!("CARGO_PKG_VERSION"));
-            return Ok(());
-        }
-        Some(other) => {
-            eprintln!("users-command: unexpected argument {other:?}; see --help");
-            std::process::exit(2);
-        }
-        None => {}
-    }
-    service_kit::telemetry::init("users-command");
-    let settings = Settings::load().context("loading settings")?;
-    let cancel = service_kit::shutdown::on_signal();
-    Application::build(settings, cancel)
-        .await?
-        .run_until_stopped()
-        .await
+    service_kit::process::run(
+        "users-command",
+        env!("CARGO_PKG_VERSION"),
+        HELP,
+        Settings::load,
+        |settings, cancel| async move {
+            Application::build(settings, cancel)
+                .await?
+                .run_until_stopped()
+                .await
+        },
+    )
+    .await
 }

@@ -71,6 +71,27 @@ pub async fn list_parked(
     Ok(parked)
 }
 
+/// A transaction on `schema`, locked for the aggregate of parked event `parked_id`, with that
+/// aggregate and the event's status; `None` if there is no such parked event.
+async fn open_parked(
+    pool: &PgPool,
+    schema: &str,
+    parked_id: i64,
+) -> Result<Option<(sqlx::Transaction<'static, sqlx::Postgres>, String, String)>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
+        .bind(SWITCH_NAMESPACE)
+        .bind(schema)
+        .execute(&mut *tx)
+        .await?;
+    set_search_path(&mut tx, schema).await?;
+    let Some((aggregate, status)) = aggregate_of(&mut tx, parked_id).await? else {
+        return Ok(None);
+    };
+    lock_aggregate(&mut tx, schema, &aggregate).await?;
+    Ok(Some((tx, aggregate, status)))
+}
+
 async fn aggregate_of(
     connection: &mut PgConnection,
     parked_id: i64,
@@ -92,17 +113,9 @@ pub async fn retry_parked(
     attempts: u32,
 ) -> Result<Option<RetryOutcome>, sqlx::Error> {
     let schema = projection.schema();
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
-        .bind(SWITCH_NAMESPACE)
-        .bind(schema)
-        .execute(&mut *tx)
-        .await?;
-    set_search_path(&mut tx, schema).await?;
-    let Some((aggregate, _)) = aggregate_of(&mut tx, parked_id).await? else {
+    let Some((mut tx, aggregate, _)) = open_parked(pool, schema, parked_id).await? else {
         return Ok(None);
     };
-    lock_aggregate(&mut tx, schema, &aggregate).await?;
     let outcome = retry_aggregate(&mut tx, projection, &aggregate, event_store, attempts).await?;
     notify(&mut tx, schema, &aggregate).await?;
     tx.commit().await?;
@@ -120,17 +133,9 @@ pub async fn skip_parked(
     attempts: u32,
 ) -> Result<Option<RetryOutcome>, sqlx::Error> {
     let schema = projection.schema();
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
-        .bind(SWITCH_NAMESPACE)
-        .bind(schema)
-        .execute(&mut *tx)
-        .await?;
-    set_search_path(&mut tx, schema).await?;
-    let Some((aggregate, status)) = aggregate_of(&mut tx, parked_id).await? else {
+    let Some((mut tx, aggregate, status)) = open_parked(pool, schema, parked_id).await? else {
         return Ok(None);
     };
-    lock_aggregate(&mut tx, schema, &aggregate).await?;
     if status == "parked" {
         let sequence: Option<i64> = sqlx::query_scalar(
             "UPDATE parked_events SET status = 'skipped', resolved_at = now() WHERE id = $1 RETURNING sequence",
@@ -173,12 +178,7 @@ async fn notify(
     aggregate: &str,
 ) -> Result<(), sqlx::Error> {
     let version = checkpoint(connection, aggregate).await?;
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(crate::process::APPLIED_CHANNEL)
-        .bind(format!("{schema}|{aggregate}|{version}"))
-        .execute(connection)
-        .await?;
-    Ok(())
+    crate::process::notify_moved(connection, schema, [(aggregate, version)]).await
 }
 
 async fn retry_aggregate(

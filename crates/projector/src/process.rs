@@ -112,19 +112,34 @@ pub(crate) async fn apply_in(
     for incoming in batch {
         process(connection, projection, schema, incoming, care, &mut outcome).await?;
     }
-    if notify && !outcome.moved.is_empty() {
-        let payloads: Vec<String> = outcome
+    if notify {
+        let moved = outcome
             .moved
             .iter()
-            .map(|(aggregate, version)| format!("{schema}|{aggregate}|{version}"))
-            .collect();
+            .map(|(aggregate, version)| (aggregate.as_str(), *version));
+        notify_moved(connection, schema, moved).await?;
+    }
+    Ok(outcome)
+}
+
+/// Notifies `projection_applied` of each (aggregate, version), delivered on commit.
+pub(crate) async fn notify_moved<'a>(
+    connection: &mut PgConnection,
+    schema: &str,
+    moved: impl IntoIterator<Item = (&'a str, i64)>,
+) -> Result<(), sqlx::Error> {
+    let payloads: Vec<String> = moved
+        .into_iter()
+        .map(|(aggregate, version)| format!("{schema}|{aggregate}|{version}"))
+        .collect();
+    if !payloads.is_empty() {
         sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
             .bind(APPLIED_CHANNEL)
             .bind(payloads)
-            .execute(&mut *connection)
+            .execute(connection)
             .await?;
     }
-    Ok(outcome)
+    Ok(())
 }
 
 pub(crate) async fn lock_aggregate(

@@ -149,20 +149,8 @@ async fn run<P: Projection>(
          WHERE aggregate_type = $1 AND position > $2 ORDER BY position",
     )
     .bind(aggregate_type)
-    .bind(last_position)
-    .fetch_all(event_store)
-    .await?;
-    let batch: Vec<Incoming> = tail.iter().map(to_incoming).collect::<Result<_, _>>()?;
-    state.applied += apply_in(
-        &mut tx,
-        projection,
-        &shadow,
-        &batch,
-        Care::Careful { attempts: 3 },
-        false,
-    )
-    .await?
-    .applied;
+    .bind(last_position);
+    state.applied += replay(&mut tx, event_store, projection, &shadow, tail).await?;
     // What the live projector applied that the copy passed over: events whose position was
     // read past before they committed.
     let behind: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
@@ -175,28 +163,16 @@ async fn run<P: Projection>(
     .fetch_all(&mut *tx)
     .await?;
     for (aggregate, from, to) in behind {
-        let rows = sqlx::query(
+        let missed = sqlx::query(
             "SELECT aggregate_id, sequence, envelope, position FROM events \
              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 AND sequence <= $4 \
              ORDER BY sequence",
         )
         .bind(aggregate_type)
-        .bind(&aggregate)
+        .bind(aggregate)
         .bind(from)
-        .bind(to)
-        .fetch_all(event_store)
-        .await?;
-        let batch: Vec<Incoming> = rows.iter().map(to_incoming).collect::<Result<_, _>>()?;
-        state.applied += apply_in(
-            &mut tx,
-            projection,
-            &shadow,
-            &batch,
-            Care::Careful { attempts: 3 },
-            false,
-        )
-        .await?
-        .applied;
+        .bind(to);
+        state.applied += replay(&mut tx, event_store, projection, &shadow, missed).await?;
     }
     let parked: i64 = sqlx::query_scalar(&format!(
         "SELECT count(*) FROM {}.parked_events",
@@ -246,6 +222,22 @@ async fn run<P: Projection>(
     state.phase = "switched";
     progress(&state);
     Ok(state)
+}
+
+/// Applies the events `query` selects from the event store to `shadow`, inside `tx`.
+async fn replay<'q>(
+    tx: &mut sqlx::PgConnection,
+    event_store: &PgPool,
+    projection: &impl Projection,
+    shadow: &str,
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+) -> Result<u64, RebuildError> {
+    let rows = query.fetch_all(event_store).await?;
+    let batch: Vec<Incoming> = rows.iter().map(to_incoming).collect::<Result<_, _>>()?;
+    let care = Care::Careful { attempts: 3 };
+    Ok(apply_in(tx, projection, shadow, &batch, care, false)
+        .await?
+        .applied)
 }
 
 fn to_incoming(row: &sqlx::postgres::PgRow) -> Result<Incoming, sqlx::Error> {

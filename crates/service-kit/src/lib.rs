@@ -6,6 +6,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod problem;
+pub mod process;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
