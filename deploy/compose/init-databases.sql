@@ -1,5 +1,5 @@
--- Databases of the Compose stack: one per service that owns one (users_es today; orders_es,
--- users_read, orders_read and saga as those services arrive). Each service creates its own
+-- Databases of the Compose stack: one per service that owns one (users_es and users_read today;
+-- orders_es, orders_read and saga as those services arrive). Each service creates its own
 -- tables at start-up (migrations).
 --
 -- The postgres image runs this once, as POSTGRES_USER (cqrs), when its data directory is
@@ -8,3 +8,4 @@
 --   docker compose exec postgres psql -U cqrs -c 'CREATE DATABASE … OWNER cqrs'
 
 CREATE DATABASE users_es OWNER cqrs;
+CREATE DATABASE users_read OWNER cqrs;
