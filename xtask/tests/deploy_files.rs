@@ -1,5 +1,5 @@
 //! The deployment files parse and agree with the code: `compose.yaml`, the Dockerfile it
-//! builds from and `deploy/k8s/users-command.yaml`. Docker and Kubernetes cannot run in CI,
+//! builds from and `deploy/k8s/<service>.yaml`. Docker and Kubernetes cannot run in CI,
 //! so these checks stand in for them; nothing here starts a process or touches the network.
 
 use std::collections::BTreeSet;
@@ -9,14 +9,38 @@ use serde_yaml_ng::Value;
 
 const COMPOSE: &str = "compose.yaml";
 const DOCKERFILE: &str = "deploy/docker/Dockerfile";
-const USERS_COMMAND_K8S: &str = "deploy/k8s/users-command.yaml";
-/// Where users-command's settings are declared: each `__`-separated part of a variable name
-/// is a field of one of these structs.
-const USERS_COMMAND_SETTINGS: &[&str] = &[
-    "users-command/src/settings.rs",
-    "crates/service-kit/src/settings.rs",
+/// A service with deployment files, and where its settings are declared: each
+/// `__`-separated part of one of its variables is a field of one of these structs.
+struct Deployed {
+    name: &'static str,
+    port: u64,
+    k8s: &'static str,
+    settings: &'static [&'static str],
+    prefix: &'static str,
+}
+
+const DEPLOYED: &[Deployed] = &[
+    Deployed {
+        name: "users-command",
+        port: 5001,
+        k8s: "deploy/k8s/users-command.yaml",
+        settings: &[
+            "users-command/src/settings.rs",
+            "crates/service-kit/src/settings.rs",
+        ],
+        prefix: "USERS_COMMAND__",
+    },
+    Deployed {
+        name: "users-query",
+        port: 5011,
+        k8s: "deploy/k8s/users-query.yaml",
+        settings: &[
+            "users-query/src/settings.rs",
+            "crates/service-kit/src/settings.rs",
+        ],
+        prefix: "USERS_QUERY__",
+    },
 ];
-const USERS_COMMAND_PREFIX: &str = "USERS_COMMAND__";
 
 /// The repository root: the parent of `xtask/`.
 fn root() -> PathBuf {
@@ -147,16 +171,11 @@ fn yaml_documents(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn kubernetes_documents() -> Vec<Value> {
-    yaml_documents(&read(USERS_COMMAND_K8S))
+fn kubernetes_documents(file: &str) -> Vec<Value> {
+    yaml_documents(&read(file))
         .iter()
         .enumerate()
-        .map(|(index, document)| {
-            parse(
-                document,
-                &format!("{USERS_COMMAND_K8S} document {}", index + 1),
-            )
-        })
+        .map(|(index, document)| parse(document, &format!("{file} document {}", index + 1)))
         .collect()
 }
 
@@ -168,18 +187,18 @@ fn find_kind<'a>(documents: &'a [Value], wanted: &str) -> &'a Value {
     documents
         .iter()
         .find(|document| kind(document) == wanted)
-        .unwrap_or_else(|| panic!("{USERS_COMMAND_K8S} has no {wanted}"))
+        .unwrap_or_else(|| panic!("the manifests have no {wanted}"))
 }
 
-/// The users-command container of the Deployment.
-fn deployment_container(documents: &[Value]) -> &Value {
+/// The container named `name` of the Deployment.
+fn deployment_container<'a>(documents: &'a [Value], name: &str) -> &'a Value {
     let containers = find_kind(documents, "Deployment")["spec"]["template"]["spec"]["containers"]
         .as_sequence()
         .expect("the Deployment has containers");
     containers
         .iter()
-        .find(|container| container["name"].as_str() == Some("users-command"))
-        .expect("the Deployment has a container named users-command")
+        .find(|container| container["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("the Deployment has a container named {name}"))
 }
 
 /// Path and port number of an HTTP probe, resolving a named port through the container's
@@ -356,132 +375,145 @@ fn the_dockerfile_copies_every_workspace_member() {
 
 #[test]
 fn every_kubernetes_document_parses_and_is_named() {
-    let documents = kubernetes_documents();
-    assert!(
-        !documents.is_empty(),
-        "{USERS_COMMAND_K8S} has no documents"
-    );
-    for (index, document) in documents.iter().enumerate() {
-        let number = index + 1;
-        for (field, value) in [
-            ("apiVersion", &document["apiVersion"]),
-            ("kind", &document["kind"]),
-            ("metadata.name", &document["metadata"]["name"]),
-        ] {
-            assert!(
-                value.as_str().is_some_and(|text| !text.is_empty()),
-                "document {number} of {USERS_COMMAND_K8S} has no {field}"
-            );
+    for service in DEPLOYED {
+        let file = service.k8s;
+        let documents = kubernetes_documents(file);
+        assert!(!documents.is_empty(), "{file} has no documents");
+        for (index, document) in documents.iter().enumerate() {
+            let number = index + 1;
+            for (field, value) in [
+                ("apiVersion", &document["apiVersion"]),
+                ("kind", &document["kind"]),
+                ("metadata.name", &document["metadata"]["name"]),
+            ] {
+                assert!(
+                    value.as_str().is_some_and(|text| !text.is_empty()),
+                    "document {number} of {file} has no {field}"
+                );
+            }
         }
     }
 }
 
 #[test]
 fn kubernetes_manifests_include_the_workload_its_service_and_its_scaling_rules() {
-    let documents = kubernetes_documents();
-    let kinds: BTreeSet<&str> = documents.iter().map(kind).collect();
-    for expected in [
-        "ConfigMap",
-        "Deployment",
-        "Service",
-        "HorizontalPodAutoscaler",
-        "PodDisruptionBudget",
-    ] {
-        assert!(
-            kinds.contains(expected),
-            "{USERS_COMMAND_K8S} lacks a {expected}; it has {kinds:?}"
-        );
+    for service in DEPLOYED {
+        let documents = kubernetes_documents(service.k8s);
+        let kinds: BTreeSet<&str> = documents.iter().map(kind).collect();
+        for expected in [
+            "ConfigMap",
+            "Deployment",
+            "Service",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+        ] {
+            assert!(
+                kinds.contains(expected),
+                "{} lacks a {expected}; it has {kinds:?}",
+                service.k8s
+            );
+        }
     }
 }
 
 #[test]
-fn deployment_probes_ask_the_health_endpoints_on_port_5001() {
-    let documents = kubernetes_documents();
-    let container = deployment_container(&documents);
-    let container_ports: Vec<u64> = container["ports"]
-        .as_sequence()
-        .map(|ports| {
-            ports
-                .iter()
-                .filter_map(|port| port["containerPort"].as_u64())
-                .collect()
-        })
-        .unwrap_or_default();
-    assert!(
-        container_ports.contains(&5001),
-        "the container should expose 5001, has {container_ports:?}"
-    );
-    assert_eq!(
-        http_probe(container, "livenessProbe"),
-        ("/health/live".to_owned(), 5001)
-    );
-    assert_eq!(
-        http_probe(container, "readinessProbe"),
-        ("/health/ready".to_owned(), 5001)
-    );
-    if !container["startupProbe"].is_null() {
-        let (path, port) = http_probe(container, "startupProbe");
+fn deployment_probes_ask_the_health_endpoints_on_the_service_port() {
+    for service in DEPLOYED {
+        let documents = kubernetes_documents(service.k8s);
+        let container = deployment_container(&documents, service.name);
+        let container_ports: Vec<u64> = container["ports"]
+            .as_sequence()
+            .map(|ports| {
+                ports
+                    .iter()
+                    .filter_map(|port| port["containerPort"].as_u64())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let port = service.port;
         assert!(
-            path == "/health/live" || path == "/health/ready",
-            "the startup probe should ask a health endpoint, asks {path}"
+            container_ports.contains(&port),
+            "{} should expose {port}, has {container_ports:?}",
+            service.name
         );
-        assert_eq!(port, 5001, "the startup probe should ask port 5001");
+        assert_eq!(
+            http_probe(container, "livenessProbe"),
+            ("/health/live".to_owned(), port)
+        );
+        assert_eq!(
+            http_probe(container, "readinessProbe"),
+            ("/health/ready".to_owned(), port)
+        );
+        if !container["startupProbe"].is_null() {
+            let (path, probe_port) = http_probe(container, "startupProbe");
+            assert!(
+                path == "/health/live" || path == "/health/ready",
+                "the startup probe asks {path}"
+            );
+            assert_eq!(probe_port, port, "the startup probe should ask port {port}");
+        }
     }
 }
 
 #[test]
-fn every_users_command_variable_in_compose_and_kubernetes_is_a_setting_the_service_knows() {
-    // (where it is set, variable name)
-    let mut variables: Vec<(String, String)> = Vec::new();
-    let compose = compose();
-    for (service_name, service) in compose_services(&compose) {
-        for (name, _) in environment(service) {
-            variables.push((format!("{COMPOSE} service {service_name}"), name));
+fn every_variable_in_compose_and_kubernetes_is_a_setting_its_service_knows() {
+    for service in DEPLOYED {
+        // (where it is set, variable name)
+        let mut variables: Vec<(String, String)> = Vec::new();
+        let compose = compose();
+        for (service_name, definition) in compose_services(&compose) {
+            for (name, _) in environment(definition) {
+                variables.push((format!("{COMPOSE} service {service_name}"), name));
+            }
         }
-    }
-    let documents = kubernetes_documents();
-    if let Some(data) = find_kind(&documents, "ConfigMap")["data"].as_mapping() {
-        for (name, _) in data {
-            variables.push((format!("{USERS_COMMAND_K8S} ConfigMap"), scalar(name)));
+        let documents = kubernetes_documents(service.k8s);
+        if let Some(data) = find_kind(&documents, "ConfigMap")["data"].as_mapping() {
+            for (name, _) in data {
+                variables.push((format!("{} ConfigMap", service.k8s), scalar(name)));
+            }
         }
-    }
-    if let Some(env) = deployment_container(&documents)["env"].as_sequence() {
-        for entry in env {
-            variables.push((
-                format!("{USERS_COMMAND_K8S} Deployment"),
-                scalar(&entry["name"]),
-            ));
+        if let Some(env) = deployment_container(&documents, service.name)["env"].as_sequence() {
+            for entry in env {
+                variables.push((
+                    format!("{} Deployment", service.k8s),
+                    scalar(&entry["name"]),
+                ));
+            }
         }
-    }
-    variables.retain(|(_, name)| name.starts_with(USERS_COMMAND_PREFIX));
-    for file in [COMPOSE, USERS_COMMAND_K8S] {
+        variables.retain(|(_, name)| name.starts_with(service.prefix));
+        for file in [COMPOSE, service.k8s] {
+            assert!(
+                variables.iter().any(|(source, _)| source.starts_with(file)),
+                "expected {}* variables in {file}",
+                service.prefix
+            );
+        }
+        // Each part of PREFIX__SECTION__KEY must be a field the settings declare
+        // (`pub section:` … `pub key:`); the service refuses unknown ones at start-up.
+        let settings = service
+            .settings
+            .iter()
+            .copied()
+            .map(read)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let unknown: Vec<String> = variables
+            .iter()
+            .filter(|(_, name)| {
+                let path = name.strip_prefix(service.prefix).unwrap_or_default();
+                path.is_empty()
+                    || path.split("__").any(|part| {
+                        part.is_empty()
+                            || !settings.contains(&format!("pub {}:", part.to_lowercase()))
+                    })
+            })
+            .map(|(source, name)| format!("{name} ({source})"))
+            .collect();
         assert!(
-            variables.iter().any(|(source, _)| source.starts_with(file)),
-            "expected USERS_COMMAND__* variables in {file}"
+            unknown.is_empty(),
+            "these variables name no setting of {} (see {:?}): {unknown:?}",
+            service.name,
+            service.settings
         );
     }
-
-    // Each part of USERS_COMMAND__SECTION__KEY must be a field the settings declare
-    // (`pub section:` … `pub key:`); the service refuses unknown ones at start-up.
-    let settings = USERS_COMMAND_SETTINGS
-        .iter()
-        .copied()
-        .map(read)
-        .collect::<Vec<_>>()
-        .join("\n");
-    let unknown: Vec<String> = variables
-        .iter()
-        .filter(|(_, name)| {
-            let path = name.strip_prefix(USERS_COMMAND_PREFIX).unwrap_or_default();
-            path.is_empty()
-                || path.split("__").any(|part| {
-                    part.is_empty() || !settings.contains(&format!("pub {}:", part.to_lowercase()))
-                })
-        })
-        .map(|(source, name)| format!("{name} ({source})"))
-        .collect();
-    assert!(
-        unknown.is_empty(),
-        "these variables name no setting of users-command (see {USERS_COMMAND_SETTINGS:?}): {unknown:?}"
-    );
 }
