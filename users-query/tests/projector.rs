@@ -56,7 +56,7 @@ async fn a_gap_that_never_fills_parks_its_aggregate_only_and_a_retry_fills_it_fr
     let healthy = store.user(1_000, vec![reserve(40)]).await;
     let query = QueryApp::spawn_with(&store, |s| s.projector.gap_timeout_ms = 300).await;
     store.publish(gapped, &[1, 2, 4]).await;
-    let parked_events = eventually(Duration::from_secs(20), "the gap to be parked", || async {
+    let parked_events = eventually(Duration::from_secs(60), "the gap to be parked", || async {
         let parked = parked(&query).await;
         (!parked.is_empty()).then_some(parked)
     })
@@ -128,7 +128,7 @@ async fn a_poison_event_is_parked_with_its_reason_others_flow_and_a_retry_after_
         "later events of other users are applied"
     );
     let parked_events = eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "both events to be parked",
         || async {
             let parked = parked(&query).await;
@@ -236,7 +236,7 @@ async fn skipping_a_parked_event_gives_it_up_and_lets_the_aggregate_move_on() {
     .await;
     store.publish(user, &[3]).await;
     let parked_events = eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "the mismatch to be parked",
         || async {
             let parked = parked(&query).await;
@@ -249,6 +249,17 @@ async fn skipping_a_parked_event_gives_it_up_and_lets_the_aggregate_move_on() {
             .as_str()
             .unwrap()
             .contains("is not the envelope's aggregate id")
+    );
+    let out_of_order = query
+        .client
+        .post(query.url(&format!("/admin/parked/{}/skip", parked_events[1]["id"])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out_of_order.status(),
+        409,
+        "sequence 3 cannot be skipped while 2 is missing"
     );
     let skipped: Value = query
         .client
@@ -321,7 +332,7 @@ async fn a_retry_also_applies_events_that_were_waiting_behind_the_parked_one() {
     store.publish(user, &[1, 3]).await;
     query.user_at(user, 1).await;
     eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "sequence 3 to wait behind the gap",
         || async { (query.stats.pending.load(Ordering::Relaxed) == 1).then_some(()) },
     )
@@ -334,7 +345,7 @@ async fn a_retry_also_applies_events_that_were_waiting_behind_the_parked_one() {
     )
     .await;
     let poison = eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "the garbage to be parked",
         || async { parked(&query).await.first().cloned() },
     )

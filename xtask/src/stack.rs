@@ -94,13 +94,27 @@ pub struct Postgres {
 }
 
 /// Installs Postgres if missing, starts a cluster, and makes sure the role and databases exist.
+/// Whether this process runs as root (installing packages and administering the cluster
+/// need it).
+fn is_root() -> bool {
+    output(Command::new("id").arg("-u")).is_ok_and(|uid| uid.trim() == "0")
+}
+
 pub fn ensure_postgres() -> Result<Postgres> {
+    if !is_root() {
+        bail!(
+            "the local stack needs root: it installs and administers Postgres (apt-get, \
+             pg_ctlcluster, runuser -u postgres); run it as root, e.g. `sudo -E cargo xtask …`"
+        );
+    }
     if !found("pg_lsclusters") {
         step("installing Postgres (apt-get install postgresql)");
         run(Command::new("apt-get").arg("update").arg("-q"))?;
+        // A UTF-8 locale, so the new cluster folds case beyond ASCII (name search).
         run(Command::new("apt-get")
             .args(["install", "-y", "-q", "postgresql"])
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .env("LANG", "C.UTF-8"))?;
     }
     let clusters = output(Command::new("pg_lsclusters").arg("--no-header"))?;
     let mut cluster = clusters.lines().find_map(|line| {
@@ -119,7 +133,12 @@ pub fn ensure_postgres() -> Result<Postgres> {
             output(Command::new("sh").args(["-c", "ls /usr/lib/postgresql | sort -n | tail -1"]))?;
         let version = version.trim().to_owned();
         step(&format!("creating Postgres cluster {version}/main"));
-        run(Command::new("pg_createcluster").args([version.as_str(), "main"]))?;
+        run(Command::new("pg_createcluster").args([
+            version.as_str(),
+            "main",
+            "--locale",
+            "C.UTF-8",
+        ]))?;
         cluster = Some((version, "main".into(), Some(5432), "down".into()));
     }
     let (version, name, port, status) = cluster.expect("a cluster exists now");

@@ -177,10 +177,20 @@ impl Relay {
                 Duration::ZERO
             };
             if !dirty.is_empty() {
-                tokio::select! {
-                    () = cancel.cancelled() => break,
-                    () = tokio::time::sleep(backoff) => continue,
+                // Keep reading notifications while backing off: an unread listener holds back
+                // Postgres's notification queue, and a full queue fails every commit.
+                let until = tokio::time::Instant::now() + backoff;
+                loop {
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = tokio::time::sleep_until(until) => break,
+                        notification = listener.recv() => match notification {
+                            Ok(notification) => dirty.extend(notification.payload().parse::<i16>().ok()),
+                            Err(_) => dirty.extend(0..PARTITIONS),
+                        },
+                    }
                 }
+                continue;
             }
             tokio::select! {
                 () = cancel.cancelled() => break,

@@ -122,32 +122,42 @@ pub async fn retry_parked(
     Ok(Some(outcome))
 }
 
-/// Gives up one parked event: it is marked skipped and never applied. If it had a sequence,
-/// the aggregate's checkpoint moves past it; the aggregate's other parked events are then
-/// retried. `None` when there is no such parked event.
+/// What a skip did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Skipped {
+    /// The event is given up; the aggregate's other parked events were retried.
+    Done(RetryOutcome),
+    /// Only the next sequence (or an event whose sequence is unknown) can be skipped: a later
+    /// one would be read back from the event store when the gap before it is filled.
+    NotNext { sequence: i64, next: i64 },
+}
+
+/// Gives up one parked event: it is marked skipped and never applied, and the aggregate's
+/// checkpoint moves past it; the aggregate's other parked events are then retried. `None`
+/// when there is no such parked event.
 pub async fn skip_parked(
     pool: &PgPool,
     projection: &impl Projection,
     parked_id: i64,
     event_store: Option<(&PgPool, &str)>,
     attempts: u32,
-) -> Result<Option<RetryOutcome>, sqlx::Error> {
+) -> Result<Option<Skipped>, sqlx::Error> {
     let schema = projection.schema();
     let Some((mut tx, aggregate, status)) = open_parked(pool, schema, parked_id).await? else {
         return Ok(None);
     };
     if status == "parked" {
-        let sequence: Option<i64> = sqlx::query_scalar(
-            "UPDATE parked_events SET status = 'skipped', resolved_at = now() WHERE id = $1 RETURNING sequence",
-        )
-        .bind(parked_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        // Only the next expected sequence moves the checkpoint: a skip never gives up
-        // sequences that are missing before it (a retry fills those from the store).
-        if let Some(sequence) = sequence
-            && sequence == checkpoint(&mut tx, &aggregate).await? + 1
-        {
+        let sequence: Option<i64> =
+            sqlx::query_scalar("SELECT sequence FROM parked_events WHERE id = $1")
+                .bind(parked_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let next = checkpoint(&mut tx, &aggregate).await? + 1;
+        if let Some(sequence) = sequence {
+            if sequence != next {
+                return Ok(Some(Skipped::NotNext { sequence, next }));
+            }
             sqlx::query(
                 "INSERT INTO checkpoints (aggregate_id, last_sequence) VALUES ($1, $2) \
                  ON CONFLICT (aggregate_id) DO UPDATE SET last_sequence = excluded.last_sequence, updated_at = now()",
@@ -157,6 +167,12 @@ pub async fn skip_parked(
             .execute(&mut *tx)
             .await?;
         }
+        sqlx::query(
+            "UPDATE parked_events SET status = 'skipped', resolved_at = now() WHERE id = $1",
+        )
+        .bind(parked_id)
+        .execute(&mut *tx)
+        .await?;
         tracing::warn!(
             projection = schema,
             aggregate,
@@ -168,7 +184,7 @@ pub async fn skip_parked(
     let outcome = retry_aggregate(&mut tx, projection, &aggregate, event_store, attempts).await?;
     notify(&mut tx, schema, &aggregate).await?;
     tx.commit().await?;
-    Ok(Some(outcome))
+    Ok(Some(Skipped::Done(outcome)))
 }
 
 /// Tells readers waiting on `min_version` where the aggregate now is.

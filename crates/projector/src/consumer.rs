@@ -324,7 +324,9 @@ fn lag_in_events(consumer: &StreamConsumer<CommitOnRevoke>) -> Option<i64> {
 
 fn incoming(message: &rdkafka::message::BorrowedMessage<'_>) -> Incoming {
     Incoming {
-        key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+        // Postgres text cannot hold NUL; such a key can never match an envelope anyway, so the
+        // record is parked (as a key mismatch) instead of failing every batch.
+        key: String::from_utf8_lossy(message.key().unwrap_or_default()).replace('\0', "\u{FFFD}"),
         payload: message.payload().unwrap_or_default().to_vec(),
         topic: message.topic().to_owned(),
         partition: message.partition(),

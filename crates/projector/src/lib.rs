@@ -22,7 +22,7 @@ mod watch;
 
 use std::future::Future;
 
-pub use admin::{ParkedEvent, RetryOutcome, list_parked, retry_parked, skip_parked};
+pub use admin::{ParkedEvent, RetryOutcome, Skipped, list_parked, retry_parked, skip_parked};
 pub use consumer::{Failpoint, Projector, ProjectorConfig, ProjectorStats};
 pub use rebuild::{RebuildError, RebuildProgress, rebuild};
 pub use schema::ensure_schema;

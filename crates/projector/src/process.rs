@@ -208,7 +208,7 @@ pub(crate) async fn park(
     )
     .bind(&incoming.key)
     .bind(sequence)
-    .bind(reason)
+    .bind(reason.replace('\0', "\u{FFFD}"))
     .bind(&incoming.payload)
     .bind(attempts)
     .bind(&incoming.topic)
@@ -304,7 +304,12 @@ pub(crate) async fn process(
             return Ok(());
         }
     };
-    let sequence = event.sequence as i64;
+    let Some(sequence) = i64::try_from(event.sequence).ok().filter(|s| *s > 0) else {
+        let reason = format!("invalid sequence {} (sequences start at 1)", event.sequence);
+        park(connection, incoming, None, &reason, 1).await?;
+        outcome.parked += 1;
+        return Ok(());
+    };
     if sequence <= state.checkpoint {
         outcome.duplicates += 1;
         return Ok(());
@@ -325,6 +330,14 @@ pub(crate) async fn process(
     if let Err(reason) = apply_with_retries(connection, projection, &event, care).await? {
         park(connection, incoming, Some(sequence), &reason, attempts).await?;
         outcome.parked += 1;
+        if state.has_pending {
+            park_pending(
+                connection,
+                &incoming.key,
+                "held behind a parked event of the same aggregate",
+            )
+            .await?;
+        }
         return Ok(());
     }
     applied(outcome, &event);
@@ -441,7 +454,7 @@ pub(crate) async fn park_stale_gaps(
     set_search_path(&mut tx, schema).await?;
     let stale: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT aggregate_id FROM pending_events \
-         WHERE received_at < now() - make_interval(secs => $1)",
+         WHERE received_at < now() - make_interval(secs => $1) ORDER BY aggregate_id",
     )
     .bind(timeout_secs)
     .fetch_all(&mut *tx)
@@ -449,6 +462,18 @@ pub(crate) async fn park_stale_gaps(
     let mut parked = 0;
     for aggregate in stale {
         lock_aggregate(&mut tx, schema, &aggregate).await?;
+        // Another instance may have filled the gap since the list was read.
+        let still_stale: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pending_events WHERE aggregate_id = $1 \
+             AND received_at < now() - make_interval(secs => $2))",
+        )
+        .bind(&aggregate)
+        .bind(timeout_secs)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !still_stale {
+            continue;
+        }
         let missing = checkpoint(&mut tx, &aggregate).await? + 1;
         let reason = format!("gap: sequence {missing} did not arrive within {timeout_secs} s");
         parked += park_pending(&mut tx, &aggregate, &reason).await?;

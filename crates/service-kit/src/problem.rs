@@ -192,8 +192,7 @@ pub fn query_config() -> actix_web::web::QueryConfig {
     })
 }
 
-/// 404 problem for routes that do not exist; 405 for a known path with another method is
-/// answered by actix itself.
+/// 404 problem for routes that do not exist (including a known path with another method).
 pub async fn no_route() -> HttpResponse {
     Problem::not_found("no such route").error_response()
 }

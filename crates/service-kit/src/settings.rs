@@ -23,7 +23,8 @@ pub fn load<T: serde::de::DeserializeOwned>(prefix: &str) -> Result<T, config::C
             config::Environment::with_prefix(prefix)
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true)
+                // No `try_parsing`: it would turn a password "007" into "7". Numbers and
+                // booleans are parsed from the text when the typed field asks for them.
                 .ignore_empty(true),
         )
         .build()?

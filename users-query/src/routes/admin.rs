@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use projector::{ParkedEvent, RebuildProgress, RetryOutcome};
+use projector::{ParkedEvent, RebuildProgress, RetryOutcome, Skipped};
 use serde::{Deserialize, Serialize};
 use service_kit::Problem;
 use sqlx::PgPool;
@@ -85,18 +85,22 @@ pub async fn parked(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": events })))
 }
 
+fn not_found(id: i64) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "parked-event-not-found",
+        "No such parked event",
+    )
+    .with_detail(format!("there is no parked event {id}"))
+}
+
 fn outcome(
     result: Result<Option<RetryOutcome>, sqlx::Error>,
     id: i64,
 ) -> Result<HttpResponse, Problem> {
     match result.map_err(|error| Problem::unavailable(&error))? {
         Some(outcome) => Ok(HttpResponse::Ok().json(outcome)),
-        None => Err(Problem::new(
-            StatusCode::NOT_FOUND,
-            "parked-event-not-found",
-            "No such parked event",
-        )
-        .with_detail(format!("there is no parked event {id}"))),
+        None => Err(not_found(id)),
     }
 }
 
@@ -121,17 +125,29 @@ pub async fn retry(
 /// its aggregate.
 #[utoipa::path(post, path = "/admin/parked/{id}/skip", tag = "admin",
     params(("id" = i64, Path, description = "Parked event id")),
-    responses((status = 200, description = "What the retry after the skip applied"), (status = 404, body = Problem)))]
+    responses((status = 200, description = "What the retry after the skip applied"), (status = 404, body = Problem),
+        (status = 409, description = "Not the next sequence of its user", body = Problem)))]
 pub async fn skip(
     state: web::Data<AdminState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
     let store = Some((&state.event_store, AGGREGATE_TYPE));
-    outcome(
-        projector::skip_parked(&state.read_model, &UsersView, id, store, RETRY_ATTEMPTS).await,
-        id,
-    )
+    let skipped = projector::skip_parked(&state.read_model, &UsersView, id, store, RETRY_ATTEMPTS)
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    match skipped {
+        Some(Skipped::Done(outcome)) => Ok(HttpResponse::Ok().json(outcome)),
+        Some(Skipped::NotNext { sequence, next }) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "skip-out-of-order",
+            "Only the next sequence of a user can be skipped",
+        )
+        .with_detail(format!(
+            "parked event {id} is sequence {sequence}, but the read model waits for {next}; retry or skip that one first"
+        ))),
+        None => Err(not_found(id)),
+    }
 }
 
 /// Starts rebuilding the read model from the event store; follow it at `GET /admin/rebuild`.
