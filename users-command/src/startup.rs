@@ -43,17 +43,6 @@ impl Application {
             service_kit::kafka::admin(&settings.kafka.brokers)
                 .context("creating a Kafka admin client")?,
         );
-        if let Err(error) = service_kit::kafka::ensure_topic(
-            &admin,
-            &settings.topic,
-            settings.kafka.topic_partitions,
-        )
-        .await
-        {
-            // The relay retries until the broker is back; readiness reports it meanwhile.
-            tracing::warn!(%error, topic = settings.topic, "could not ensure the topic exists");
-        }
-
         let mut background = Vec::new();
         if settings.relay.enabled {
             let producer = ProducerSettings {
@@ -64,9 +53,23 @@ impl Application {
             let relay = Relay::new(pool.clone(), producer, config)
                 .context("creating the relay's Kafka producer")?;
             let token = cancel.child_token();
+            let (admin, topic, partitions) = (
+                admin.clone(),
+                settings.topic.clone(),
+                settings.kafka.topic_partitions,
+            );
             background.push(Background {
                 name: "outbox-relay",
-                task: tokio::spawn(async move { relay.run(token).await.map_err(Into::into) }),
+                task: tokio::spawn(async move {
+                    // Brokers that do not create topics on first use (Tansu) would refuse every
+                    // record: the relay starts once the topic exists, however late the broker.
+                    let ready =
+                        service_kit::kafka::ensure_topic_until(&admin, &topic, partitions, &token);
+                    if ready.await {
+                        relay.run(token).await?;
+                    }
+                    Ok(())
+                }),
             });
         }
 

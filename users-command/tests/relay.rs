@@ -346,3 +346,26 @@ async fn the_relay_rides_out_a_broker_killed_and_restarted_under_it() {
     cancel.cancel();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_relay_started_while_the_broker_is_down_creates_its_topic_and_publishes_once_it_is_up() {
+    let (database, pool, _) = migrated_store().await;
+    let mut broker = test_support::PrivateBroker::start().await;
+    broker.kill();
+    let topic = format!("users.events.{}", uuid::Uuid::new_v4().simple());
+    let mut settings = common::settings(database, &topic, true);
+    settings.kafka.brokers = broker.brokers();
+    let cancel = CancellationToken::new();
+    let app = users_command::Application::build(settings, cancel.clone())
+        .await
+        .expect("starts without the broker");
+    let task = tokio::spawn(app.run_until_stopped());
+    arrange_events(&bus(&pool, &topic), 3, 1, 3).await;
+    broker.restart().await;
+    drained(&pool, Duration::from_secs(90)).await;
+    let seen =
+        common::assert_all_on(&broker.brokers(), &pool, &topic, Duration::from_secs(60)).await;
+    assert_eq!(seen.len(), 6);
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}

@@ -32,6 +32,27 @@ pub async fn ensure_topic(
     Ok(())
 }
 
+/// Retries `ensure_topic` every two seconds until it succeeds (true) or `cancel` fires (false).
+pub async fn ensure_topic_until(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    partitions: i32,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> bool {
+    loop {
+        match ensure_topic(admin, topic, partitions).await {
+            Ok(()) => return true,
+            Err(error) => {
+                tracing::warn!(%error, topic, "cannot make sure the topic exists yet; retrying")
+            }
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return false,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
+
 /// Whether the broker answers a metadata request within `timeout`.
 pub async fn reachable(
     admin: &std::sync::Arc<AdminClient<DefaultClientContext>>,
