@@ -29,8 +29,8 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects, migrates, makes sure the topic exists, and binds the port. Stops when
-    /// `cancel` is cancelled.
+    /// Connects, migrates and binds the port; the relay makes sure the topic exists before it
+    /// publishes. Stops when `cancel` is cancelled.
     pub async fn build(settings: Settings, cancel: CancellationToken) -> anyhow::Result<Self> {
         let pool = settings.database.pool();
         if settings.database.migrate {
