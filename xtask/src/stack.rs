@@ -152,20 +152,7 @@ pub fn ensure_postgres() -> Result<Postgres> {
         started = Some(format!("{version}/{name}"));
     }
     wait_until("Postgres", Duration::from_secs(30), || port_open(port))?;
-    let psql = |sql: &str| -> Result<String> {
-        output(Command::new("runuser").args([
-            "-u",
-            "postgres",
-            "--",
-            "psql",
-            "-p",
-            &port.to_string(),
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-tAc",
-            sql,
-        ]))
-    };
+    let psql = |sql: &str| psql(port, sql);
     let exists = |sql: &str| -> Result<bool> { Ok(psql(sql)?.trim() == "1") };
     if !exists(&format!(
         "SELECT 1 FROM pg_roles WHERE rolname = '{PG_USER}'"
@@ -193,29 +180,34 @@ pub fn stop_postgres(cluster: &str) -> Result<()> {
     run(Command::new("pg_ctlcluster").args([version, name, "stop"]))
 }
 
-/// Drops the databases earlier test runs left behind.
-pub fn drop_test_databases(port: u16) -> Result<()> {
-    let list = output(Command::new("runuser").args([
+/// Runs `sql` as the postgres superuser; the unaligned, tuples-only output.
+fn psql(port: u16, sql: &str) -> Result<String> {
+    output(Command::new("runuser").args([
         "-u",
         "postgres",
         "--",
         "psql",
         "-p",
         &port.to_string(),
-        "-tAc",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-qtAc",
+        sql,
+    ]))
+}
+
+/// Drops the databases earlier test runs left behind.
+pub fn drop_test_databases(port: u16) -> Result<()> {
+    let list = psql(
+        port,
         "SELECT datname FROM pg_database WHERE datname LIKE 'test\\_%'",
-    ]))?;
+    )?;
     for database in list.lines().map(str::trim).filter(|d| !d.is_empty()) {
-        let _ = output(Command::new("runuser").args([
-            "-u",
-            "postgres",
-            "--",
-            "psql",
-            "-p",
-            &port.to_string(),
-            "-qtAc",
+        // One that a running test still uses may refuse; the next run drops it.
+        let _ = psql(
+            port,
             &format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),
-        ]));
+        );
     }
     Ok(())
 }

@@ -7,8 +7,7 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use crate::Projection;
 use crate::process::{
-    Care, Incoming, SWITCH_NAMESPACE, apply_with_retries, checkpoint, lock_aggregate, park,
-    park_pending,
+    Care, Incoming, apply_with_retries, checkpoint, lock_aggregate, park, park_pending,
 };
 use crate::schema::set_search_path;
 
@@ -78,12 +77,7 @@ async fn open_parked(
     schema: &str,
     parked_id: i64,
 ) -> Result<Option<(sqlx::Transaction<'static, sqlx::Postgres>, String, String)>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
-        .bind(SWITCH_NAMESPACE)
-        .bind(schema)
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = crate::process::begin_shared(pool, schema).await?;
     set_search_path(&mut tx, schema).await?;
     let Some((aggregate, status)) = aggregate_of(&mut tx, parked_id).await? else {
         return Ok(None);

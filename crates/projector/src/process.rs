@@ -69,6 +69,21 @@ pub(crate) enum Care {
     Careful { attempts: u32 },
 }
 
+/// A transaction holding the projection's switch lock shared: a rebuild cannot swap schemas
+/// under it. Every writer of a live projection schema starts here.
+pub(crate) async fn begin_shared(
+    pool: &PgPool,
+    live_schema: &str,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
+        .bind(SWITCH_NAMESPACE)
+        .bind(live_schema)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 /// Applies `batch` to `schema` in one transaction; with `notify`, tells waiting readers which
 /// aggregates moved. Nothing is written when it fails.
 pub(crate) async fn apply_batch(
@@ -80,12 +95,7 @@ pub(crate) async fn apply_batch(
     notify: bool,
 ) -> Result<Outcome, sqlx::Error> {
     for care in [Care::Fast, Care::Careful { attempts }] {
-        let mut tx = pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
-            .bind(SWITCH_NAMESPACE)
-            .bind(projection.schema())
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = begin_shared(pool, projection.schema()).await?;
         match apply_in(&mut tx, projection, schema, batch, care, notify).await {
             Ok(outcome) => {
                 tx.commit().await?;
@@ -445,12 +455,7 @@ pub(crate) async fn park_stale_gaps(
     timeout_secs: f64,
 ) -> Result<u64, sqlx::Error> {
     let schema = projection.schema();
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))")
-        .bind(SWITCH_NAMESPACE)
-        .bind(schema)
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = begin_shared(pool, schema).await?;
     set_search_path(&mut tx, schema).await?;
     let stale: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT aggregate_id FROM pending_events \
