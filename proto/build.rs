@@ -4,6 +4,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/cqrs/events/v1/envelope.proto",
         "proto/cqrs/users/v1/users.proto",
+        "proto/cqrs/orders/v1/orders.proto",
     ];
     println!("cargo:rerun-if-changed=proto");
     let descriptors = protox::compile(files, ["proto"])?;

@@ -21,6 +21,17 @@ pub mod users {
     }
 }
 
+/// Events of the Orders bounded context.
+pub mod orders {
+    /// `aggregate_type` of every Order event's envelope.
+    pub const AGGREGATE_TYPE: &str = "order";
+
+    /// Version 1 of the Order events.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/cqrs.orders.v1.rs"));
+    }
+}
+
 pub use prost::Message;
 pub use prost_types::Timestamp;
 

@@ -9,35 +9,13 @@ use crate::domain::{USER_EMAIL_SCOPE, UserError};
 impl From<UserCommandError> for Problem {
     fn from(UserCommandError(error): UserCommandError) -> Self {
         match error {
-            CommandError::Rejected(rejection) => rejected(rejection),
-            CommandError::VersionMismatch { expected, actual } => Problem::new(
-                StatusCode::CONFLICT,
-                "version-mismatch",
-                "The user is not at the expected version",
-            )
-            .with_detail(format!(
-                "If-Match asked for version {expected}, the user is at {actual}"
-            ))
-            .with("current_version", actual),
-            CommandError::Concurrent => Problem::new(
-                StatusCode::CONFLICT,
-                "concurrent-modification",
-                "Another command changed the user at the same time",
-            )
-            .with_detail("reload the user and retry"),
             CommandError::ClaimTaken(taken) if taken.scope == USER_EMAIL_SCOPE => Problem::new(
                 StatusCode::CONFLICT,
                 "email-taken",
                 "The email is already in use",
             )
             .with_detail(format!("{} belongs to another user", taken.value)),
-            CommandError::ClaimTaken(taken) => Problem::new(
-                StatusCode::CONFLICT,
-                "value-taken",
-                "A unique value is already in use",
-            )
-            .with_detail(taken.to_string()),
-            CommandError::Store(error) => store_failure(error.as_ref()),
+            other => command_kit::problem::command_problem(other, "user", rejected),
         }
     }
 }
@@ -98,16 +76,4 @@ fn rejected(error: UserError) -> Problem {
         ),
     }
     .with_detail(detail)
-}
-
-fn store_failure(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Problem {
-    let unavailable = matches!(
-        error.downcast_ref::<sqlx::Error>(),
-        Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
-    );
-    if unavailable {
-        Problem::unavailable(error)
-    } else {
-        Problem::internal(error)
-    }
 }

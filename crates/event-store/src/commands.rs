@@ -8,8 +8,8 @@ use cqrs_es::{Aggregate, AggregateError, EventStore};
 use sqlx::PgPool;
 
 use crate::contract::EventContract;
-use crate::error::ClaimTaken;
-use crate::metadata::CommandMetadata;
+use crate::error::{ClaimTaken, KeyRecorded};
+use crate::metadata::{CommandMetadata, IdempotencyKey};
 use crate::repository::PgEventRepository;
 
 /// Events are folded into a snapshot every this many events.
@@ -18,6 +18,12 @@ const SNAPSHOT_EVERY: usize = 20;
 /// What a successful command did.
 #[derive(Debug)]
 pub struct Executed<A: Aggregate> {
+    /// The aggregate the command ran on: for a replayed idempotency key, the one the first
+    /// command ran on (which a creating command may have chosen differently the first time).
+    pub aggregate_id: String,
+    /// True when the idempotency key had already been used for this request: nothing ran,
+    /// `version` is the version the first command reached and `state` is the current state.
+    pub replayed: bool,
     /// The aggregate's version (sequence of its last event) after the command.
     pub version: u64,
     /// The events the command emitted; empty when it was an idempotent repeat.
@@ -38,6 +44,9 @@ pub enum CommandError<E: std::error::Error> {
     /// Another command on the same aggregate committed first.
     #[error("a concurrent command changed the aggregate first")]
     Concurrent,
+    /// The idempotency key was first used for a different request.
+    #[error("idempotency key {key:?} was used for a different request")]
+    IdempotencyKeyReused { key: String },
     /// A unique value the command needs is owned by another aggregate.
     #[error(transparent)]
     ClaimTaken(ClaimTaken),
@@ -91,6 +100,66 @@ where
         expected_version: Option<u64>,
         metadata: CommandMetadata,
     ) -> Result<Executed<A>, CommandError<A::Error>> {
+        let Some(idempotency) = metadata.idempotency.clone() else {
+            return self
+                .decide(aggregate_id, command, expected_version, metadata)
+                .await;
+        };
+        if let Some(replayed) = self.replay(&idempotency).await? {
+            return Ok(replayed);
+        }
+        match self
+            .decide(aggregate_id, command, expected_version, metadata)
+            .await
+        {
+            // A concurrent repeat with the same key may have won the race: answer its outcome.
+            Err(CommandError::Concurrent) => match self.replay(&idempotency).await? {
+                Some(replayed) => Ok(replayed),
+                None => Err(CommandError::Concurrent),
+            },
+            other => other,
+        }
+    }
+
+    /// The recorded outcome of `idempotency`'s key, if it was used before.
+    async fn replay(
+        &self,
+        idempotency: &IdempotencyKey,
+    ) -> Result<Option<Executed<A>>, CommandError<A::Error>> {
+        let recorded: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT aggregate_id, fingerprint, version FROM idempotency_keys \
+             WHERE aggregate_type = $1 AND idempotency_key = $2",
+        )
+        .bind(A::TYPE)
+        .bind(&idempotency.key)
+        .fetch_optional(self.repository.pool())
+        .await
+        .map_err(|error| CommandError::Store(Box::new(error)))?;
+        let Some((aggregate_id, fingerprint, version)) = recorded else {
+            return Ok(None);
+        };
+        if fingerprint != idempotency.fingerprint {
+            return Err(CommandError::IdempotencyKeyReused {
+                key: idempotency.key.clone(),
+            });
+        }
+        let (state, _) = self.load(&aggregate_id).await?;
+        Ok(Some(Executed {
+            aggregate_id,
+            replayed: true,
+            version: version as u64,
+            events: Vec::new(),
+            state,
+        }))
+    }
+
+    async fn decide(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        expected_version: Option<u64>,
+        metadata: CommandMetadata,
+    ) -> Result<Executed<A>, CommandError<A::Error>> {
         let context = self
             .store
             .load_aggregate(aggregate_id)
@@ -116,6 +185,8 @@ where
         let events = sink.collect().await;
         if events.is_empty() {
             return Ok(Executed {
+                aggregate_id: aggregate_id.to_owned(),
+                replayed: false,
                 version: current,
                 events,
                 state,
@@ -128,6 +199,8 @@ where
             .map_err(command_error)?;
         let version = committed.last().map_or(current, |e| e.sequence as u64);
         Ok(Executed {
+            aggregate_id: aggregate_id.to_owned(),
+            replayed: false,
             version,
             events,
             state,
@@ -141,6 +214,8 @@ fn command_error<E: std::error::Error>(error: AggregateError<E>) -> CommandError
         AggregateError::AggregateConflict => CommandError::Concurrent,
         AggregateError::UnexpectedError(error) => match error.downcast::<ClaimTaken>() {
             Ok(taken) => CommandError::ClaimTaken(*taken),
+            // The bus looks the key up again and answers the recorded outcome.
+            Err(error) if error.is::<KeyRecorded>() => CommandError::Concurrent,
             Err(error) => CommandError::Store(error),
         },
         AggregateError::DatabaseConnectionError(error)

@@ -20,3 +20,8 @@ pub enum StoreError {
     #[error("event contract error: {0}")]
     Contract(String),
 }
+
+/// Another command committed with the same idempotency key first (a concurrent repeat).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("idempotency key {0:?} was recorded by a concurrent command")]
+pub struct KeyRecorded(pub String);

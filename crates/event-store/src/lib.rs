@@ -2,8 +2,9 @@
 //!
 //! One command commits, in a single transaction: its events (optimistic concurrency on
 //! aggregate and sequence), the aggregate's snapshot, one outbox row per event (the protobuf
-//! envelope that the relay publishes to Kafka) and the uniqueness claims its events take or
-//! give up. Either all of it is committed or none of it.
+//! envelope that the relay publishes to Kafka), the uniqueness claims its events take or
+//! give up, and the client's idempotency key with the outcome it stands for. Either all of
+//! it is committed or none of it.
 
 mod commands;
 mod contract;
@@ -15,10 +16,11 @@ mod repository;
 
 pub use commands::{CommandBus, CommandError, Executed};
 pub use contract::{ClaimChange, EventContract};
-pub use error::{ClaimTaken, StoreError};
+pub use error::{ClaimTaken, KeyRecorded, StoreError};
 pub use log::{RecordedEvent, read_stream};
-pub use metadata::CommandMetadata;
+pub use metadata::{CommandMetadata, IdempotencyKey};
 pub use repository::PgEventRepository;
 
-/// Migrations of the event store schema (events, snapshots, outbox, unique_claims).
+/// Migrations of the event store schema (events, snapshots, outbox, unique_claims,
+/// idempotency_keys).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

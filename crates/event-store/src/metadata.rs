@@ -13,12 +13,26 @@ pub struct CommandMetadata {
     pub actor: String,
     /// W3C trace context of the command, if any.
     pub traceparent: Option<String>,
+    /// The client's idempotency key, if it sent one.
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+/// A client-chosen key that makes a command safe to repeat: the first committed outcome is
+/// recorded with the events, and a repeat of the same request with the same key answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// The key as the client sent it.
+    pub key: String,
+    /// Digest of the request the key stands for, to refuse a key reused for another request.
+    pub fingerprint: String,
 }
 
 pub(crate) const CORRELATION_ID: &str = "correlation_id";
 pub(crate) const CAUSATION_ID: &str = "causation_id";
 pub(crate) const ACTOR: &str = "actor";
 pub(crate) const TRACEPARENT: &str = "traceparent";
+pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency_key";
+pub(crate) const REQUEST_FINGERPRINT: &str = "request_fingerprint";
 
 impl CommandMetadata {
     pub(crate) fn into_map(self) -> HashMap<String, String> {
@@ -29,6 +43,10 @@ impl CommandMetadata {
         ]);
         if let Some(traceparent) = self.traceparent {
             map.insert(TRACEPARENT.to_owned(), traceparent);
+        }
+        if let Some(idempotency) = self.idempotency {
+            map.insert(IDEMPOTENCY_KEY.to_owned(), idempotency.key);
+            map.insert(REQUEST_FINGERPRINT.to_owned(), idempotency.fingerprint);
         }
         map
     }
@@ -41,6 +59,10 @@ impl CommandMetadata {
             causation_id: field(CAUSATION_ID).unwrap_or_default(),
             actor: field(ACTOR).unwrap_or_default(),
             traceparent: field(TRACEPARENT),
+            idempotency: field(IDEMPOTENCY_KEY).map(|key| IdempotencyKey {
+                key,
+                fingerprint: field(REQUEST_FINGERPRINT).unwrap_or_default(),
+            }),
         }
     }
 }

@@ -15,7 +15,7 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::contract::{ClaimChange, EventContract};
-use crate::error::ClaimTaken;
+use crate::error::{ClaimTaken, KeyRecorded};
 use crate::metadata::{CommandMetadata, TRACEPARENT};
 use crate::outbox;
 
@@ -242,6 +242,9 @@ impl PersistedEventRepository for PgEventRepository {
         for event in events {
             partitions.insert(self.append(&mut tx, event).await?);
         }
+        if let Some(last) = events.last() {
+            record_idempotency_key(&mut tx, last).await?;
+        }
         if let (Some(update), Some(last)) = (snapshot_update, events.last()) {
             self.save_snapshot(&mut tx, A::TYPE, update, last.sequence)
                 .await?;
@@ -269,6 +272,36 @@ impl PersistedEventRepository for PgEventRepository {
     async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
         self.replay(A::TYPE, None).await
     }
+}
+
+/// Records the command's idempotency key (carried in its events' metadata) with the version
+/// its last event reached. A concurrent repeat that committed first owns the key: this
+/// transaction then fails with `KeyRecorded`, and the bus answers the recorded outcome.
+async fn record_idempotency_key(
+    tx: &mut Transaction<'_, Postgres>,
+    last: &SerializedEvent,
+) -> Result<(), PersistenceError> {
+    let Some(idempotency) = CommandMetadata::from_json(&last.metadata).idempotency else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO idempotency_keys (aggregate_type, idempotency_key, aggregate_id, fingerprint, version) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&last.aggregate_type)
+    .bind(&idempotency.key)
+    .bind(&last.aggregate_id)
+    .bind(&idempotency.fingerprint)
+    .bind(sequence_to_db(last.sequence)?)
+    .execute(&mut **tx)
+    .await
+    .map_err(|error| match &error {
+        sqlx::Error::Database(db) if db.constraint() == Some("idempotency_keys_pkey") => {
+            PersistenceError::UnknownError(Box::new(KeyRecorded(idempotency.key.clone())))
+        }
+        _ => unknown(error),
+    })?;
+    Ok(())
 }
 
 async fn apply_claim(

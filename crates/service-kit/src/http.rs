@@ -166,6 +166,53 @@ where
     Ok((server.run(), port))
 }
 
+/// A built service: bound to its port with its background tasks started, not yet serving.
+pub struct Service {
+    port: u16,
+    server: actix_web::dev::Server,
+    background: Vec<Background>,
+    cancel: CancellationToken,
+}
+
+/// Time background tasks get to finish after the HTTP server stopped.
+const DRAIN: Duration = Duration::from_secs(10);
+
+impl Service {
+    /// Binds `settings`' port with [`server`] and keeps `background` to run beside it until
+    /// `cancel` fires.
+    pub fn bind<F>(
+        settings: &crate::settings::HttpSettings,
+        readiness: crate::health::Readiness,
+        openapi: utoipa::openapi::OpenApi,
+        routes: F,
+        background: Vec<Background>,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<Self>
+    where
+        F: Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
+    {
+        use anyhow::Context;
+        let (server, port) =
+            server(settings, readiness, openapi, routes).context("binding the HTTP port")?;
+        Ok(Self {
+            port,
+            server,
+            background,
+            cancel,
+        })
+    }
+
+    /// The port the service listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the token is cancelled (or the server or a task fails), then drains.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        run_until_stopped(self.server, self.background, self.cancel, DRAIN).await
+    }
+}
+
 /// A named background task of a service (e.g. the outbox relay).
 pub struct Background {
     /// Name for the logs.

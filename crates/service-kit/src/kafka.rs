@@ -8,6 +8,14 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
+/// An admin client shared by a service's tasks and its readiness check.
+pub type SharedAdmin = std::sync::Arc<AdminClient<DefaultClientContext>>;
+
+/// An admin client of `brokers`, shareable.
+pub fn shared_admin(brokers: &str) -> Result<SharedAdmin, KafkaError> {
+    admin(brokers).map(std::sync::Arc::new)
+}
+
 /// An admin client of `brokers`.
 pub fn admin(brokers: &str) -> Result<AdminClient<DefaultClientContext>, KafkaError> {
     ClientConfig::new()

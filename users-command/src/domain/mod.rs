@@ -3,7 +3,8 @@
 mod user;
 mod values;
 
+pub use domain_kit::{Reason, ValueError};
 pub use user::{
     Reservation, USER_EMAIL_SCOPE, User, UserCommand, UserError, UserEvent, UserStatus,
 };
-pub use values::{CreditCents, Email, Reason, UserName, ValueError};
+pub use values::{CreditCents, Email, UserName};

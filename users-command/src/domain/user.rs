@@ -7,7 +7,8 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::values::{CreditCents, Email, Reason, UserName};
+use super::values::{CreditCents, Email, UserName};
+use domain_kit::Reason;
 
 /// Scope of the uniqueness claim on a user's email.
 pub const USER_EMAIL_SCOPE: &str = "user.email";

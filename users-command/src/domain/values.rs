@@ -1,23 +1,7 @@
 //! Value objects: each parses its input once and is valid from then on.
 
+use domain_kit::{ValueError, bounded_text, refuse};
 use serde::{Deserialize, Serialize};
-
-/// Why a value was refused: a machine-readable code and a sentence.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ValueError {
-    /// e.g. `invalid_email`.
-    pub code: &'static str,
-    /// e.g. `an email needs exactly one @`.
-    pub message: String,
-}
-
-fn refuse(code: &'static str, message: impl Into<String>) -> ValueError {
-    ValueError {
-        code,
-        message: message.into(),
-    }
-}
 
 /// A syntactically valid email address, trimmed and lower-cased (so uniqueness is
 /// case-insensitive).
@@ -88,62 +72,10 @@ impl UserName {
 
     /// Parses a name.
     pub fn parse(input: &str) -> Result<Self, ValueError> {
-        let name = input.trim();
-        if name.is_empty() {
-            return Err(refuse("required", "name must not be empty"));
-        }
-        if name.chars().count() > Self::MAX_LEN {
-            return Err(refuse(
-                "too_long",
-                format!("name must be at most {} characters", Self::MAX_LEN),
-            ));
-        }
-        if name.chars().any(char::is_control) {
-            return Err(refuse(
-                "invalid_characters",
-                "name must not contain control characters",
-            ));
-        }
-        Ok(Self(name.to_owned()))
+        bounded_text("name", input, Self::MAX_LEN, false).map(Self)
     }
 
     /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A free-text reason (deactivation, rejection): trimmed, 1 to 500 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Reason(String);
-
-impl Reason {
-    /// Longest reason accepted, in characters.
-    pub const MAX_LEN: usize = 500;
-
-    /// Parses a reason.
-    pub fn parse(input: &str) -> Result<Self, ValueError> {
-        let reason = input.trim();
-        if reason.is_empty() {
-            return Err(refuse("required", "reason must not be empty"));
-        }
-        if reason.chars().count() > Self::MAX_LEN {
-            return Err(refuse(
-                "too_long",
-                format!("reason must be at most {} characters", Self::MAX_LEN),
-            ));
-        }
-        if reason.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(refuse(
-                "invalid_characters",
-                "reason must not contain control characters",
-            ));
-        }
-        Ok(Self(reason.to_owned()))
-    }
-
-    /// The reason.
     pub fn as_str(&self) -> &str {
         &self.0
     }

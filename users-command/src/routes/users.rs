@@ -1,9 +1,10 @@
 //! `/users`: the User commands and the user's event stream.
 
-use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::StatusCode;
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use cqrs_es::Aggregate;
-use event_store::{CommandBus, CommandMetadata, Executed};
+use event_store::{CommandBus, Executed};
 use serde::{Deserialize, Serialize};
 use service_kit::http::RequestContext;
 use service_kit::{FieldError, Problem};
@@ -158,33 +159,6 @@ impl TryFrom<RegisterUser> for UserCommand {
     }
 }
 
-/// Parses `If-Match`: a version number, quoted or not (`3`, `"3"`, `W/"3"`), or `*`.
-fn expected_version(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| Problem::bad_request("If-Match must be a version number"))?
-        .trim();
-    if text == "*" {
-        return Ok(None);
-    }
-    let bare = text.trim_start_matches("W/").trim_matches('"');
-    bare.parse::<u64>().map(Some).map_err(|_| {
-        Problem::bad_request(format!("If-Match must be a version number, not {text:?}"))
-    })
-}
-
-fn metadata(context: RequestContext) -> CommandMetadata {
-    CommandMetadata {
-        correlation_id: context.correlation_id,
-        causation_id: context.request_id,
-        actor: context.actor,
-        traceparent: Some(context.traceparent),
-    }
-}
-
 #[tracing::instrument(skip_all, fields(user_id = %id, correlation_id = %context.correlation_id))]
 async fn execute(
     state: &UsersState,
@@ -193,20 +167,21 @@ async fn execute(
     request: &HttpRequest,
     context: RequestContext,
 ) -> Result<Executed<User>, Problem> {
-    let expected = expected_version(request.headers())?;
+    let expected = command_kit::http::expected_version(request.headers())?;
     state
         .bus
-        .execute(&id.to_string(), command, expected, metadata(context))
+        .execute(
+            &id.to_string(),
+            command,
+            expected,
+            command_kit::http::metadata(context, None),
+        )
         .await
         .map_err(|error| UserCommandError::from(error).into())
 }
 
 fn accepted(id: Uuid, version: u64) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header(header::ETag(header::EntityTag::new_strong(
-            version.to_string(),
-        )))
-        .json(Accepted { id, version })
+    command_kit::http::answer(StatusCode::OK, version, false, &Accepted { id, version })
 }
 
 /// Registers a user.
@@ -231,15 +206,19 @@ pub async fn register(
     };
     let id = *user_id;
     let executed = execute(&state, id, command, &request, context).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/users/{id}")))
-        .insert_header(header::ETag(header::EntityTag::new_strong(
-            executed.version.to_string(),
-        )))
-        .json(Accepted {
-            id,
-            version: executed.version,
-        }))
+    let version = executed.version;
+    let mut response = command_kit::http::answer(
+        StatusCode::CREATED,
+        version,
+        false,
+        &Accepted { id, version },
+    );
+    response.headers_mut().insert(
+        header::LOCATION,
+        header::HeaderValue::from_str(&format!("/users/{id}"))
+            .expect("a UUID path is a valid header"),
+    );
+    Ok(response)
 }
 
 /// Changes a user's email.
@@ -409,19 +388,16 @@ fn reservation_response(
         }
         None => 0,
     };
-    HttpResponse::Ok()
-        .insert_header(header::ETag(header::EntityTag::new_strong(
-            executed.version.to_string(),
-        )))
-        .json(ReservationOutcome {
-            id,
-            version: executed.version,
-            order_id,
-            outcome: outcome.to_owned(),
-            amount_cents,
-            reserved_cents: executed.state.reserved_cents(),
-            available_cents: executed.state.available_cents(),
-        })
+    let body = ReservationOutcome {
+        id,
+        version: executed.version,
+        order_id,
+        outcome: outcome.to_owned(),
+        amount_cents,
+        reserved_cents: executed.state.reserved_cents(),
+        available_cents: executed.state.available_cents(),
+    };
+    command_kit::http::answer(StatusCode::OK, executed.version, false, &body)
 }
 
 /// The user's events in sequence order, with their metadata.
@@ -433,16 +409,7 @@ pub async fn events(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let events = event_store::read_stream(&state.pool, User::TYPE, &id.to_string())
-        .await
-        .map_err(|error| Problem::unavailable(&error))?;
-    if events.is_empty() {
-        return Err(Problem::new(
-            actix_web::http::StatusCode::NOT_FOUND,
-            "user-not-found",
-            "No such user",
-        )
-        .with_detail(format!("user {id} has no events")));
-    }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id, "events": events })))
+    let not_found = Problem::new(StatusCode::NOT_FOUND, "user-not-found", "No such user")
+        .with_detail(format!("user {id} has no events"));
+    command_kit::http::stream(&state.pool, User::TYPE, id, not_found).await
 }

@@ -1,0 +1,125 @@
+//! Request and response conventions of every command endpoint.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use event_store::{CommandMetadata, IdempotencyKey};
+use serde::Serialize;
+use service_kit::Problem;
+use service_kit::http::RequestContext;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+/// Header with the client's idempotency key.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Response header set to `true` when the answer is a recorded outcome, not a new one.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+/// Longest idempotency key accepted.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// Parses `If-Match`: a version number, quoted or not (`3`, `"3"`, `W/"3"`), or `*`.
+pub fn expected_version(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| Problem::bad_request("If-Match must be a version number"))?
+        .trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let bare = text.trim_start_matches("W/").trim_matches('"');
+    bare.parse::<u64>().map(Some).map_err(|_| {
+        Problem::bad_request(format!("If-Match must be a version number, not {text:?}"))
+    })
+}
+
+/// Parses `Idempotency-Key` (bare or quoted, 1 to 255 visible ASCII characters) and binds it
+/// to this request: its method, path and `body`, so the key cannot be reused for another.
+pub fn idempotency_key(
+    request: &HttpRequest,
+    body: &impl Serialize,
+) -> Result<Option<IdempotencyKey>, Problem> {
+    let Some(value) = request.headers().get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let refuse = || {
+        Problem::bad_request(format!(
+            "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
+        ))
+    };
+    let text = value.to_str().map_err(|_| refuse())?.trim();
+    let key = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(refuse());
+    }
+    let body = serde_json::to_vec(body).map_err(|error| Problem::internal(&error))?;
+    let mut digest = Sha256::new();
+    for part in [
+        request.method().as_str().as_bytes(),
+        request.path().as_bytes(),
+        &body,
+    ] {
+        digest.update((part.len() as u64).to_be_bytes());
+        digest.update(part);
+    }
+    let fingerprint = digest
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    Ok(Some(IdempotencyKey {
+        key: key.to_owned(),
+        fingerprint,
+    }))
+}
+
+/// The metadata stored with the command's events: who, which trace, which key.
+pub fn metadata(context: RequestContext, idempotency: Option<IdempotencyKey>) -> CommandMetadata {
+    CommandMetadata {
+        correlation_id: context.correlation_id,
+        causation_id: context.request_id,
+        actor: context.actor,
+        traceparent: Some(context.traceparent),
+        idempotency,
+    }
+}
+
+/// The usual answer of a command: `status` with the aggregate's version as a strong ETag,
+/// `Idempotent-Replayed: true` when it repeats a recorded outcome, and `body` as JSON.
+pub fn answer(
+    status: StatusCode,
+    version: u64,
+    replayed: bool,
+    body: &impl Serialize,
+) -> HttpResponse {
+    let mut response = HttpResponseBuilder::new(status);
+    response.insert_header(header::ETag(header::EntityTag::new_strong(
+        version.to_string(),
+    )));
+    if replayed {
+        response.insert_header((IDEMPOTENT_REPLAYED, "true"));
+    }
+    response.json(body)
+}
+
+/// `GET /…/{id}/events`: the aggregate's stored events in sequence order with their metadata,
+/// or `not_found` when it has none.
+pub async fn stream(
+    pool: &PgPool,
+    aggregate_type: &str,
+    id: uuid::Uuid,
+    not_found: Problem,
+) -> Result<HttpResponse, Problem> {
+    let events = event_store::read_stream(pool, aggregate_type, &id.to_string())
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    if events.is_empty() {
+        return Err(not_found);
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id, "events": events })))
+}

@@ -1,0 +1,42 @@
+//! The `[relay]` section of a command service's settings.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The in-process outbox relay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelaySettings {
+    /// Run the relay in this process.
+    pub enabled: bool,
+    /// Rows published per transaction.
+    pub batch_size: i64,
+    /// Milliseconds between sweeps of every partition (notifications wake it sooner).
+    pub sweep_interval_ms: u64,
+    /// Fault injection for crash tests (`pause-after-ack`); never set in production.
+    pub failpoint: Option<String>,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            batch_size: 500,
+            sweep_interval_ms: 5_000,
+            failpoint: None,
+        }
+    }
+}
+
+impl RelaySettings {
+    /// The relay configuration these settings describe.
+    pub fn config(&self) -> Result<outbox_relay::RelayConfig, String> {
+        Ok(outbox_relay::RelayConfig {
+            batch_size: self.batch_size.max(1),
+            sweep_interval: Duration::from_millis(self.sweep_interval_ms.max(10)),
+            failpoint: self.failpoint.as_deref().map(str::parse).transpose()?,
+            ..outbox_relay::RelayConfig::default()
+        })
+    }
+}

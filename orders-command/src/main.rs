@@ -1,0 +1,36 @@
+use orders_command::{Application, Settings};
+
+const HELP: &str = "\
+orders-command: the write side of the Orders bounded context (REST commands -> event store ->
+outbox -> Kafka topic orders.events).
+
+Usage: orders-command [--help] [--version]
+
+Configuration comes from defaults, then the TOML file named by ORDERS_COMMAND_CONFIG, then
+environment variables ORDERS_COMMAND__<SECTION>__<KEY>, for example:
+  ORDERS_COMMAND__HTTP__PORT=5002            port to listen on (0 picks one)
+  ORDERS_COMMAND__DATABASE__HOST=127.0.0.1   Postgres host (also PORT, USERNAME, PASSWORD,
+                                             DATABASE_NAME=orders_es, MAX_CONNECTIONS, MIGRATE)
+  ORDERS_COMMAND__KAFKA__BROKERS=127.0.0.1:9092
+  ORDERS_COMMAND__TOPIC=orders.events
+  ORDERS_COMMAND__RELAY__ENABLED=true        run the outbox relay in this process
+Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
+Endpoints: /orders..., /health/live, /health/ready, /metrics, /api-docs/openapi.json, /swagger-ui/
+SIGTERM or SIGINT stops it after in-flight requests and the relay's current batch finish.";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    service_kit::process::run(
+        "orders-command",
+        env!("CARGO_PKG_VERSION"),
+        HELP,
+        Settings::load,
+        |settings, cancel| async move {
+            Application::build(settings, cancel)
+                .await?
+                .run_until_stopped()
+                .await
+        },
+    )
+    .await
+}

@@ -1,0 +1,316 @@
+//! `/orders`: placing an order, its transitions and its event stream.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use cqrs_es::Aggregate;
+use event_store::{CommandBus, Executed};
+use serde::{Deserialize, Serialize};
+use service_kit::http::RequestContext;
+use service_kit::{FieldError, Problem};
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::{
+    Items, LineItem, Order, OrderCommand, OrderStatus, Quantity, Reason, Sku, Transition,
+    UnitPrice, ValueError,
+};
+use crate::error::{OrderCommandError, not_found};
+
+/// What the handlers share.
+pub struct OrdersState {
+    /// Runs Order commands against the event store.
+    pub bus: CommandBus<Order>,
+    /// The event store's pool, for reading streams.
+    pub pool: PgPool,
+}
+
+/// Mounts the routes.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/orders", web::post().to(place))
+        .route("/orders/{id}/approve", web::post().to(approve))
+        .route("/orders/{id}/reject", web::post().to(reject))
+        .route("/orders/{id}/cancel", web::post().to(cancel))
+        .route("/orders/{id}/events", web::get().to(events));
+}
+
+/// One line of `POST /orders`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemRequest {
+    /// 1 to 64 characters, no whitespace.
+    #[schema(example = "BOOK-1")]
+    pub sku: String,
+    /// 1 to 1000.
+    #[schema(example = 2)]
+    pub quantity: i64,
+    /// 0 or more, in cents.
+    #[schema(example = 1250)]
+    pub unit_price_cents: i64,
+}
+
+/// Body of `POST /orders`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrder {
+    /// Who orders; the place-order saga checks the user and reserves the total.
+    pub user_id: Uuid,
+    /// 1 to 100 lines; the total is computed by the service.
+    pub items: Vec<ItemRequest>,
+}
+
+/// Body of `POST /orders/{id}/reject` and `POST /orders/{id}/cancel`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithReason {
+    /// 1 to 500 characters.
+    #[schema(example = "insufficient credit")]
+    pub reason: String,
+}
+
+/// A command's result.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// The order's id.
+    pub id: Uuid,
+    /// The order's version after the command.
+    pub version: u64,
+    /// `PENDING`, `APPROVED`, `REJECTED` or `CANCELLED`: the state this command led to.
+    pub status: String,
+}
+
+fn field<T>(errors: &mut Vec<FieldError>, name: &str, parsed: Result<T, ValueError>) -> Option<T> {
+    parsed
+        .map_err(|e| errors.push(FieldError::new(name, e.code, e.message)))
+        .ok()
+}
+
+/// Every field error of the body at once, or the validated items.
+fn items(body: &PlaceOrder) -> Result<Items, Problem> {
+    let mut errors = Vec::new();
+    if body.items.len() > crate::domain::MAX_ITEMS {
+        // Do not list a field error for each of thousands of lines.
+        errors.push(FieldError::new(
+            "items",
+            "too_many",
+            format!("an order has at most {} items", crate::domain::MAX_ITEMS),
+        ));
+        return Err(Problem::validation(errors));
+    }
+    let mut lines = Vec::with_capacity(body.items.len());
+    for (i, item) in body.items.iter().enumerate() {
+        let sku = field(
+            &mut errors,
+            &format!("items[{i}].sku"),
+            Sku::parse(&item.sku),
+        );
+        let quantity = field(
+            &mut errors,
+            &format!("items[{i}].quantity"),
+            Quantity::parse(item.quantity),
+        );
+        let unit_price = field(
+            &mut errors,
+            &format!("items[{i}].unit_price_cents"),
+            UnitPrice::parse(item.unit_price_cents),
+        );
+        if let (Some(sku), Some(quantity), Some(unit_price)) = (sku, quantity, unit_price) {
+            lines.push(LineItem {
+                sku,
+                quantity,
+                unit_price,
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    Items::new(lines)
+        .map_err(|e| Problem::validation(vec![FieldError::new("items", e.code, e.message)]))
+}
+
+fn reason(body: &WithReason) -> Result<Reason, Problem> {
+    Reason::parse(&body.reason)
+        .map_err(|e| Problem::validation(vec![FieldError::new("reason", e.code, e.message)]))
+}
+
+#[tracing::instrument(skip_all, fields(order_id = %id, correlation_id = %context.correlation_id))]
+async fn execute(
+    state: &OrdersState,
+    id: Uuid,
+    command: OrderCommand,
+    request: &HttpRequest,
+    context: RequestContext,
+    body: &impl Serialize,
+) -> Result<Executed<Order>, Problem> {
+    let expected = command_kit::http::expected_version(request.headers())?;
+    let idempotency = command_kit::http::idempotency_key(request, body)?;
+    state
+        .bus
+        .execute(
+            &id.to_string(),
+            command,
+            expected,
+            command_kit::http::metadata(context, idempotency),
+        )
+        .await
+        .map_err(|error| OrderCommandError::from(error).into())
+}
+
+fn executed_id(executed: &Executed<Order>, asked: Uuid) -> Uuid {
+    executed.aggregate_id.parse().unwrap_or(asked)
+}
+
+/// Places an order. It is PENDING until the place-order saga approves or rejects it.
+#[utoipa::path(post, path = "/orders", request_body = PlaceOrder, tag = "orders",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer the first outcome (the same order id)")),
+    responses(
+        (status = 202, description = "Placed, awaiting the saga's decision; Location names the order", body = Accepted),
+        (status = 400, description = "Malformed JSON, unknown or missing fields, bad header", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid items, or an idempotency key used for another request", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn place(
+    state: web::Data<OrdersState>,
+    request: HttpRequest,
+    context: RequestContext,
+    body: web::Json<PlaceOrder>,
+) -> Result<HttpResponse, Problem> {
+    let body = body.into_inner();
+    let command = OrderCommand::Place {
+        order_id: Uuid::now_v7(),
+        user_id: body.user_id,
+        items: items(&body)?,
+    };
+    let OrderCommand::Place { order_id, .. } = &command else {
+        unreachable!("built as Place above");
+    };
+    let asked = *order_id;
+    let executed = execute(&state, asked, command, &request, context, &body).await?;
+    let id = executed_id(&executed, asked);
+    let accepted = Accepted {
+        id,
+        version: executed.version,
+        status: OrderStatus::Pending.as_str().to_owned(),
+    };
+    let mut response = command_kit::http::answer(
+        StatusCode::ACCEPTED,
+        executed.version,
+        executed.replayed,
+        &accepted,
+    );
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("/orders/{id}")).expect("a UUID path is a valid header"),
+    );
+    Ok(response)
+}
+
+async fn transition(
+    state: web::Data<OrdersState>,
+    request: HttpRequest,
+    context: RequestContext,
+    id: Uuid,
+    (transition, command): (Transition, OrderCommand),
+    body: &impl Serialize,
+) -> Result<HttpResponse, Problem> {
+    let executed = execute(&state, id, command, &request, context, body).await?;
+    let accepted = Accepted {
+        id,
+        version: executed.version,
+        status: transition.target().as_str().to_owned(),
+    };
+    Ok(command_kit::http::answer(
+        StatusCode::OK,
+        executed.version,
+        executed.replayed,
+        &accepted,
+    ))
+}
+
+/// Approves a PENDING order.
+#[utoipa::path(post, path = "/orders/{id}/approve", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id"),
+        ("If-Match" = Option<String>, Header, description = "Expected version"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer the first outcome")),
+    responses(
+        (status = 200, description = "Approved", body = Accepted),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not PENDING (`current_status` says what it is), or version mismatch", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Idempotency key used for another request", body = Problem, content_type = "application/problem+json")))]
+pub async fn approve(
+    state: web::Data<OrdersState>,
+    request: HttpRequest,
+    context: RequestContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, Problem> {
+    let command = (Transition::Approve, OrderCommand::Approve);
+    transition(state, request, context, id.into_inner(), command, &()).await
+}
+
+/// Rejects a PENDING order with a reason.
+#[utoipa::path(post, path = "/orders/{id}/reject", request_body = WithReason, tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id"),
+        ("If-Match" = Option<String>, Header, description = "Expected version"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer the first outcome")),
+    responses(
+        (status = 200, description = "Rejected", body = Accepted),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not PENDING, or version mismatch", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid reason, or idempotency key reused", body = Problem, content_type = "application/problem+json")))]
+pub async fn reject(
+    state: web::Data<OrdersState>,
+    request: HttpRequest,
+    context: RequestContext,
+    id: web::Path<Uuid>,
+    body: web::Json<WithReason>,
+) -> Result<HttpResponse, Problem> {
+    let command = (
+        Transition::Reject,
+        OrderCommand::Reject {
+            reason: reason(&body)?,
+        },
+    );
+    transition(state, request, context, id.into_inner(), command, &*body).await
+}
+
+/// Cancels a PENDING or APPROVED order with a reason.
+#[utoipa::path(post, path = "/orders/{id}/cancel", request_body = WithReason, tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id"),
+        ("If-Match" = Option<String>, Header, description = "Expected version"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer the first outcome")),
+    responses(
+        (status = 200, description = "Cancelled", body = Accepted),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "REJECTED or already CANCELLED, or version mismatch", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid reason, or idempotency key reused", body = Problem, content_type = "application/problem+json")))]
+pub async fn cancel(
+    state: web::Data<OrdersState>,
+    request: HttpRequest,
+    context: RequestContext,
+    id: web::Path<Uuid>,
+    body: web::Json<WithReason>,
+) -> Result<HttpResponse, Problem> {
+    let command = (
+        Transition::Cancel,
+        OrderCommand::Cancel {
+            reason: reason(&body)?,
+        },
+    );
+    transition(state, request, context, id.into_inner(), command, &*body).await
+}
+
+/// The order's events in sequence order, with their metadata.
+#[utoipa::path(get, path = "/orders/{id}/events", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 200, description = "The stream, oldest first"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn events(
+    state: web::Data<OrdersState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    command_kit::http::stream(&state.pool, Order::TYPE, id, not_found(id)).await
+}
