@@ -1,7 +1,6 @@
 //! users-query's settings: defaults here, overridden by `USERS_QUERY__…` variables.
 
-use std::time::Duration;
-
+use query_kit::{ProjectorSettings, ReadSettings};
 use serde::Deserialize;
 use service_kit::settings::{DatabaseSettings, HttpSettings, KafkaSettings};
 
@@ -43,7 +42,7 @@ impl Default for Settings {
             },
             kafka: KafkaSettings::default(),
             topic: "users.events".into(),
-            projector: ProjectorSettings::default(),
+            projector: ProjectorSettings::for_group("users-query"),
             reads: ReadSettings::default(),
         }
     }
@@ -53,78 +52,5 @@ impl Settings {
     /// Defaults overridden by `USERS_QUERY_CONFIG` (a TOML file) and the environment.
     pub fn load() -> Result<Self, config::ConfigError> {
         service_kit::settings::load(ENV_PREFIX)
-    }
-}
-
-/// The in-process projector.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ProjectorSettings {
-    /// Run the projector in this process.
-    pub enabled: bool,
-    /// Consumer group shared by every users-query instance.
-    pub group_id: String,
-    /// Most events applied per transaction.
-    pub batch_size: usize,
-    /// Attempts to apply an event before it is parked.
-    pub apply_attempts: u32,
-    /// Milliseconds an aggregate waits for a missing sequence before it is parked.
-    pub gap_timeout_ms: u64,
-    /// Fault injection for crash tests (`pause-after-commit`); never set in production.
-    pub failpoint: Option<String>,
-}
-
-impl Default for ProjectorSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            group_id: "users-query".into(),
-            batch_size: 256,
-            apply_attempts: 3,
-            gap_timeout_ms: 30_000,
-            failpoint: None,
-        }
-    }
-}
-
-impl ProjectorSettings {
-    /// The projector configuration these settings describe.
-    pub fn config(
-        &self,
-        kafka: &KafkaSettings,
-        topic: &str,
-    ) -> Result<projector::ProjectorConfig, String> {
-        let mut config = projector::ProjectorConfig::new(&kafka.brokers, topic, &self.group_id);
-        config.batch_size = self.batch_size.max(1);
-        config.apply_attempts = self.apply_attempts.max(1);
-        config.gap_timeout = Duration::from_millis(self.gap_timeout_ms);
-        config.housekeeping_interval = Duration::from_millis(self.gap_timeout_ms.clamp(100, 1_000));
-        config.failpoint = self.failpoint.as_deref().map(str::parse).transpose()?;
-        Ok(config)
-    }
-}
-
-/// Limits of the query endpoints.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ReadSettings {
-    /// How long `min_version` waits when `wait_ms` is not given.
-    pub default_wait_ms: u64,
-    /// The longest `wait_ms` accepted.
-    pub max_wait_ms: u64,
-    /// Page size when `limit` is not given.
-    pub default_limit: i64,
-    /// Larger `limit`s are capped to this.
-    pub max_limit: i64,
-}
-
-impl Default for ReadSettings {
-    fn default() -> Self {
-        Self {
-            default_wait_ms: 2_000,
-            max_wait_ms: 10_000,
-            default_limit: 50,
-            max_limit: 200,
-        }
     }
 }

@@ -34,6 +34,18 @@ const SERVICES: &[Service] = &[
         port: 5011,
         databases: &[("DATABASE", "users_read"), ("EVENT_STORE", "users_es")],
     },
+    Service {
+        name: "orders-command",
+        env_prefix: "ORDERS_COMMAND",
+        port: 5002,
+        databases: &[("DATABASE", "orders_es")],
+    },
+    Service {
+        name: "orders-query",
+        env_prefix: "ORDERS_QUERY",
+        port: 5012,
+        databases: &[("DATABASE", "orders_read"), ("EVENT_STORE", "orders_es")],
+    },
 ];
 
 fn target_dir() -> PathBuf {

@@ -9,6 +9,7 @@ use serde_yaml_ng::Value;
 
 const COMPOSE: &str = "compose.yaml";
 const DOCKERFILE: &str = "deploy/docker/Dockerfile";
+const INIT_DATABASES: &str = "deploy/compose/init-databases.sql";
 /// A service with deployment files, and where its settings are declared: each
 /// `__`-separated part of one of its variables is a field of one of these structs.
 struct Deployed {
@@ -17,6 +18,10 @@ struct Deployed {
     k8s: &'static str,
     settings: &'static [&'static str],
     prefix: &'static str,
+    /// The topic it publishes or consumes, which the Compose stack must create.
+    topic: &'static str,
+    /// The databases it connects to, which the Compose stack must create.
+    databases: &'static [&'static str],
 }
 
 const DEPLOYED: &[Deployed] = &[
@@ -26,9 +31,12 @@ const DEPLOYED: &[Deployed] = &[
         k8s: "deploy/k8s/users-command.yaml",
         settings: &[
             "users-command/src/settings.rs",
+            "crates/command-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
         ],
         prefix: "USERS_COMMAND__",
+        topic: "users.events",
+        databases: &["users_es"],
     },
     Deployed {
         name: "users-query",
@@ -39,6 +47,33 @@ const DEPLOYED: &[Deployed] = &[
             "crates/service-kit/src/settings.rs",
         ],
         prefix: "USERS_QUERY__",
+        topic: "users.events",
+        databases: &["users_read", "users_es"],
+    },
+    Deployed {
+        name: "orders-command",
+        port: 5002,
+        k8s: "deploy/k8s/orders-command.yaml",
+        settings: &[
+            "orders-command/src/settings.rs",
+            "crates/command-kit/src/settings.rs",
+            "crates/service-kit/src/settings.rs",
+        ],
+        prefix: "ORDERS_COMMAND__",
+        topic: "orders.events",
+        databases: &["orders_es"],
+    },
+    Deployed {
+        name: "orders-query",
+        port: 5012,
+        k8s: "deploy/k8s/orders-query.yaml",
+        settings: &[
+            "orders-query/src/settings.rs",
+            "crates/service-kit/src/settings.rs",
+        ],
+        prefix: "ORDERS_QUERY__",
+        topic: "orders.events",
+        databases: &["orders_read", "orders_es"],
     },
 ];
 
@@ -234,11 +269,47 @@ fn compose_file_parses_and_declares_the_stack_services() {
         .into_iter()
         .map(|(name, _)| name)
         .collect();
-    for expected in ["postgres", "kafka", "kafka-init", "users-command"] {
+    let infrastructure = ["postgres", "kafka", "kafka-init"];
+    let deployed = DEPLOYED.iter().map(|service| service.name);
+    for expected in infrastructure.into_iter().chain(deployed) {
         assert!(
             names.contains(expected),
             "compose.yaml lacks service {expected}; it has {names:?}"
         );
+    }
+}
+
+#[test]
+fn compose_creates_every_topic_and_database_a_service_uses() {
+    let compose = compose();
+    let kafka_init = compose_service(&compose, "kafka-init");
+    // The job's entrypoint and command, as one text (a list of words or a shell script).
+    let words = |value: &Value| match value {
+        Value::Null => String::new(),
+        Value::Sequence(parts) => parts.iter().map(scalar).collect::<Vec<_>>().join(" "),
+        other => scalar(other),
+    };
+    let job = format!(
+        "{} {}",
+        words(&kafka_init["entrypoint"]),
+        words(&kafka_init["command"])
+    );
+    let job = job.split_whitespace().collect::<Vec<_>>().join(" ");
+    let sql = read(INIT_DATABASES);
+    for service in DEPLOYED {
+        assert!(
+            job.contains(&format!("--topic {}", service.topic)),
+            "kafka-init does not create {}, which {} uses: {job}",
+            service.topic,
+            service.name
+        );
+        for database in service.databases {
+            assert!(
+                sql.contains(&format!("CREATE DATABASE {database} ")),
+                "{INIT_DATABASES} does not create {database}, which {} uses",
+                service.name
+            );
+        }
     }
 }
 
@@ -266,37 +337,43 @@ fn every_compose_dependency_names_a_service_that_can_satisfy_it() {
 }
 
 #[test]
-fn users_command_publishes_port_5001_and_reaches_kafka_from_inside_the_network() {
+fn every_service_publishes_its_port_and_reaches_kafka_from_inside_the_network() {
     let compose = compose();
-    let service = compose_service(&compose, "users-command");
-    let ports = ports(service);
-    assert!(
-        ports.iter().any(|port| port == "5001:5001"),
-        "users-command should publish 5001:5001, has {ports:?}"
-    );
-    let environment = environment(service);
-    let value = |wanted: &str| {
-        environment
-            .iter()
-            .find(|(name, _)| name == wanted)
-            .map(|(_, value)| value.as_str())
-    };
-    assert_eq!(
-        value("USERS_COMMAND__HTTP__HOST"),
-        Some("0.0.0.0"),
-        "in a container the service must listen on every interface"
-    );
-    assert_eq!(value("USERS_COMMAND__KAFKA__BROKERS"), Some("kafka:9092"));
-    let healthcheck = format!("{:?}", service["healthcheck"]["test"]);
-    assert!(
-        healthcheck.contains("/health/ready"),
-        "users-command's healthcheck should ask /health/ready, has {healthcheck}"
-    );
-    assert_eq!(
-        scalar(&service["build"]["args"]["SERVICE"]),
-        "users-command",
-        "the image should be built with SERVICE=users-command"
-    );
+    for deployed in DEPLOYED {
+        let name = deployed.name;
+        let port = deployed.port;
+        let service = compose_service(&compose, name);
+        let ports = ports(service);
+        let published = format!("{port}:{port}");
+        assert!(
+            ports.contains(&published),
+            "{name} should publish {published}, has {ports:?}"
+        );
+        let environment = environment(service);
+        let value = |key: &str| {
+            let wanted = format!("{}{key}", deployed.prefix);
+            environment
+                .iter()
+                .find(|(variable, _)| *variable == wanted)
+                .map(|(_, value)| value.as_str())
+        };
+        assert_eq!(
+            value("HTTP__HOST"),
+            Some("0.0.0.0"),
+            "in a container {name} must listen on every interface"
+        );
+        assert_eq!(value("KAFKA__BROKERS"), Some("kafka:9092"), "{name}");
+        let healthcheck = format!("{:?}", service["healthcheck"]["test"]);
+        assert!(
+            healthcheck.contains(&format!(":{port}/health/ready")),
+            "{name}'s healthcheck should ask /health/ready on {port}, has {healthcheck}"
+        );
+        assert_eq!(
+            scalar(&service["build"]["args"]["SERVICE"]),
+            name,
+            "the image should be built with SERVICE={name}"
+        );
+    }
 }
 
 #[test]

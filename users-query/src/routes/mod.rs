@@ -1,6 +1,5 @@
 //! HTTP routes of users-query.
 
-pub mod admin;
 pub mod users;
 
 use utoipa::OpenApi;
@@ -16,11 +15,11 @@ use utoipa::OpenApi;
     paths(
         users::get,
         users::list,
-        admin::parked,
-        admin::retry,
-        admin::skip,
-        admin::start_rebuild,
-        admin::rebuild_status
+        query_kit::admin::parked,
+        query_kit::admin::retry,
+        query_kit::admin::skip,
+        query_kit::admin::start_rebuild,
+        query_kit::admin::rebuild_status
     ),
     components(schemas(service_kit::Problem, service_kit::FieldError))
 )]

@@ -1,30 +1,119 @@
-//! `/admin`: parked events (list, retry, skip) and rebuilding the read model.
+//! `/admin`: parked events (list, retry, skip) and rebuilding the read model, the same on
+//! every query service. The handlers see the projection only through [`Operations`].
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use projector::{ParkedEvent, RebuildProgress, RetryOutcome, Skipped};
+use projector::{ParkedEvent, Projection, RebuildProgress, RetryOutcome, Skipped};
 use serde::{Deserialize, Serialize};
 use service_kit::Problem;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::projection::UsersView;
-
-/// Aggregate type of the events a rebuild replays.
-const AGGREGATE_TYPE: &str = contracts::users::AGGREGATE_TYPE;
 const RETRY_ATTEMPTS: u32 = 3;
 
-/// What the admin handlers share.
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type Progress<'a> = Box<dyn Fn(&RebuildProgress) + Send + Sync + 'a>;
+
+/// The projector's admin functions bound to one projection and its event store.
+trait Operations: Send + Sync {
+    fn list(&self, after: i64, limit: i64) -> Boxed<'_, Result<Vec<ParkedEvent>, sqlx::Error>>;
+    fn retry(&self, id: i64) -> Boxed<'_, Result<Option<RetryOutcome>, sqlx::Error>>;
+    fn skip(&self, id: i64) -> Boxed<'_, Result<Option<Skipped>, sqlx::Error>>;
+    fn rebuild<'a>(&'a self, progress: Progress<'a>) -> Boxed<'a, Result<(), String>>;
+}
+
+struct Bound<P> {
+    read_model: PgPool,
+    event_store: PgPool,
+    projection: Arc<P>,
+    aggregate_type: &'static str,
+}
+
+impl<P: Projection> Operations for Bound<P> {
+    fn list(&self, after: i64, limit: i64) -> Boxed<'_, Result<Vec<ParkedEvent>, sqlx::Error>> {
+        Box::pin(projector::list_parked(
+            &self.read_model,
+            self.projection.as_ref(),
+            after,
+            limit,
+        ))
+    }
+
+    fn retry(&self, id: i64) -> Boxed<'_, Result<Option<RetryOutcome>, sqlx::Error>> {
+        let store = Some((&self.event_store, self.aggregate_type));
+        let projection = self.projection.as_ref();
+        Box::pin(projector::retry_parked(
+            &self.read_model,
+            projection,
+            id,
+            store,
+            RETRY_ATTEMPTS,
+        ))
+    }
+
+    fn skip(&self, id: i64) -> Boxed<'_, Result<Option<Skipped>, sqlx::Error>> {
+        let store = Some((&self.event_store, self.aggregate_type));
+        let projection = self.projection.as_ref();
+        Box::pin(projector::skip_parked(
+            &self.read_model,
+            projection,
+            id,
+            store,
+            RETRY_ATTEMPTS,
+        ))
+    }
+
+    fn rebuild<'a>(&'a self, progress: Progress<'a>) -> Boxed<'a, Result<(), String>> {
+        Box::pin(async move {
+            projector::rebuild(
+                &self.read_model,
+                &self.event_store,
+                self.projection.as_ref(),
+                self.aggregate_type,
+                progress,
+            )
+            .await
+            .map(drop)
+            .map_err(|error| error.to_string())
+        })
+    }
+}
+
+/// What the admin handlers share (mounted as `web::Data<AdminState>`).
 pub struct AdminState {
-    pub read_model: PgPool,
-    pub event_store: PgPool,
-    pub rebuild: Arc<Mutex<RebuildStatus>>,
+    operations: Arc<dyn Operations>,
+    rebuild: Arc<Mutex<RebuildStatus>>,
     /// Stops a running rebuild at shutdown.
-    pub cancel: CancellationToken,
+    cancel: CancellationToken,
+}
+
+impl AdminState {
+    /// Operations on `projection`'s read model, filling gaps and rebuilding from the events of
+    /// `aggregate_type` in `event_store`.
+    pub fn new<P: Projection>(
+        read_model: PgPool,
+        event_store: PgPool,
+        projection: Arc<P>,
+        aggregate_type: &'static str,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            operations: Arc::new(Bound {
+                read_model,
+                event_store,
+                projection,
+                aggregate_type,
+            }),
+            rebuild: Arc::default(),
+            cancel,
+        }
+    }
 }
 
 /// The latest rebuild of this instance.
@@ -74,14 +163,11 @@ pub async fn parked(
     if !(1..=1000).contains(&limit) {
         return Err(Problem::bad_request("limit must be between 1 and 1000"));
     }
-    let events: Vec<ParkedEvent> = projector::list_parked(
-        &state.read_model,
-        &UsersView,
-        params.after.unwrap_or(0),
-        limit,
-    )
-    .await
-    .map_err(|error| Problem::unavailable(&error))?;
+    let events: Vec<ParkedEvent> = state
+        .operations
+        .list(params.after.unwrap_or(0), limit)
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": events })))
 }
 
@@ -114,11 +200,7 @@ pub async fn retry(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let store = Some((&state.event_store, AGGREGATE_TYPE));
-    outcome(
-        projector::retry_parked(&state.read_model, &UsersView, id, store, RETRY_ATTEMPTS).await,
-        id,
-    )
+    outcome(state.operations.retry(id).await, id)
 }
 
 /// Skips parked event `id` for good (its effect is never applied), then retries the rest of
@@ -126,14 +208,15 @@ pub async fn retry(
 #[utoipa::path(post, path = "/admin/parked/{id}/skip", tag = "admin",
     params(("id" = i64, Path, description = "Parked event id")),
     responses((status = 200, description = "What the retry after the skip applied"), (status = 404, body = Problem),
-        (status = 409, description = "Not the next sequence of its user", body = Problem)))]
+        (status = 409, description = "Not the next sequence of its aggregate", body = Problem)))]
 pub async fn skip(
     state: web::Data<AdminState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let store = Some((&state.event_store, AGGREGATE_TYPE));
-    let skipped = projector::skip_parked(&state.read_model, &UsersView, id, store, RETRY_ATTEMPTS)
+    let skipped = state
+        .operations
+        .skip(id)
         .await
         .map_err(|error| Problem::unavailable(&error))?;
     match skipped {
@@ -141,7 +224,7 @@ pub async fn skip(
         Some(Skipped::NotNext { sequence, next }) => Err(Problem::new(
             StatusCode::CONFLICT,
             "skip-out-of-order",
-            "Only the next sequence of a user can be skipped",
+            "Only the next sequence of an aggregate can be skipped",
         )
         .with_detail(format!(
             "parked event {id} is sequence {sequence}, but the read model waits for {next}; retry or skip that one first"
@@ -172,7 +255,7 @@ pub async fn start_rebuild(state: web::Data<AdminState>) -> Result<HttpResponse,
             ..RebuildStatus::default()
         };
     }
-    let (read_model, event_store) = (state.read_model.clone(), state.event_store.clone());
+    let operations = state.operations.clone();
     let (status, cancel) = (state.rebuild.clone(), state.cancel.clone());
     tokio::spawn(async move {
         let report = status.clone();
@@ -187,9 +270,7 @@ pub async fn start_rebuild(state: web::Data<AdminState>) -> Result<HttpResponse,
         // Dropping the rebuild at shutdown rolls its transaction back; the live model stays.
         let result = tokio::select! {
             () = cancel.cancelled() => Err("stopped by shutdown".to_owned()),
-            result = projector::rebuild(&read_model, &event_store, &UsersView, AGGREGATE_TYPE, progress) => {
-                result.map_err(|error| error.to_string())
-            }
+            result = operations.rebuild(Box::new(progress)) => result,
         };
         let mut status = status
             .lock()

@@ -1,0 +1,169 @@
+//! What every query service shares, so a bounded context only brings its projection and its
+//! query routes:
+//!
+//! - [`ReadSide::start`]: create the read model's schema, start the projector, listen for
+//!   applied versions, and prepare the admin operations;
+//! - [`reads`]: `min_version` reads (read your own write), page limits and keyset cursors;
+//! - [`admin`]: `/admin/parked` (list, retry, skip) and `/admin/rebuild`;
+//! - [`ProjectorSettings`] and [`ReadSettings`]: the configuration sections.
+
+pub mod admin;
+pub mod reads;
+mod settings;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use anyhow::Context;
+use projector::{AppliedWatch, Projection, Projector, ProjectorStats};
+use service_kit::health::Readiness;
+use service_kit::http::{Background, Service};
+use service_kit::settings::{DatabaseSettings, KafkaSettings};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+pub use settings::{ProjectorSettings, ReadSettings};
+
+/// Where a read side reads from and writes to.
+pub struct ReadSideSettings<'a> {
+    /// The read model's own database.
+    pub database: &'a DatabaseSettings,
+    /// The bounded context's event store (rebuilds, filling gaps on retry).
+    pub event_store: &'a DatabaseSettings,
+    pub kafka: &'a KafkaSettings,
+    /// Topic the projector consumes.
+    pub topic: &'a str,
+    pub projector: &'a ProjectorSettings,
+    pub reads: &'a ReadSettings,
+    /// `aggregate_type` of the events in the store that the projection is built from.
+    pub aggregate_type: &'static str,
+}
+
+/// A query service's read model with its projector running beside it.
+pub struct ReadSide {
+    /// The read model's pool; its search path is the live schema.
+    pub reads: web::Data<reads::Reads>,
+    admin: web::Data<admin::AdminState>,
+    background: Vec<Background>,
+    stats: Option<Arc<ProjectorStats>>,
+    readiness: Readiness,
+}
+
+impl ReadSide {
+    /// Creates the projection's schema if needed and starts its projector (unless disabled).
+    pub async fn start<P: Projection>(
+        settings: ReadSideSettings<'_>,
+        projection: P,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let projection = Arc::new(projection);
+        let schema = projection.schema().to_owned();
+        let options = settings
+            .database
+            .connect_options()
+            .options([("search_path", schema.as_str())]);
+        let pool = settings.database.pool_with(options);
+        projector::ensure_schema(&pool, projection.as_ref())
+            .await
+            .with_context(|| format!("creating the read model {schema}"))?;
+        let broker = service_kit::kafka::shared_admin(&settings.kafka.brokers)
+            .context("creating a Kafka admin client")?;
+
+        let mut background = Vec::new();
+        let mut stats = None;
+        if settings.projector.enabled {
+            let config = settings
+                .projector
+                .config(settings.kafka, settings.topic)
+                .map_err(anyhow::Error::msg)?;
+            let projector = Projector::new(pool.clone(), projection.clone(), config);
+            stats = Some(projector.stats());
+            let token = cancel.child_token();
+            background.push(Background {
+                name: "projector",
+                task: tokio::spawn(async move { projector.run(token).await.map_err(Into::into) }),
+            });
+        }
+        let reads = web::Data::new(reads::Reads {
+            pool: pool.clone(),
+            watch: AppliedWatch::start(pool.clone(), schema, cancel.child_token()),
+            limits: settings.reads.clone(),
+        });
+        let admin = web::Data::new(admin::AdminState::new(
+            pool.clone(),
+            settings.event_store.pool(),
+            projection,
+            settings.aggregate_type,
+            cancel.child_token(),
+        ));
+        Ok(Self {
+            reads,
+            admin,
+            background,
+            stats,
+            readiness: Readiness {
+                database: pool,
+                broker: Some(broker),
+            },
+        })
+    }
+
+    /// The read model's pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.reads.pool
+    }
+
+    /// Binds the HTTP port with the service's query `routes`, the admin routes and the
+    /// shared read state (`web::Data<Reads>`) mounted.
+    pub fn serve<F>(
+        self,
+        http: &service_kit::settings::HttpSettings,
+        openapi: utoipa::openapi::OpenApi,
+        routes: F,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<QueryService>
+    where
+        F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+    {
+        let (reads, admin) = (self.reads, self.admin);
+        let service = Service::bind(
+            http,
+            self.readiness,
+            openapi,
+            move |config| {
+                config.app_data(reads.clone()).app_data(admin.clone());
+                routes(config);
+                admin::configure(config);
+            },
+            self.background,
+            cancel,
+        )?;
+        Ok(QueryService {
+            service,
+            stats: self.stats,
+        })
+    }
+}
+
+/// A built query service: bound to its port, projector started, not yet serving.
+pub struct QueryService {
+    service: Service,
+    stats: Option<Arc<ProjectorStats>>,
+}
+
+impl QueryService {
+    /// The port the service listens on.
+    pub fn port(&self) -> u16 {
+        self.service.port()
+    }
+
+    /// The projector's counters, when it runs in this instance.
+    pub fn projector_stats(&self) -> Option<Arc<ProjectorStats>> {
+        self.stats.clone()
+    }
+
+    /// Serves until the token is cancelled (or the server or projector fails), then drains.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.service.run_until_stopped().await
+    }
+}

@@ -1,0 +1,41 @@
+use orders_query::{Application, Settings};
+
+const HELP: &str = "\
+orders-query: the read side of the Orders bounded context (Kafka topic orders.events -> projector
+-> read model in its own database -> REST queries).
+
+Usage: orders-query [--help] [--version]
+
+Configuration comes from defaults, then the TOML file named by ORDERS_QUERY_CONFIG, then
+environment variables ORDERS_QUERY__<SECTION>__<KEY>, for example:
+  ORDERS_QUERY__HTTP__PORT=5012                        port to listen on (0 picks one)
+  ORDERS_QUERY__DATABASE__DATABASE_NAME=orders_read    the read model's database (also HOST,
+                                                       PORT, USERNAME, PASSWORD, MAX_CONNECTIONS)
+  ORDERS_QUERY__EVENT_STORE__DATABASE_NAME=orders_es   the event store, read by rebuilds
+  ORDERS_QUERY__KAFKA__BROKERS=127.0.0.1:9092
+  ORDERS_QUERY__TOPIC=orders.events
+  ORDERS_QUERY__PROJECTOR__GROUP_ID=orders-query       consumer group of every instance
+  ORDERS_QUERY__PROJECTOR__GAP_TIMEOUT_MS=30000        wait for a missing sequence, then park
+  ORDERS_QUERY__READS__MAX_WAIT_MS=10000               longest min_version wait
+Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
+Endpoints: GET /orders/{id}[?min_version=N&wait_ms=M], GET /orders?user_id=|status=&limit=
+&cursor= (newest first), GET /users/{user_id}/order-summary, /admin/parked, /admin/rebuild,
+/health/live, /health/ready, /metrics, /api-docs/openapi.json, /swagger-ui/
+SIGTERM or SIGINT stops it after in-flight requests and the projector's current batch.";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    service_kit::process::run(
+        "orders-query",
+        env!("CARGO_PKG_VERSION"),
+        HELP,
+        Settings::load,
+        |settings, cancel| async move {
+            Application::build(settings, cancel)
+                .await?
+                .run_until_stopped()
+                .await
+        },
+    )
+    .await
+}
