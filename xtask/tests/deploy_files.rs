@@ -44,6 +44,7 @@ const DEPLOYED: &[Deployed] = &[
         k8s: "deploy/k8s/users-query.yaml",
         settings: &[
             "users-query/src/settings.rs",
+            "crates/query-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
         ],
         prefix: "USERS_QUERY__",
@@ -69,6 +70,7 @@ const DEPLOYED: &[Deployed] = &[
         k8s: "deploy/k8s/orders-query.yaml",
         settings: &[
             "orders-query/src/settings.rs",
+            "crates/query-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
         ],
         prefix: "ORDERS_QUERY__",

@@ -1,0 +1,116 @@
+//! Looking into an event store from a test: row counts, stored events, and whether every
+//! stored event reached its topic in per-aggregate order.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Row counts of an event store's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub events: i64,
+    pub outbox: i64,
+    pub claims: i64,
+    pub idempotency_keys: i64,
+    pub snapshots: i64,
+}
+
+/// The row counts of the event store in `pool`.
+pub async fn counts(pool: &PgPool) -> Counts {
+    let count = |table: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(pool)
+            .await
+            .expect("count")
+    };
+    Counts {
+        events: count("events").await,
+        outbox: count("outbox").await,
+        claims: count("unique_claims").await,
+        idempotency_keys: count("idempotency_keys").await,
+        snapshots: count("snapshots").await,
+    }
+}
+
+/// Every stored event as (event id, aggregate id, sequence), in commit order.
+pub async fn stored_events(pool: &PgPool) -> Vec<(Uuid, String, i64)> {
+    sqlx::query_as("SELECT event_id, aggregate_id, sequence FROM events ORDER BY position")
+        .fetch_all(pool)
+        .await
+        .expect("events")
+}
+
+/// Rows waiting in the outbox.
+pub async fn outbox_len(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(pool)
+        .await
+        .expect("outbox count")
+}
+
+/// Waits until the outbox is empty.
+pub async fn drained(pool: &PgPool, deadline: Duration) {
+    crate::eventually(deadline, "the outbox to drain", || async {
+        (outbox_len(pool).await == 0).then_some(())
+    })
+    .await;
+}
+
+/// Reads `topic` on `brokers` until every stored event is on it; checks per-aggregate order
+/// and that each record carries the stored event's id, aggregate and sequence. Returns how
+/// often each event id was seen.
+pub async fn assert_all_on(
+    brokers: &str,
+    pool: &PgPool,
+    topic: &str,
+    deadline: Duration,
+) -> HashMap<Uuid, usize> {
+    let stored = stored_events(pool).await;
+    let wanted: HashSet<String> = stored.iter().map(|(id, _, _)| id.to_string()).collect();
+    let records = crate::read_topic_from(brokers, topic, deadline, |records| {
+        let seen: HashSet<&str> = records
+            .iter()
+            .map(|r| r.envelope.event_id.as_str())
+            .collect();
+        wanted.iter().all(|id| seen.contains(id.as_str()))
+    })
+    .await;
+    crate::assert_per_aggregate_order(&records);
+    let by_id: HashMap<String, (String, i64)> = stored
+        .iter()
+        .map(|(id, aggregate, sequence)| (id.to_string(), (aggregate.clone(), *sequence)))
+        .collect();
+    let mut seen = HashMap::new();
+    for record in &records {
+        let (aggregate, sequence) = &by_id[&record.envelope.event_id];
+        assert_eq!(
+            &record.envelope.aggregate_id, aggregate,
+            "event id and aggregate agree"
+        );
+        assert_eq!(
+            record.envelope.sequence as i64, *sequence,
+            "event id and sequence agree"
+        );
+        *seen
+            .entry(
+                record
+                    .envelope
+                    .event_id
+                    .parse::<Uuid>()
+                    .expect("a UUID event id"),
+            )
+            .or_insert(0) += 1;
+    }
+    seen
+}
+
+/// `assert_all_on` against the test broker.
+pub async fn assert_all_on_topic(
+    pool: &PgPool,
+    topic: &str,
+    deadline: Duration,
+) -> HashMap<Uuid, usize> {
+    assert_all_on(&crate::kafka_brokers(), pool, topic, deadline).await
+}
