@@ -46,14 +46,6 @@ CREATE TABLE order_summaries (
 );
 ";
 
-fn recorded_at(event: &EventEnvelope) -> chrono::DateTime<chrono::Utc> {
-    event
-        .recorded_at
-        .as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-        .unwrap_or_else(chrono::Utc::now)
-}
-
 fn rejected(message: String) -> ApplyError {
     ApplyError::Rejected(message)
 }
@@ -112,7 +104,7 @@ impl Projection for OrdersView {
             ))
         })?;
         let version = event.sequence as i64;
-        let at = recorded_at(event);
+        let at = projector::recorded_at(event);
 
         if let Event::Placed(placed) = change {
             let user_id: Uuid = placed

@@ -30,14 +30,6 @@ CREATE INDEX users_status_idx ON users (status, id);
 CREATE INDEX users_name_idx ON users (lower(name) text_pattern_ops, id);
 ";
 
-fn recorded_at(event: &EventEnvelope) -> chrono::DateTime<chrono::Utc> {
-    event
-        .recorded_at
-        .as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-        .unwrap_or_else(chrono::Utc::now)
-}
-
 impl Projection for UsersView {
     fn schema(&self) -> &str {
         SCHEMA
@@ -68,7 +60,7 @@ impl Projection for UsersView {
             ))
         })?;
         let version = event.sequence as i64;
-        let at = recorded_at(event);
+        let at = projector::recorded_at(event);
         if let Event::Registered(registered) = change {
             sqlx::query(
                 "INSERT INTO users (id, email, name, status, credit_limit_cents, reserved_cents, version, created_at, updated_at) \

@@ -5,8 +5,8 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 use event_store::{CommandMetadata, IdempotencyKey};
 use serde::Serialize;
-use service_kit::Problem;
 use service_kit::http::RequestContext;
+use service_kit::{FieldError, Problem};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
@@ -16,6 +16,18 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 /// Longest idempotency key accepted.
 pub const MAX_KEY_LEN: usize = 255;
+
+/// The parsed value, or `None` with the failure added to `errors` as field `name`, so a
+/// handler reports every invalid field at once.
+pub fn field<T>(
+    errors: &mut Vec<FieldError>,
+    name: &str,
+    parsed: Result<T, domain_kit::ValueError>,
+) -> Option<T> {
+    parsed
+        .map_err(|e| errors.push(FieldError::new(name, e.code, e.message)))
+        .ok()
+}
 
 /// Parses `If-Match`: a version number, quoted or not (`3`, `"3"`, `W/"3"`), or `*`.
 pub fn expected_version(headers: &HeaderMap) -> Result<Option<u64>, Problem> {

@@ -30,6 +30,15 @@ pub use watch::{AppliedWatch, WaitOutcome};
 
 use contracts::events::v1::EventEnvelope;
 
+/// When `event` was committed to the event store (now, for an envelope without the time).
+pub fn recorded_at(event: &EventEnvelope) -> chrono::DateTime<chrono::Utc> {
+    event
+        .recorded_at
+        .as_ref()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+        .unwrap_or_else(chrono::Utc::now)
+}
+
 /// A read model: its schema and how each event changes it.
 pub trait Projection: Send + Sync + 'static {
     /// Name of the live schema, e.g. `users_view`.

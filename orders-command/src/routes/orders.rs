@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
+use command_kit::http::field;
 use cqrs_es::Aggregate;
 use event_store::{CommandBus, Executed};
 use serde::{Deserialize, Serialize};
@@ -13,8 +14,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::{
-    Items, LineItem, Order, OrderCommand, OrderStatus, Quantity, Reason, Sku, Transition,
-    UnitPrice, ValueError,
+    Items, LineItem, Order, OrderCommand, OrderStatus, Quantity, Reason, Sku, Transition, UnitPrice,
 };
 use crate::error::{OrderCommandError, not_found};
 
@@ -79,12 +79,6 @@ pub struct Accepted {
     pub version: u64,
     /// `PENDING`, `APPROVED`, `REJECTED` or `CANCELLED`: the state this command led to.
     pub status: String,
-}
-
-fn field<T>(errors: &mut Vec<FieldError>, name: &str, parsed: Result<T, ValueError>) -> Option<T> {
-    parsed
-        .map_err(|e| errors.push(FieldError::new(name, e.code, e.message)))
-        .ok()
 }
 
 /// Every field error of the body at once, or the validated items.

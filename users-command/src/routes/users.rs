@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use command_kit::http::field;
 use cqrs_es::Aggregate;
 use event_store::{CommandBus, Executed};
 use serde::{Deserialize, Serialize};
@@ -12,9 +13,7 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::{
-    CreditCents, Email, Reason, Reservation, User, UserCommand, UserName, ValueError,
-};
+use crate::domain::{CreditCents, Email, Reason, Reservation, User, UserCommand, UserName};
 use crate::error::UserCommandError;
 
 /// What the handlers share.
@@ -124,12 +123,6 @@ pub struct ReservationOutcome {
     pub reserved_cents: i64,
     /// Credit the user can still reserve.
     pub available_cents: i64,
-}
-
-fn field<T>(errors: &mut Vec<FieldError>, name: &str, parsed: Result<T, ValueError>) -> Option<T> {
-    parsed
-        .map_err(|e| errors.push(FieldError::new(name, e.code, e.message)))
-        .ok()
 }
 
 fn invalid(errors: Vec<FieldError>) -> Problem {
