@@ -5,25 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Counts, TestApp};
+use common::{Counts, TestApp, Users};
 use serde_json::{Value, json};
+use test_support::service::{assert_problem, bad};
 use uuid::Uuid;
 
 async fn body(response: reqwest::Response) -> Value {
     response.json().await.expect("json body")
-}
-
-async fn assert_problem(response: reqwest::Response, status: u16, kind: &str) -> Value {
-    assert_eq!(response.status(), status, "status");
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json",
-        "problem content type"
-    );
-    let problem = body(response).await;
-    assert_eq!(problem["type"], kind, "problem type in {problem}");
-    assert_eq!(problem["status"], status);
-    problem
 }
 
 #[tokio::test]
@@ -342,38 +330,8 @@ async fn a_changed_email_is_free_for_another_user() {
 
 #[tokio::test]
 async fn concurrent_commands_on_the_same_version_let_exactly_one_win() {
-    let app = TestApp::spawn_without_relay().await;
-    let id = app.register("race@example.com", 1_000_000).await;
-    const WRITERS: usize = 12;
-    let attempts = (0..WRITERS).map(|i| {
-        let app = &app;
-        async move {
-            let path = format!("/users/{id}/credit-reservations");
-            app.post_if_match(
-                &path,
-                1,
-                json!({ "order_id": Uuid::now_v7(), "amount_cents": 10 + i as i64 }),
-            )
-            .await
-        }
-    });
-    let responses = futures::future::join_all(attempts).await;
-    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 409).count(),
-        WRITERS - 1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        app.counts().await.events,
-        2,
-        "exactly one reservation was committed"
-    );
+    test_support::invariants::concurrent_commands_on_one_version_let_exactly_one_win::<Users>()
+        .await;
 }
 
 #[tokio::test]
@@ -502,50 +460,6 @@ async fn snapshots_fold_each_event_exactly_once() {
         "/problems/insufficient-credit",
     )
     .await;
-}
-
-/// One malformed or invalid request and the problem it must get.
-struct BadInput {
-    what: &'static str,
-    method: reqwest::Method,
-    path: String,
-    content_type: &'static str,
-    body: Vec<u8>,
-    status: u16,
-    kind: &'static str,
-    /// A field error the problem must list, as (field, code).
-    field_error: Option<(&'static str, &'static str)>,
-}
-
-fn bad(what: &'static str, path: &str, body: Value, status: u16, kind: &'static str) -> BadInput {
-    BadInput {
-        what,
-        method: reqwest::Method::POST,
-        path: path.to_owned(),
-        content_type: "application/json",
-        body: body.to_string().into_bytes(),
-        status,
-        kind,
-        field_error: None,
-    }
-}
-
-impl BadInput {
-    fn raw(mut self, content_type: &'static str, body: &[u8]) -> Self {
-        self.content_type = content_type;
-        self.body = body.to_vec();
-        self
-    }
-
-    fn method(mut self, method: reqwest::Method) -> Self {
-        self.method = method;
-        self
-    }
-
-    fn field(mut self, field: &'static str, code: &'static str) -> Self {
-        self.field_error = Some((field, code));
-        self
-    }
 }
 
 #[tokio::test]
@@ -726,25 +640,8 @@ async fn bad_input_gets_the_right_problem_and_writes_nothing() {
             "/problems/not-found",
         ),
     ];
-    for case in cases {
-        let response = app
-            .client
-            .request(case.method.clone(), app.url(&case.path))
-            .header("content-type", case.content_type)
-            .body(case.body.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), case.status, "{}", case.what);
-        let problem = assert_problem(response, case.status, case.kind).await;
-        if let Some((field, code)) = case.field_error {
-            let listed = problem["errors"]
-                .as_array()
-                .expect("field errors")
-                .iter()
-                .any(|e| e["field"] == field && e["code"] == code);
-            assert!(listed, "{}: {field}/{code} in {problem}", case.what);
-        }
+    for case in &cases {
+        case.check(&app.client, &app.address).await;
     }
 
     let everything = app

@@ -49,7 +49,7 @@ impl WriteSide {
             event_store::MIGRATOR
                 .run(&pool)
                 .await
-                .with_context(|| format!("migrating the event store {}", database.database_name))?;
+                .context("migrating the event store")?;
         }
         let admin = service_kit::kafka::shared_admin(&kafka.brokers)
             .context("creating a Kafka admin client")?;

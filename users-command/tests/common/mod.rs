@@ -9,6 +9,7 @@ use event_store::CommandBus;
 use serde_json::{Value, json};
 use service_kit::settings::DatabaseSettings;
 use sqlx::PgPool;
+use test_support::invariants::CommandContext;
 use tokio_util::sync::CancellationToken;
 use users_command::contract::UsersContract;
 use users_command::domain::User;
@@ -25,7 +26,7 @@ pub struct TestApp {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-/// Row counts of the event store's tables.
+/// Row counts of the tables a User command writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
     pub events: i64,
@@ -117,20 +118,11 @@ impl TestApp {
     }
 
     pub async fn counts(&self) -> Counts {
-        let count = |table: &str| {
-            let sql = format!("SELECT count(*) FROM {table}");
-            let pool = self.pool.clone();
-            async move {
-                sqlx::query_scalar::<_, i64>(&sql)
-                    .fetch_one(&pool)
-                    .await
-                    .expect("count")
-            }
-        };
+        let counts = test_support::store::counts(&self.pool).await;
         Counts {
-            events: count("events").await,
-            outbox: count("outbox").await,
-            claims: count("unique_claims").await,
+            events: counts.events,
+            outbox: counts.outbox,
+            claims: counts.claims,
         }
     }
 
@@ -157,68 +149,23 @@ pub fn bus(pool: &PgPool, topic: &str) -> CommandBus<User> {
     CommandBus::new(pool.clone(), Arc::new(UsersContract::new(topic)), ())
 }
 
-/// The users-command binary, started with its settings in the environment.
+/// The users-command binary with its settings in the environment.
 pub fn binary(
     database: &DatabaseSettings,
     topic: &str,
     port: u16,
     extra: &[(&str, &str)],
 ) -> tokio::process::Child {
-    binary_command(database, topic, port, extra)
-        .spawn()
-        .expect("users-command binary starts")
-}
-
-/// The users-command binary's command, ready to spawn; its output goes to the test's output.
-pub fn binary_command(
-    database: &DatabaseSettings,
-    topic: &str,
-    port: u16,
-    extra: &[(&str, &str)],
-) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_users-command"));
-    command
-        .envs(test_support::database_env(
-            "USERS_COMMAND__DATABASE",
-            database,
-        ))
-        .env("USERS_COMMAND__HTTP__PORT", port.to_string())
-        .env(
-            "USERS_COMMAND__KAFKA__BROKERS",
-            test_support::kafka_brokers(),
-        )
-        .env("USERS_COMMAND__TOPIC", topic)
-        .env("USERS_COMMAND__RELAY__SWEEP_INTERVAL_MS", "500")
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true);
-    for (key, value) in extra {
-        command.env(key, value);
-    }
-    command
-}
-
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Every stored event as (event id, aggregate id, sequence).
-pub async fn stored_events(pool: &PgPool) -> Vec<(Uuid, String, i64)> {
-    sqlx::query_as("SELECT event_id, aggregate_id, sequence FROM events ORDER BY position")
-        .fetch_all(pool)
-        .await
-        .expect("events")
-}
-
-pub async fn outbox_len(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM outbox")
-        .fetch_one(pool)
-        .await
-        .expect("outbox count")
+    test_support::service::binary_command(
+        Users::binary(),
+        Users::ENV_PREFIX,
+        database,
+        topic,
+        port,
+        extra,
+    )
+    .spawn()
+    .expect("users-command binary starts")
 }
 
 /// Registers `users` users directly through the bus, each with `renames` renames after it,
@@ -258,53 +205,40 @@ pub async fn arrange_events(
         .await
 }
 
-/// Reads the topic until every stored event is on it; checks per-aggregate order and that
-/// each record carries the stored event's id. Returns how often each event id was seen.
-pub async fn assert_all_on_topic(
-    pool: &PgPool,
-    topic: &str,
-    deadline: Duration,
-) -> std::collections::HashMap<Uuid, usize> {
-    assert_all_on(&test_support::kafka_brokers(), pool, topic, deadline).await
-}
+/// The Users context of the shared invariant tests: users are registered, then renamed.
+pub struct Users;
 
-/// `assert_all_on_topic` against the broker at `brokers`.
-pub async fn assert_all_on(
-    brokers: &str,
-    pool: &PgPool,
-    topic: &str,
-    deadline: Duration,
-) -> std::collections::HashMap<Uuid, usize> {
-    let stored = stored_events(pool).await;
-    let wanted: std::collections::HashSet<String> =
-        stored.iter().map(|(id, _, _)| id.to_string()).collect();
-    let records = test_support::read_topic_from(brokers, topic, deadline, |records| {
-        let seen: std::collections::HashSet<&str> = records
-            .iter()
-            .map(|r| r.envelope.event_id.as_str())
-            .collect();
-        wanted.iter().all(|id| seen.contains(id.as_str()))
-    })
-    .await;
-    test_support::assert_per_aggregate_order(&records);
-    let by_id: std::collections::HashMap<String, (String, i64)> = stored
-        .iter()
-        .map(|(id, aggregate, sequence)| (id.to_string(), (aggregate.clone(), *sequence)))
-        .collect();
-    let mut seen = std::collections::HashMap::new();
-    for record in &records {
-        let (aggregate, sequence) = &by_id[&record.envelope.event_id];
-        assert_eq!(
-            &record.envelope.aggregate_id, aggregate,
-            "event id and aggregate agree"
-        );
-        assert_eq!(
-            record.envelope.sequence as i64, *sequence,
-            "event id and sequence agree"
-        );
-        *seen
-            .entry(record.envelope.event_id.parse::<Uuid>().unwrap())
-            .or_insert(0) += 1;
+impl CommandContext for Users {
+    const TOPIC: &'static str = "users.events";
+    const ENV_PREFIX: &'static str = "USERS_COMMAND";
+    const MAX_EVENTS: usize = 6;
+
+    fn binary() -> &'static str {
+        env!("CARGO_BIN_EXE_users-command")
     }
-    seen
+
+    fn create(_: usize) -> (String, Value) {
+        let email = format!("{}@example.com", Uuid::now_v7());
+        (
+            "/users".into(),
+            json!({ "email": email, "name": "Invariant", "credit_limit_cents": 1_000 }),
+        )
+    }
+
+    fn change(id: Uuid, n: usize) -> (String, Value) {
+        (
+            format!("/users/{id}/name"),
+            json!({ "name": format!("Name {n}") }),
+        )
+    }
+
+    async fn arrange(
+        pool: &PgPool,
+        topic: &str,
+        aggregates: usize,
+        events: usize,
+        parallel: usize,
+    ) -> Vec<Uuid> {
+        arrange_events(&bus(pool, topic), aggregates, events - 1, parallel).await
+    }
 }
