@@ -35,10 +35,13 @@ async fn duplicated_and_reordered_deliveries_have_no_double_effect_and_skip_noth
     );
     assert_eq!(view["name"], "Once");
     converged(&query, &store, Duration::from_secs(10)).await;
-    assert!(
-        query.stats.duplicates.load(Ordering::Relaxed) >= 2,
-        "the two injected repeats (a rebalance may redeliver more)"
-    );
+    // The trailing repeat of 1 may still be in flight once the model has converged.
+    eventually(
+        Duration::from_secs(10),
+        "the two injected repeats to be counted (a rebalance may redeliver more)",
+        || async { (query.stats.duplicates.load(Ordering::Relaxed) >= 2).then_some(()) },
+    )
+    .await;
     assert!(
         query.stats.pending.load(Ordering::Relaxed) >= 1,
         "4 waited for 3"
