@@ -149,6 +149,64 @@ async fn every_user_command_appends_its_event_and_bumps_the_version() {
 }
 
 #[tokio::test]
+async fn a_retried_reservation_or_release_with_its_idempotency_key_answers_the_first_outcome() {
+    let app = TestApp::spawn_without_relay().await;
+    let id = app.register("grace@example.com", 1_000).await;
+    let order = Uuid::now_v7();
+    let path = format!("/users/{id}/credit-reservations");
+    let reserve = json!({ "order_id": order, "amount_cents": 400 });
+    let send = |key: &'static str, body: Value| {
+        let request = app.client.post(app.url(&path)).json(&body);
+        async move {
+            request
+                .header("Idempotency-Key", key)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let first = send("saga-1:reserve", reserve.clone()).await;
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first = body(first).await;
+    assert_eq!(first["outcome"], "reserved");
+    let repeat = send("saga-1:reserve", reserve.clone()).await;
+    assert_eq!(repeat.headers()["idempotent-replayed"], "true");
+    let repeat = body(repeat).await;
+    assert_eq!(
+        (&repeat["outcome"], &repeat["version"], &repeat["reserved_cents"]),
+        (&first["outcome"], &first["version"], &json!(400)),
+        "the repeat answers the first outcome and reserves nothing more"
+    );
+    let other = send(
+        "saga-1:reserve",
+        json!({ "order_id": Uuid::now_v7(), "amount_cents": 400 }),
+    )
+    .await;
+    assert_problem(other, 422, "/problems/idempotency-key-reused").await;
+
+    let release = app.url(&format!("/users/{id}/credit-reservations/{order}"));
+    let released = |key: &'static str| {
+        let request = app.client.delete(&release).header("Idempotency-Key", key);
+        async move { request.send().await.unwrap() }
+    };
+    let first = body(released("saga-1:release").await).await;
+    assert_eq!(first["outcome"], "released");
+    let repeat = released("saga-1:release").await;
+    assert_eq!(repeat.headers()["idempotent-replayed"], "true");
+    assert_eq!(body(repeat).await["outcome"], "released");
+    assert_eq!(
+        app.counts().await.events,
+        3,
+        "registered, reserved, released: the repeats appended nothing"
+    );
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM idempotency_keys")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(keys, 2);
+}
+
+#[tokio::test]
 async fn reservations_and_releases_are_idempotent_per_order() {
     let app = TestApp::spawn_without_relay().await;
     let id = app.register("linus@example.com", 1_000).await;

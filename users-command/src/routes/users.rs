@@ -47,7 +47,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
 }
 
 /// Body of `POST /users`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterUser {
     /// Unique across users, compared case-insensitively.
@@ -62,28 +62,28 @@ pub struct RegisterUser {
 }
 
 /// Body of `POST /users/{id}/email`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeEmail {
     pub email: String,
 }
 
 /// Body of `POST /users/{id}/name`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rename {
     pub name: String,
 }
 
 /// Body of `POST /users/{id}/credit-limit`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeCreditLimit {
     pub credit_limit_cents: i64,
 }
 
 /// Body of `POST /users/{id}/deactivate`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deactivate {
     /// 1 to 500 characters.
@@ -91,7 +91,7 @@ pub struct Deactivate {
 }
 
 /// Body of `POST /users/{id}/credit-reservations`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReserveCredit {
     /// The order the credit is held for; the reservation's idempotency key.
@@ -159,33 +159,42 @@ async fn execute(
     command: UserCommand,
     request: &HttpRequest,
     context: RequestContext,
+    body: &impl Serialize,
 ) -> Result<Executed<User>, Problem> {
     let expected = command_kit::http::expected_version(request.headers())?;
+    let idempotency = command_kit::http::idempotency_key(request, body)?;
     state
         .bus
         .execute(
             &id.to_string(),
             command,
             expected,
-            command_kit::http::metadata(context, None),
+            command_kit::http::metadata(context, idempotency),
         )
         .await
         .map_err(|error| UserCommandError::from(error).into())
 }
 
-fn accepted(id: Uuid, version: u64) -> HttpResponse {
-    command_kit::http::answer(StatusCode::OK, version, false, &Accepted { id, version })
+fn accepted(id: Uuid, executed: &Executed<User>) -> HttpResponse {
+    let version = executed.version;
+    command_kit::http::answer(
+        StatusCode::OK,
+        version,
+        executed.replayed,
+        &Accepted { id, version },
+    )
 }
 
 /// Registers a user.
 #[utoipa::path(post, path = "/users", request_body = RegisterUser, tag = "users",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and request answers the first outcome (the same user id)")),
     responses(
         (status = 201, description = "Registered; Location names the user", body = Accepted),
         (status = 400, description = "Malformed JSON, unknown or missing fields", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Email already in use", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or an idempotency key used for another request", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn register(
     state: web::Data<UsersState>,
@@ -193,17 +202,20 @@ pub async fn register(
     context: RequestContext,
     body: web::Json<RegisterUser>,
 ) -> Result<HttpResponse, Problem> {
-    let command = UserCommand::try_from(body.into_inner())?;
+    let body = body.into_inner();
+    let command = UserCommand::try_from(body.clone())?;
     let UserCommand::Register { user_id, .. } = &command else {
         unreachable!("RegisterUser converts to Register");
     };
-    let id = *user_id;
-    let executed = execute(&state, id, command, &request, context).await?;
+    let asked = *user_id;
+    let executed = execute(&state, asked, command, &request, context, &body).await?;
+    // A replayed key answers the user the first request registered.
+    let id = executed.aggregate_id.parse().unwrap_or(asked);
     let version = executed.version;
     let mut response = command_kit::http::answer(
         StatusCode::CREATED,
         version,
-        false,
+        executed.replayed,
         &Accepted { id, version },
     );
     response.headers_mut().insert(
@@ -216,7 +228,7 @@ pub async fn register(
 
 /// Changes a user's email.
 #[utoipa::path(post, path = "/users/{id}/email", request_body = ChangeEmail, tag = "users",
-    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and request answers the first outcome")),
     responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, description = "Email taken, user deactivated or version mismatch", body = Problem), (status = 422, body = Problem)))]
 pub async fn change_email(
     state: web::Data<UsersState>,
@@ -235,14 +247,15 @@ pub async fn change_email(
         UserCommand::ChangeEmail { email },
         &request,
         context,
+        &*body,
     )
     .await?;
-    Ok(accepted(id, executed.version))
+    Ok(accepted(id, &executed))
 }
 
 /// Renames a user.
 #[utoipa::path(post, path = "/users/{id}/name", request_body = Rename, tag = "users",
-    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and request answers the first outcome")),
     responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn rename(
     state: web::Data<UsersState>,
@@ -255,13 +268,14 @@ pub async fn rename(
     let name =
         field(&mut errors, "name", UserName::parse(&body.name)).ok_or_else(|| invalid(errors))?;
     let id = id.into_inner();
-    let executed = execute(&state, id, UserCommand::Rename { name }, &request, context).await?;
-    Ok(accepted(id, executed.version))
+    let command = UserCommand::Rename { name };
+    let executed = execute(&state, id, command, &request, context, &*body).await?;
+    Ok(accepted(id, &executed))
 }
 
 /// Changes a user's credit limit; it cannot drop below the credit already reserved.
 #[utoipa::path(post, path = "/users/{id}/credit-limit", request_body = ChangeCreditLimit, tag = "users",
-    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and request answers the first outcome")),
     responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn change_credit_limit(
     state: web::Data<UsersState>,
@@ -279,13 +293,13 @@ pub async fn change_credit_limit(
     .ok_or_else(|| invalid(errors))?;
     let id = id.into_inner();
     let command = UserCommand::ChangeCreditLimit { credit_limit };
-    let executed = execute(&state, id, command, &request, context).await?;
-    Ok(accepted(id, executed.version))
+    let executed = execute(&state, id, command, &request, context, &*body).await?;
+    Ok(accepted(id, &executed))
 }
 
 /// Deactivates a user; a deactivated user cannot reserve credit.
 #[utoipa::path(post, path = "/users/{id}/deactivate", request_body = Deactivate, tag = "users",
-    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and request answers the first outcome")),
     responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn deactivate(
     state: web::Data<UsersState>,
@@ -304,14 +318,15 @@ pub async fn deactivate(
         UserCommand::Deactivate { reason },
         &request,
         context,
+        &*body,
     )
     .await?;
-    Ok(accepted(id, executed.version))
+    Ok(accepted(id, &executed))
 }
 
 /// Reserves credit for an order; repeating it for the same order has no second effect.
 #[utoipa::path(post, path = "/users/{id}/credit-reservations", request_body = ReserveCredit, tag = "users",
-    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and request answers the first outcome")),
     responses(
         (status = 200, description = "`reserved` or `already_reserved`", body = ReservationOutcome),
         (status = 404, body = Problem),
@@ -333,11 +348,12 @@ pub async fn reserve_credit(
     .ok_or_else(|| invalid(errors))?;
     let (id, order_id) = (id.into_inner(), body.order_id);
     let command = UserCommand::ReserveCredit { order_id, amount };
-    let executed = execute(&state, id, command, &request, context).await?;
-    let outcome = if executed.events.is_empty() {
-        "already_reserved"
-    } else {
+    let executed = execute(&state, id, command, &request, context, &*body).await?;
+    // A replayed key recorded events the first time: that request reserved.
+    let outcome = if executed.replayed || !executed.events.is_empty() {
         "reserved"
+    } else {
+        "already_reserved"
     };
     Ok(reservation_response(id, order_id, outcome, &executed))
 }
@@ -345,7 +361,7 @@ pub async fn reserve_credit(
 /// Releases an order's credit; repeating it has no second effect. Releasing an order that
 /// reserved nothing closes it, so a late reservation for it is refused.
 #[utoipa::path(delete, path = "/users/{id}/credit-reservations/{order_id}", tag = "users",
-    params(("id" = Uuid, Path, description = "User id"), ("order_id" = Uuid, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    params(("id" = Uuid, Path, description = "User id"), ("order_id" = Uuid, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "Expected version"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and request answers the first outcome")),
     responses(
         (status = 200, description = "`released`, `already_released` or `nothing_reserved`", body = ReservationOutcome),
         (status = 404, body = Problem)))]
@@ -357,9 +373,9 @@ pub async fn release_credit(
 ) -> Result<HttpResponse, Problem> {
     let (id, order_id) = path.into_inner();
     let command = UserCommand::ReleaseCredit { order_id };
-    let executed = execute(&state, id, command, &request, context).await?;
+    let executed = execute(&state, id, command, &request, context, &()).await?;
     let outcome = match (
-        executed.events.is_empty(),
+        executed.events.is_empty() && !executed.replayed,
         executed.state.reservation(order_id),
     ) {
         (true, _) => "already_released",
@@ -390,7 +406,7 @@ fn reservation_response(
         reserved_cents: executed.state.reserved_cents(),
         available_cents: executed.state.available_cents(),
     };
-    command_kit::http::answer(StatusCode::OK, executed.version, false, &body)
+    command_kit::http::answer(StatusCode::OK, executed.version, executed.replayed, &body)
 }
 
 /// The user's events in sequence order, with their metadata.
