@@ -157,13 +157,7 @@ async fn a_retried_reservation_or_release_with_its_idempotency_key_answers_the_f
     let reserve = json!({ "order_id": order, "amount_cents": 400 });
     let send = |key: &'static str, body: Value| {
         let request = app.client.post(app.url(&path)).json(&body);
-        async move {
-            request
-                .header("Idempotency-Key", key)
-                .send()
-                .await
-                .unwrap()
-        }
+        async move { request.header("Idempotency-Key", key).send().await.unwrap() }
     };
     let first = send("saga-1:reserve", reserve.clone()).await;
     assert!(first.headers().get("idempotent-replayed").is_none());
@@ -173,7 +167,11 @@ async fn a_retried_reservation_or_release_with_its_idempotency_key_answers_the_f
     assert_eq!(repeat.headers()["idempotent-replayed"], "true");
     let repeat = body(repeat).await;
     assert_eq!(
-        (&repeat["outcome"], &repeat["version"], &repeat["reserved_cents"]),
+        (
+            &repeat["outcome"],
+            &repeat["version"],
+            &repeat["reserved_cents"]
+        ),
         (&first["outcome"], &first["version"], &json!(400)),
         "the repeat answers the first outcome and reserves nothing more"
     );

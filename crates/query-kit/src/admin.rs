@@ -132,12 +132,17 @@ pub struct RebuildStatus {
     pub error: Option<String>,
 }
 
-/// Mounts the routes.
-pub fn configure(config: &mut web::ServiceConfig) {
+/// Mounts `/admin/parked` (list, retry, skip).
+pub fn configure_parked(config: &mut web::ServiceConfig) {
     config
         .route("/admin/parked", web::get().to(parked))
         .route("/admin/parked/{id}/retry", web::post().to(retry))
-        .route("/admin/parked/{id}/skip", web::post().to(skip))
+        .route("/admin/parked/{id}/skip", web::post().to(skip));
+}
+
+/// Mounts `/admin/rebuild` (start and follow a rebuild).
+pub fn configure_rebuild(config: &mut web::ServiceConfig) {
+    config
         .route("/admin/rebuild", web::post().to(start_rebuild))
         .route("/admin/rebuild", web::get().to(rebuild_status));
 }

@@ -4,7 +4,8 @@
 //! - [`ReadSide::start`]: create the read model's schema, start the projector, listen for
 //!   applied versions, and prepare the admin operations;
 //! - [`reads`]: `min_version` reads (read your own write), page limits and keyset cursors;
-//! - [`admin`]: `/admin/parked` (list, retry, skip) and `/admin/rebuild`;
+//! - [`admin`]: `/admin/parked` (list, retry, skip) and `/admin/rebuild` (unless
+//!   [`ReadSide::without_rebuild`]);
 //! - [`ProjectorSettings`] and [`ReadSettings`]: the configuration sections.
 
 pub mod admin;
@@ -47,6 +48,7 @@ pub struct ReadSide {
     background: Vec<Background>,
     stats: Option<Arc<ProjectorStats>>,
     readiness: Readiness,
+    rebuildable: bool,
 }
 
 impl ReadSide {
@@ -105,7 +107,28 @@ impl ReadSide {
                 database: pool,
                 broker: Some(broker),
             },
+            rebuildable: true,
         })
+    }
+
+    /// Serves no `/admin/rebuild`: for a projection whose rows are not a pure function of the
+    /// events (a saga's progress is written by its driver too), a rebuild would lose state.
+    pub fn without_rebuild(mut self) -> Self {
+        self.rebuildable = false;
+        self
+    }
+
+    /// Runs `task` beside the projector until the service stops; it must return once the
+    /// service's token is cancelled.
+    pub fn spawn(
+        &mut self,
+        name: &'static str,
+        task: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    ) {
+        self.background.push(Background {
+            name,
+            task: tokio::spawn(task),
+        });
     }
 
     /// The read model's pool.
@@ -125,7 +148,7 @@ impl ReadSide {
     where
         F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
     {
-        let (reads, admin) = (self.reads, self.admin);
+        let (reads, admin, rebuildable) = (self.reads, self.admin, self.rebuildable);
         let service = Service::bind(
             http,
             self.readiness,
@@ -133,7 +156,10 @@ impl ReadSide {
             move |config| {
                 config.app_data(reads.clone()).app_data(admin.clone());
                 routes(config);
-                admin::configure(config);
+                admin::configure_parked(config);
+                if rebuildable {
+                    admin::configure_rebuild(config);
+                }
             },
             self.background,
             cancel,

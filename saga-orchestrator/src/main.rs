@@ -1,0 +1,52 @@
+use saga_orchestrator::{Application, Settings};
+
+const HELP: &str = "\
+saga-orchestrator: drives each order to a decision. On OrderPlaced it reserves the order's
+total on the user (users-command), then approves the order, or rejects it with the refusal's
+reason (orders-command); past the deadline it rejects the order as timed out and releases any
+reservation. On OrderCancelled it releases the order's credit. Saga state lives in its own
+database and survives restarts; every call carries an idempotency key.
+
+Usage: saga-orchestrator [--help] [--version]
+
+Configuration comes from defaults, then the TOML file named by SAGA_ORCHESTRATOR_CONFIG, then
+environment variables SAGA_ORCHESTRATOR__<SECTION>__<KEY>, for example:
+  SAGA_ORCHESTRATOR__HTTP__PORT=5020                  port to listen on (0 picks one)
+  SAGA_ORCHESTRATOR__DATABASE__DATABASE_NAME=saga     the saga log's database (also HOST, PORT,
+                                                      USERNAME, PASSWORD, MAX_CONNECTIONS)
+  SAGA_ORCHESTRATOR__EVENT_STORE__DATABASE_NAME=orders_es   read to fill gaps on retry
+  SAGA_ORCHESTRATOR__KAFKA__BROKERS=127.0.0.1:9092
+  SAGA_ORCHESTRATOR__TOPIC=orders.events
+  SAGA_ORCHESTRATOR__PROJECTOR__GROUP_ID=saga-orchestrator  consumer group of every instance
+  SAGA_ORCHESTRATOR__SAGA__DEADLINE_MS=30000          a place-order saga's deadline
+  SAGA_ORCHESTRATOR__SAGA__WORKERS=8                  sagas run at once (one connection each)
+  SAGA_ORCHESTRATOR__SAGA__RETRY_MIN_MS=200           first delay before a failed step reruns
+  SAGA_ORCHESTRATOR__SAGA__RETRY_MAX_MS=5000          longest delay between attempts
+  SAGA_ORCHESTRATOR__USERS__URL=http://127.0.0.1:5001     users-command
+  SAGA_ORCHESTRATOR__ORDERS__URL=http://127.0.0.1:5002    orders-command
+  SAGA_ORCHESTRATOR__USERS__TIMEOUT_MS=2000           per attempt (same keys under ORDERS__)
+  SAGA_ORCHESTRATOR__USERS__RETRIES=2                 retries within one call (429, 5xx, no answer)
+  SAGA_ORCHESTRATOR__USERS__BREAKER_FAILURES=5        consecutive failures that open the breaker
+  SAGA_ORCHESTRATOR__USERS__BREAKER_OPEN_MS=2000      open time before a half-open probe
+  SAGA_ORCHESTRATOR__USERS__CONCURRENCY=32            calls in flight at most
+Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
+Endpoints: GET /sagas/{id}, GET /sagas?state=&kind=&order_id=&limit=&cursor= (newest first),
+/admin/parked, /health/live, /health/ready, /metrics, /api-docs/openapi.json, /swagger-ui/
+SIGTERM or SIGINT stops it after in-flight requests; a step cut short runs again on restart.";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    service_kit::process::run(
+        "saga-orchestrator",
+        env!("CARGO_PKG_VERSION"),
+        HELP,
+        Settings::load,
+        |settings, cancel| async move {
+            Application::build(settings, cancel)
+                .await?
+                .run_until_stopped()
+                .await
+        },
+    )
+    .await
+}

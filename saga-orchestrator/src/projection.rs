@@ -1,0 +1,189 @@
+//! The saga log: the projector runtime consumes orders.events and, in the same transaction
+//! as its checkpoint, starts a place-order saga for every `OrderPlaced` and a cancel-order
+//! saga for every `OrderCancelled`. The driver takes it from there.
+
+use chrono::{DateTime, Utc};
+use contracts::events::v1::EventEnvelope;
+use contracts::events::v1::event_envelope::Payload;
+use contracts::orders::v1::order_event::Event;
+use projector::{ApplyError, Projection};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::saga::{self, Kind, Step};
+
+/// Schema of the saga log.
+pub const SCHEMA: &str = "saga";
+/// Channel notified when a saga starts, so an idle driver wakes at once.
+pub const STARTED_CHANNEL: &str = "saga_started";
+
+const DDL: &str = "
+CREATE TABLE sagas (
+    id              uuid        PRIMARY KEY,
+    kind            text        NOT NULL,
+    order_id        uuid        NOT NULL,
+    user_id         uuid        NOT NULL,
+    amount_cents    bigint      NOT NULL,
+    state           text        NOT NULL,
+    -- credit may be held for the order (a reservation succeeded or its answer was lost)
+    release_needed  boolean     NOT NULL DEFAULT false,
+    reason          text,
+    -- the terminal state after the compensation running now
+    then_state      text,
+    attempts        integer     NOT NULL DEFAULT 0,
+    last_error      text,
+    next_attempt_at timestamptz NOT NULL,
+    deadline_at     timestamptz NOT NULL,
+    correlation_id  text        NOT NULL,
+    started_at      timestamptz NOT NULL,
+    updated_at      timestamptz NOT NULL,
+    finished_at     timestamptz,
+    CONSTRAINT sagas_kind_order_key UNIQUE (kind, order_id)
+);
+CREATE INDEX sagas_due_idx ON sagas (next_attempt_at) WHERE finished_at IS NULL;
+CREATE INDEX sagas_state_idx ON sagas (state, id DESC);
+CREATE INDEX sagas_order_idx ON sagas (order_id);
+CREATE TABLE saga_steps (
+    saga_id     uuid        NOT NULL REFERENCES sagas (id),
+    position    integer     NOT NULL,
+    step        text        NOT NULL,
+    started_at  timestamptz NOT NULL,
+    finished_at timestamptz,
+    attempts    integer     NOT NULL DEFAULT 0,
+    outcome     text,
+    detail      text,
+    PRIMARY KEY (saga_id, position)
+);
+";
+
+/// The saga log, with the deadline new place-order sagas get.
+pub struct SagaLog {
+    pub deadline: std::time::Duration,
+}
+
+fn rejected(message: String) -> ApplyError {
+    ApplyError::Rejected(message)
+}
+
+fn uuid(text: &str, what: &str) -> Result<Uuid, ApplyError> {
+    text.parse()
+        .map_err(|_| rejected(format!("{what} {text:?} is not a UUID")))
+}
+
+/// A new saga: its row, its first step and a wake-up for the driver.
+struct Start {
+    id: Uuid,
+    kind: Kind,
+    order_id: Uuid,
+    user_id: Uuid,
+    amount_cents: i64,
+    deadline_at: DateTime<Utc>,
+    correlation_id: String,
+}
+
+async fn start(connection: &mut PgConnection, saga: Start) -> Result<(), sqlx::Error> {
+    let state = saga::initial(saga.kind, saga.amount_cents);
+    let inserted = sqlx::query(
+        "INSERT INTO sagas (id, kind, order_id, user_id, amount_cents, state, next_attempt_at, \
+                            deadline_at, correlation_id, started_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, now(), $7, $8, now(), now()) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(saga.id)
+    .bind(saga.kind.as_str())
+    .bind(saga.order_id)
+    .bind(saga.user_id)
+    .bind(saga.amount_cents)
+    .bind(state.as_str())
+    .bind(saga.deadline_at)
+    .bind(&saga.correlation_id)
+    .execute(&mut *connection)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(());
+    }
+    let step = state.step().map_or("none", Step::as_str);
+    sqlx::query(
+        "INSERT INTO saga_steps (saga_id, position, step, started_at) VALUES ($1, 1, $2, now())",
+    )
+    .bind(saga.id)
+    .bind(step)
+    .execute(&mut *connection)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(STARTED_CHANNEL)
+        .execute(&mut *connection)
+        .await?;
+    metrics::counter!("saga_started_total", "kind" => saga.kind.as_str()).increment(1);
+    Ok(())
+}
+
+impl Projection for SagaLog {
+    fn schema(&self) -> &str {
+        SCHEMA
+    }
+
+    fn ddl(&self) -> &str {
+        DDL
+    }
+
+    async fn apply(
+        &self,
+        connection: &mut PgConnection,
+        event: &EventEnvelope,
+    ) -> Result<(), ApplyError> {
+        let Some(Payload::Order(order)) = &event.payload else {
+            return Err(rejected(format!(
+                "{} is not an Order event",
+                event.event_type
+            )));
+        };
+        let Some(change) = &order.event else {
+            return Err(rejected("Order event without a payload".into()));
+        };
+        let order_id = uuid(&event.aggregate_id, "aggregate id")?;
+        // The triggering event's id names the saga: a redelivery finds it already there.
+        let id = uuid(&event.event_id, "event id")?;
+        let deadline_at =
+            Utc::now() + chrono::Duration::from_std(self.deadline).unwrap_or(chrono::Duration::MAX);
+        let saga = match change {
+            Event::Placed(placed) => Start {
+                id,
+                kind: Kind::PlaceOrder,
+                order_id,
+                user_id: uuid(&placed.user_id, "user id")?,
+                amount_cents: placed.total_cents,
+                deadline_at,
+                correlation_id: event.correlation_id.clone(),
+            },
+            Event::Cancelled(_) => {
+                let placed: Option<(Uuid, i64)> = sqlx::query_as(
+                    "SELECT user_id, amount_cents FROM sagas WHERE kind = $1 AND order_id = $2",
+                )
+                .bind(Kind::PlaceOrder.as_str())
+                .bind(order_id)
+                .fetch_optional(&mut *connection)
+                .await?;
+                let Some((user_id, amount_cents)) = placed else {
+                    return Err(rejected(format!(
+                        "order {order_id} was cancelled but its OrderPlaced was never seen"
+                    )));
+                };
+                Start {
+                    id,
+                    kind: Kind::CancelOrder,
+                    order_id,
+                    user_id,
+                    amount_cents,
+                    deadline_at,
+                    correlation_id: event.correlation_id.clone(),
+                }
+            }
+            // The saga's own doing (or an operator's): the saga learns it from the answer.
+            Event::Approved(_) | Event::Rejected(_) => return Ok(()),
+        };
+        start(connection, saga).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,62 @@
+//! Wiring: builds the service from its settings.
+
+use query_kit::{QueryService, ReadSide, ReadSideSettings};
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+
+use crate::driver::Driver;
+use crate::ports::HttpSteps;
+use crate::projection::SagaLog;
+use crate::resilience::Downstream;
+use crate::routes::{self, ApiDoc};
+use crate::settings::Settings;
+
+/// Connections the projector, the listener and the HTTP reads need beside the workers.
+const SPARE_CONNECTIONS: u32 = 4;
+
+/// saga-orchestrator's wiring.
+pub struct Application;
+
+impl Application {
+    /// Creates the saga log's schema if needed, starts the projector and the driver, and
+    /// binds the port; the service stops when `cancel` is cancelled.
+    pub async fn build(
+        settings: Settings,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<QueryService> {
+        let workers = settings.saga.workers as u32;
+        anyhow::ensure!(
+            settings.database.max_connections >= workers + SPARE_CONNECTIONS,
+            "database.max_connections ({}) must be at least saga.workers ({workers}) + {SPARE_CONNECTIONS}: \
+             each worker holds a connection while its step runs",
+            settings.database.max_connections
+        );
+        let steps = HttpSteps {
+            users: Downstream::new("users-command", &settings.users)?,
+            orders: Downstream::new("orders-command", &settings.orders)?,
+        };
+        let mut saga_log = ReadSide::start(
+            ReadSideSettings {
+                database: &settings.database,
+                event_store: &settings.event_store,
+                kafka: &settings.kafka,
+                topic: &settings.topic,
+                projector: &settings.projector,
+                reads: &settings.reads,
+                aggregate_type: contracts::orders::AGGREGATE_TYPE,
+            },
+            SagaLog {
+                deadline: settings.saga.deadline(),
+            },
+            &cancel,
+        )
+        .await?
+        .without_rebuild();
+        let driver = Driver::new(saga_log.pool().clone(), steps, settings.saga.clone())?;
+        saga_log.spawn("saga driver", driver.run(cancel.child_token()));
+        let service =
+            saga_log.serve(&settings.http, ApiDoc::openapi(), routes::configure, cancel)?;
+        tracing::info!(port = service.port(), "saga-orchestrator listening");
+        Ok(service)
+    }
+}
