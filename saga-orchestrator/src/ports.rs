@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tower::BoxError;
 use uuid::Uuid;
 
-use crate::resilience::{Answer, Call, Downstream};
+use crate::resilience::{self, Answer, Call, Downstream};
 use crate::saga::{Reply, Step};
 
 /// Who a step is for and how it is traced.
@@ -103,7 +103,10 @@ pub fn reply(downstream: &str, result: Result<Answer, BoxError>) -> Reply {
             .map_or_else(|| status.to_string(), |text| text.to_lowercase());
         return Reply::Done { detail };
     }
-    if status == StatusCode::TOO_MANY_REQUESTS || !status.is_client_error() {
+    if status == StatusCode::TOO_MANY_REQUESTS
+        || !status.is_client_error()
+        || resilience::lost_race(&answer)
+    {
         return Reply::Unavailable {
             error: format!("{downstream} answered {status}"),
         };
@@ -202,6 +205,13 @@ mod tests {
 
     #[test]
     fn server_errors_throttling_and_transport_errors_are_unavailable_and_2xx_is_done() {
+        assert!(matches!(
+            reply(
+                "users",
+                answer(409, json!({"type": "/problems/concurrent-modification"}))
+            ),
+            Reply::Unavailable { .. }
+        ));
         for status in [429, 500, 503] {
             assert!(matches!(
                 reply("users", answer(status, Value::Null)),

@@ -2,9 +2,10 @@
 //! concurrency limit → retry (exponential backoff with jitter, retryable failures only) →
 //! circuit breaker → per-attempt timeout → HTTP.
 //!
-//! A 4xx is an answer, not a failure: it is never retried and never trips the breaker. A
+//! A 4xx is an answer, not a failure: it never trips the breaker and is not retried, except
+//! a 409 `concurrent-modification` (another write to the same aggregate won the race). A
 //! connection error, a timeout, a 429 or a 5xx is retried a few times within the call; the
-//! saga retries the step again later if the call still fails.
+//! saga runs the step again later if the call still fails.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -169,13 +170,28 @@ impl Downstream {
     }
 }
 
-/// Whether an outcome is worth another attempt: no answer, or a 429/5xx.
-pub fn retryable(result: &Result<Answer, BoxError>) -> bool {
+/// Whether the service failed to answer: no answer, a 429 or a 5xx. Trips the breaker.
+pub fn failed(result: &Result<Answer, BoxError>) -> bool {
     match result {
         Ok(answer) => {
             answer.status == StatusCode::TOO_MANY_REQUESTS || answer.status.is_server_error()
         }
-        // An open breaker fails fast; retrying at once would only fail again.
+        Err(_) => true,
+    }
+}
+
+/// A 409 that says another write to the same aggregate won a race: the service is healthy
+/// and the same request may well succeed at once.
+pub fn lost_race(answer: &Answer) -> bool {
+    answer.status == StatusCode::CONFLICT
+        && answer.body["type"].as_str() == Some("/problems/concurrent-modification")
+}
+
+/// Whether an outcome is worth another attempt: a failure (but not an open breaker, which
+/// would only fail again) or a lost race.
+pub fn retryable(result: &Result<Answer, BoxError>) -> bool {
+    match result {
+        Ok(answer) => failed(result) || lost_race(answer),
         Err(error) => !error.is::<BreakerOpen>(),
     }
 }
@@ -282,7 +298,7 @@ impl BreakerState {
             open_for,
             phase: Mutex::new(Phase::Closed { failures: 0 }),
         };
-        state.report(BreakerPhase::Closed);
+        state.gauge(BreakerPhase::Closed);
         state
     }
 
@@ -342,9 +358,14 @@ impl BreakerState {
         }
     }
 
-    fn report(&self, phase: BreakerPhase) {
+    fn gauge(&self, phase: BreakerPhase) {
         metrics::gauge!("saga_circuit_breaker_state", "downstream" => self.name)
             .set(phase as u8 as f64);
+    }
+
+    /// A transition: the gauge and `saga_circuit_breaker_transitions_total{to}`.
+    fn report(&self, phase: BreakerPhase) {
+        self.gauge(phase);
         let to = match phase {
             BreakerPhase::Closed => "closed",
             BreakerPhase::HalfOpen => "half_open",
@@ -422,7 +443,7 @@ where
         let answer = self.inner.call(call);
         Box::pin(async move {
             let result = answer.await.map_err(Into::into);
-            admitted.record(retryable(&result));
+            admitted.record(failed(&result));
             result
         })
     }
@@ -508,6 +529,37 @@ mod tests {
             assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
         }
         assert_eq!(calls.load(Ordering::SeqCst), 10);
+        assert_eq!(downstream.breaker(), BreakerPhase::Closed);
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_retried_but_is_no_failure_for_the_breaker() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let transport = tower::service_fn(move |_: Call| {
+            let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+            async move {
+                Ok::<_, BoxError>(if first {
+                    Answer {
+                        status: StatusCode::CONFLICT,
+                        body: serde_json::json!({"type": "/problems/concurrent-modification"}),
+                    }
+                } else {
+                    Answer {
+                        status: StatusCode::OK,
+                        body: Value::Null,
+                    }
+                })
+            }
+        });
+        let mut settings = settings();
+        settings.breaker_failures = 1;
+        let downstream = Downstream::over("t", &settings, transport).unwrap();
+        assert_eq!(
+            downstream.call(call()).await.unwrap().status,
+            StatusCode::OK
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert_eq!(downstream.breaker(), BreakerPhase::Closed);
     }
 

@@ -1,0 +1,419 @@
+//! The whole system as real binaries: users-command, users-query, orders-command,
+//! orders-query and saga-orchestrator, each on its own fresh database, with fresh topics and
+//! consumer groups of their own, on the test Postgres and Tansu.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use service_kit::settings::DatabaseSettings;
+use sqlx::PgPool;
+use test_support::service::{binary_command, free_port, ready};
+use test_support::{database_env, eventually, fresh_database, fresh_topic};
+use uuid::Uuid;
+
+/// Long enough for anything the stack does in a test; short enough to fail a stuck one.
+pub const SETTLE: Duration = Duration::from_secs(60);
+
+/// A service binary of this workspace (built by `cargo build --workspace`, which
+/// `cargo xtask test` and `cargo nextest run --workspace` do).
+fn binary(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().expect("the test binary's path");
+    let dir = deps
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` (cargo xtask test does)",
+        path.display()
+    );
+    path
+}
+
+/// One service process, restartable on the same port.
+pub struct Process {
+    pub name: &'static str,
+    pub port: u16,
+    pub address: String,
+    build: Box<dyn Fn(&[(&str, &str)]) -> tokio::process::Command + Send + Sync>,
+    child: Option<tokio::process::Child>,
+}
+
+impl Process {
+    /// Starts the process with `extra` variables and waits until it is ready.
+    pub async fn start_with(&mut self, extra: &[(&str, &str)]) {
+        self.spawn(extra, false);
+        let client = reqwest::Client::new();
+        ready(&client, &self.address, SETTLE).await;
+    }
+
+    pub async fn start(&mut self) {
+        self.start_with(&[]).await;
+    }
+
+    /// Starts the process without waiting; with `piped`, its stdout is kept for
+    /// [`Process::stdout`] (read it, or the process blocks once the pipe is full).
+    pub fn spawn(&mut self, extra: &[(&str, &str)], piped: bool) {
+        assert!(self.child.is_none(), "{} is already running", self.name);
+        let mut command = (self.build)(extra);
+        if piped {
+            command.stdout(Stdio::piped());
+        }
+        self.child = Some(command.spawn().expect("service binary starts"));
+    }
+
+    pub fn stdout(&mut self) -> tokio::process::ChildStdout {
+        self.child
+            .as_mut()
+            .and_then(|child| child.stdout.take())
+            .expect("a running child's stdout")
+    }
+
+    /// `kill -9`, and waits for the process to be gone.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.start_kill().expect("SIGKILL sent");
+            child.wait().await.expect("process reaped");
+        }
+    }
+}
+
+/// The five services on their own databases and topics.
+pub struct Stack {
+    pub client: reqwest::Client,
+    pub users_command: Process,
+    pub users_query: Process,
+    pub orders_command: Process,
+    pub orders_query: Process,
+    pub saga: Process,
+    pub users_es: PgPool,
+    pub saga_db: PgPool,
+}
+
+/// Quick retries and breaker settings so the fault tests run in seconds.
+pub const FAST_SAGA: &[(&str, &str)] = &[
+    ("SAGA_ORCHESTRATOR__SAGA__RETRY_MIN_MS", "100"),
+    ("SAGA_ORCHESTRATOR__SAGA__RETRY_MAX_MS", "400"),
+    ("SAGA_ORCHESTRATOR__SAGA__POLL_INTERVAL_MS", "100"),
+    ("SAGA_ORCHESTRATOR__USERS__TIMEOUT_MS", "1000"),
+    ("SAGA_ORCHESTRATOR__USERS__BACKOFF_MIN_MS", "20"),
+    ("SAGA_ORCHESTRATOR__USERS__BACKOFF_MAX_MS", "100"),
+    ("SAGA_ORCHESTRATOR__USERS__BREAKER_FAILURES", "3"),
+    ("SAGA_ORCHESTRATOR__USERS__BREAKER_OPEN_MS", "500"),
+];
+
+impl Stack {
+    /// Starts every service; the saga's deadline is `deadline_ms`.
+    pub async fn start(deadline_ms: u64) -> Self {
+        Self::start_with(deadline_ms, &[]).await
+    }
+
+    /// Starts every service; the saga gets `saga_extra` variables too.
+    pub async fn start_with(deadline_ms: u64, saga_extra: &[(&str, &str)]) -> Self {
+        let (users_es, users_read, orders_es, orders_read, saga) = tokio::join!(
+            fresh_database(),
+            fresh_database(),
+            fresh_database(),
+            fresh_database(),
+            fresh_database()
+        );
+        let (users_topic, orders_topic) = tokio::join!(
+            fresh_topic("users.events", 3),
+            fresh_topic("orders.events", 3)
+        );
+        let group = Uuid::new_v4().simple().to_string();
+
+        let mut users_command = command_process(
+            "users-command",
+            "USERS_COMMAND",
+            &users_es,
+            &users_topic,
+            vec![],
+        );
+        let mut orders_command = command_process(
+            "orders-command",
+            "ORDERS_COMMAND",
+            &orders_es,
+            &orders_topic,
+            vec![],
+        );
+        let mut users_query = query_process(
+            "users-query",
+            "USERS_QUERY",
+            (&users_read, &users_es),
+            &users_topic,
+            format!("users-query-{group}"),
+            vec![],
+        );
+        let mut orders_query = query_process(
+            "orders-query",
+            "ORDERS_QUERY",
+            (&orders_read, &orders_es),
+            &orders_topic,
+            format!("orders-query-{group}"),
+            vec![],
+        );
+        let mut saga_env = vec![
+            (
+                "SAGA_ORCHESTRATOR__USERS__URL".to_owned(),
+                users_command.address.clone(),
+            ),
+            (
+                "SAGA_ORCHESTRATOR__ORDERS__URL".to_owned(),
+                orders_command.address.clone(),
+            ),
+            (
+                "SAGA_ORCHESTRATOR__SAGA__DEADLINE_MS".to_owned(),
+                deadline_ms.to_string(),
+            ),
+        ];
+        saga_env.extend(
+            saga_extra
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned())),
+        );
+        let mut saga_process = query_process(
+            "saga-orchestrator",
+            "SAGA_ORCHESTRATOR",
+            (&saga, &orders_es),
+            &orders_topic,
+            format!("saga-{group}"),
+            saga_env,
+        );
+        // The command services migrate their stores before the others read them.
+        tokio::join!(users_command.start(), orders_command.start());
+        tokio::join!(
+            users_query.start(),
+            orders_query.start(),
+            saga_process.start()
+        );
+        Self {
+            client: reqwest::Client::new(),
+            users_command,
+            users_query,
+            orders_command,
+            orders_query,
+            saga: saga_process,
+            users_es: users_es.pool(),
+            saga_db: saga.pool(),
+        }
+    }
+
+    pub async fn register(&self, email_prefix: &str, credit_limit_cents: i64) -> Uuid {
+        let response = self
+            .client
+            .post(format!("{}/users", self.users_command.address))
+            .json(&json!({
+                "email": format!("{email_prefix}-{}@example.com", Uuid::new_v4().simple()),
+                "name": "Test User",
+                "credit_limit_cents": credit_limit_cents,
+            }))
+            .send()
+            .await
+            .expect("register sent");
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn deactivate(&self, user: Uuid) {
+        let response = self
+            .client
+            .post(format!(
+                "{}/users/{user}/deactivate",
+                self.users_command.address
+            ))
+            .json(&json!({ "reason": "closed" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    /// Places an order of one line worth `total_cents`.
+    pub async fn place(&self, user: Uuid, total_cents: i64) -> Uuid {
+        let response = self
+            .client
+            .post(format!("{}/orders", self.orders_command.address))
+            .json(&json!({
+                "user_id": user,
+                "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": total_cents }],
+            }))
+            .send()
+            .await
+            .expect("place sent");
+        assert_eq!(response.status(), 202, "{:?}", response.text().await);
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Cancels an order; the status orders-command answered.
+    pub async fn cancel(&self, order: Uuid) -> u16 {
+        self.client
+            .post(format!(
+                "{}/orders/{order}/cancel",
+                self.orders_command.address
+            ))
+            .json(&json!({ "reason": "changed my mind" }))
+            .send()
+            .await
+            .expect("cancel sent")
+            .status()
+            .as_u16()
+    }
+
+    pub async fn get(&self, address: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{address}{path}"))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The order's saga of `kind`, once it exists.
+    pub async fn saga_of(&self, order: Uuid, kind: &str) -> Value {
+        let path = format!("/sagas?order_id={order}&kind={kind}");
+        let saga = eventually(SETTLE, &format!("the {kind} saga of {order}"), || async {
+            let page: Value = self
+                .get(&self.saga.address, &path)
+                .await
+                .json()
+                .await
+                .ok()?;
+            page["items"].as_array()?.first().cloned()
+        })
+        .await;
+        self.saga_by_id(saga["id"].as_str().unwrap()).await
+    }
+
+    pub async fn saga_by_id(&self, id: &str) -> Value {
+        let response = self.get(&self.saga.address, &format!("/sagas/{id}")).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// The order's saga of `kind` once it is terminal.
+    pub async fn finished(&self, order: Uuid, kind: &str) -> Value {
+        let id = self.saga_of(order, kind).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        eventually(
+            SETTLE,
+            &format!("the {kind} saga of {order} to end"),
+            || async {
+                let saga = self.saga_by_id(&id).await;
+                (saga["terminal"] == true).then_some(saga)
+            },
+        )
+        .await
+    }
+
+    /// The order as orders-query shows it once its status is `status`.
+    pub async fn order_in(&self, order: Uuid, status: &str) -> Value {
+        eventually(SETTLE, &format!("order {order} to be {status}"), || async {
+            let view: Value = self
+                .get(&self.orders_query.address, &format!("/orders/{order}"))
+                .await
+                .json()
+                .await
+                .ok()?;
+            (view["status"] == status).then_some(view)
+        })
+        .await
+    }
+
+    /// The user's reserved credit as users-query shows it, once it equals `cents`.
+    pub async fn reserved_becomes(&self, user: Uuid, cents: i64) {
+        eventually(
+            SETTLE,
+            &format!("user {user} to hold {cents} cents"),
+            || async {
+                let view: Value = self
+                    .get(&self.users_query.address, &format!("/users/{user}"))
+                    .await
+                    .json()
+                    .await
+                    .ok()?;
+                (view["reserved_cents"] == cents).then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Stored events of `event_type` in users_es that mention `order`.
+    pub async fn user_events_for(&self, order: Uuid, event_type: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE event_type = $1 AND payload::text LIKE $2",
+        )
+        .bind(event_type)
+        .bind(format!("%{order}%"))
+        .fetch_one(&self.users_es)
+        .await
+        .unwrap()
+    }
+
+    /// The value of a Prometheus sample of the saga (0 when absent), e.g.
+    /// `saga_circuit_breaker_state{downstream="users-command"}`.
+    pub async fn saga_metric(&self, sample: &str) -> f64 {
+        let text = self
+            .get(&self.saga.address, "/metrics")
+            .await
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| {
+                let (name, value) = line.rsplit_once(' ')?;
+                (name == sample).then(|| value.parse().ok())?
+            })
+            .unwrap_or(0.0)
+    }
+}
+
+fn command_process(
+    name: &'static str,
+    prefix: &'static str,
+    database: &DatabaseSettings,
+    topic: &str,
+    extra: Vec<(String, String)>,
+) -> Process {
+    let port = free_port();
+    let (binary, database, topic) = (binary(name), database.clone(), topic.to_owned());
+    Process {
+        name,
+        port,
+        address: format!("http://127.0.0.1:{port}"),
+        build: Box::new(move |more| {
+            let mut command = binary_command(
+                binary.to_str().unwrap(),
+                prefix,
+                &database,
+                &topic,
+                port,
+                more,
+            );
+            command.envs(extra.clone());
+            command
+        }),
+        child: None,
+    }
+}
+
+fn query_process(
+    name: &'static str,
+    prefix: &'static str,
+    (database, event_store): (&DatabaseSettings, &DatabaseSettings),
+    topic: &str,
+    group: String,
+    mut extra: Vec<(String, String)>,
+) -> Process {
+    extra.extend(database_env(&format!("{prefix}__EVENT_STORE"), event_store));
+    extra.push((format!("{prefix}__PROJECTOR__GROUP_ID"), group));
+    command_process(name, prefix, database, topic, extra)
+}
