@@ -84,6 +84,19 @@ async fn a_reserved_order_is_approved_with_its_total_held_and_the_saga_shows_its
             .await
             >= 1.0
     );
+    assert!(
+        stack
+            .saga_metric("saga_time_to_terminal_seconds_count{kind=\"place-order\"}")
+            .await
+            >= 1.0
+    );
+    eventually(SETTLE, "no saga in flight", || async {
+        let in_flight = stack
+            .saga_metric("saga_in_flight{kind=\"place-order\"}")
+            .await;
+        (in_flight == 0.0).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -217,6 +230,21 @@ async fn an_outage_past_the_deadline_rejects_as_timed_out_and_leaves_no_reservat
         1,
         "the release closed the order against a late reservation"
     );
+    // A reservation arriving after the saga ended (a delayed retry) is refused.
+    let key = format!("saga:{}:reserve-credit", saga["id"].as_str().unwrap());
+    let late = stack
+        .client
+        .post(format!(
+            "{}/users/{user}/credit-reservations",
+            stack.users_command.address
+        ))
+        .header("Idempotency-Key", key)
+        .json(&serde_json::json!({ "order_id": order, "amount_cents": 800 }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(late, 409, "/problems/reservation-closed").await;
+    stack.reserved_becomes(user, 0).await;
 }
 
 #[tokio::test]
