@@ -46,6 +46,14 @@ const SERVICES: &[Service] = &[
         port: 5012,
         databases: &[("DATABASE", "orders_read"), ("EVENT_STORE", "orders_es")],
     },
+    // Last: it calls users-command and orders-command (at their default addresses, the ones
+    // above).
+    Service {
+        name: "saga-orchestrator",
+        env_prefix: "SAGA_ORCHESTRATOR",
+        port: 5020,
+        databases: &[("DATABASE", "saga"), ("EVENT_STORE", "orders_es")],
+    },
 ];
 
 fn target_dir() -> PathBuf {

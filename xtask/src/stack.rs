@@ -15,7 +15,7 @@ pub const KAFKA_PORT: u16 = 9092;
 const TANSU_VERSION: &str = "0.6.0";
 
 /// Every database of the system (one local server hosts them all).
-pub const DATABASES: &[&str] = &["users_es", "users_read", "orders_es", "orders_read"];
+pub const DATABASES: &[&str] = &["users_es", "users_read", "orders_es", "orders_read", "saga"];
 /// Every topic of the system, with its partitions.
 pub const TOPICS: &[(&str, i32)] = &[("users.events", 3), ("orders.events", 3)];
 

@@ -77,6 +77,22 @@ const DEPLOYED: &[Deployed] = &[
         topic: "orders.events",
         databases: &["orders_read", "orders_es"],
     },
+    Deployed {
+        name: "saga-orchestrator",
+        port: 5020,
+        k8s: "deploy/k8s/saga-orchestrator.yaml",
+        settings: &[
+            "saga-orchestrator/src/settings.rs",
+            // The `saga` section, and the `users` and `orders` sections.
+            "saga-orchestrator/src/driver.rs",
+            "saga-orchestrator/src/resilience.rs",
+            "crates/query-kit/src/settings.rs",
+            "crates/service-kit/src/settings.rs",
+        ],
+        prefix: "SAGA_ORCHESTRATOR__",
+        topic: "orders.events",
+        databases: &["saga", "orders_es"],
+    },
 ];
 
 /// The repository root: the parent of `xtask/`.
