@@ -3,7 +3,6 @@
 //! transition, so the summary is never computed by scanning orders).
 
 use contracts::events::v1::EventEnvelope;
-use contracts::events::v1::event_envelope::Payload;
 use contracts::orders::v1::order_event::Event;
 use projector::{ApplyError, Projection};
 use sqlx::PgConnection;
@@ -88,29 +87,13 @@ impl Projection for OrdersView {
         connection: &mut PgConnection,
         event: &EventEnvelope,
     ) -> Result<(), ApplyError> {
-        let Some(Payload::Order(order)) = &event.payload else {
-            return Err(rejected(format!(
-                "{} is not an Order event",
-                event.event_type
-            )));
-        };
-        let Some(change) = &order.event else {
-            return Err(rejected("Order event without a payload".into()));
-        };
-        let id: Uuid = event.aggregate_id.parse().map_err(|_| {
-            rejected(format!(
-                "aggregate id {:?} is not a UUID",
-                event.aggregate_id
-            ))
-        })?;
+        let change = event.order_event().map_err(rejected)?;
+        let id = projector::parse_id(&event.aggregate_id, "aggregate id")?;
         let version = event.sequence as i64;
         let at = projector::recorded_at(event);
 
         if let Event::Placed(placed) = change {
-            let user_id: Uuid = placed
-                .user_id
-                .parse()
-                .map_err(|_| rejected(format!("user id {:?} is not a UUID", placed.user_id)))?;
+            let user_id = projector::parse_id(&placed.user_id, "user id")?;
             let items: Vec<serde_json::Value> = placed
                 .items
                 .iter()

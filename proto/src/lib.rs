@@ -32,6 +32,30 @@ pub mod orders {
     }
 }
 
+impl events::v1::EventEnvelope {
+    /// The User event this envelope carries, or why it carries none.
+    pub fn user_event(&self) -> Result<&users::v1::user_event::Event, String> {
+        match &self.payload {
+            Some(events::v1::event_envelope::Payload::User(user)) => user
+                .event
+                .as_ref()
+                .ok_or_else(|| "User event without a payload".to_owned()),
+            _ => Err(format!("{} is not a User event", self.event_type)),
+        }
+    }
+
+    /// The Order event this envelope carries, or why it carries none.
+    pub fn order_event(&self) -> Result<&orders::v1::order_event::Event, String> {
+        match &self.payload {
+            Some(events::v1::event_envelope::Payload::Order(order)) => order
+                .event
+                .as_ref()
+                .ok_or_else(|| "Order event without a payload".to_owned()),
+            _ => Err(format!("{} is not an Order event", self.event_type)),
+        }
+    }
+}
+
 pub use prost::Message;
 pub use prost_types::Timestamp;
 

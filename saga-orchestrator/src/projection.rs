@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, Utc};
 use contracts::events::v1::EventEnvelope;
-use contracts::events::v1::event_envelope::Payload;
 use contracts::orders::v1::order_event::Event;
 use projector::{ApplyError, Projection};
 use sqlx::PgConnection;
@@ -63,11 +62,6 @@ pub struct SagaLog {
 
 fn rejected(message: String) -> ApplyError {
     ApplyError::Rejected(message)
-}
-
-fn uuid(text: &str, what: &str) -> Result<Uuid, ApplyError> {
-    text.parse()
-        .map_err(|_| rejected(format!("{what} {text:?} is not a UUID")))
 }
 
 /// A new saga: its row, its first step and a wake-up for the driver.
@@ -133,18 +127,10 @@ impl Projection for SagaLog {
         connection: &mut PgConnection,
         event: &EventEnvelope,
     ) -> Result<(), ApplyError> {
-        let Some(Payload::Order(order)) = &event.payload else {
-            return Err(rejected(format!(
-                "{} is not an Order event",
-                event.event_type
-            )));
-        };
-        let Some(change) = &order.event else {
-            return Err(rejected("Order event without a payload".into()));
-        };
-        let order_id = uuid(&event.aggregate_id, "aggregate id")?;
+        let change = event.order_event().map_err(rejected)?;
+        let order_id = projector::parse_id(&event.aggregate_id, "aggregate id")?;
         // The triggering event's id names the saga: a redelivery finds it already there.
-        let id = uuid(&event.event_id, "event id")?;
+        let id = projector::parse_id(&event.event_id, "event id")?;
         let deadline_at =
             Utc::now() + chrono::Duration::from_std(self.deadline).unwrap_or(chrono::Duration::MAX);
         let saga = match change {
@@ -152,7 +138,7 @@ impl Projection for SagaLog {
                 id,
                 kind: Kind::PlaceOrder,
                 order_id,
-                user_id: uuid(&placed.user_id, "user id")?,
+                user_id: projector::parse_id(&placed.user_id, "user id")?,
                 amount_cents: placed.total_cents,
                 deadline_at,
                 correlation_id: event.correlation_id.clone(),

@@ -1,11 +1,9 @@
 //! The `users_view` read model: one row per user, kept by the projector from users.events.
 
 use contracts::events::v1::EventEnvelope;
-use contracts::events::v1::event_envelope::Payload;
 use contracts::users::v1::user_event::Event;
 use projector::{ApplyError, Projection};
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 /// Schema of the live read model.
 pub const SCHEMA: &str = "users_view";
@@ -44,21 +42,8 @@ impl Projection for UsersView {
         connection: &mut PgConnection,
         event: &EventEnvelope,
     ) -> Result<(), ApplyError> {
-        let Some(Payload::User(user)) = &event.payload else {
-            return Err(ApplyError::Rejected(format!(
-                "{} is not a User event",
-                event.event_type
-            )));
-        };
-        let Some(change) = &user.event else {
-            return Err(ApplyError::Rejected("User event without a payload".into()));
-        };
-        let id: Uuid = event.aggregate_id.parse().map_err(|_| {
-            ApplyError::Rejected(format!(
-                "aggregate id {:?} is not a UUID",
-                event.aggregate_id
-            ))
-        })?;
+        let change = event.user_event().map_err(ApplyError::Rejected)?;
+        let id = projector::parse_id(&event.aggregate_id, "aggregate id")?;
         let version = event.sequence as i64;
         let at = projector::recorded_at(event);
         if let Event::Registered(registered) = change {

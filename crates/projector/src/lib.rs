@@ -39,6 +39,13 @@ pub fn recorded_at(event: &EventEnvelope) -> chrono::DateTime<chrono::Utc> {
         .unwrap_or_else(chrono::Utc::now)
 }
 
+/// Parses an id an event carries (`what` names it in the error): an event whose id is not a
+/// UUID cannot be applied.
+pub fn parse_id(text: &str, what: &str) -> Result<uuid::Uuid, ApplyError> {
+    text.parse()
+        .map_err(|_| ApplyError::Rejected(format!("{what} {text:?} is not a UUID")))
+}
+
 /// A read model: its schema and how each event changes it.
 pub trait Projection: Send + Sync + 'static {
     /// Name of the live schema, e.g. `users_view`.

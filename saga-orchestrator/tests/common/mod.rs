@@ -35,12 +35,15 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Builds a service's command with extra variables.
+type Build = Box<dyn Fn(&[(&str, &str)]) -> tokio::process::Command + Send + Sync>;
+
 /// One service process, restartable on the same port.
 pub struct Process {
     pub name: &'static str,
     pub port: u16,
     pub address: String,
-    build: Box<dyn Fn(&[(&str, &str)]) -> tokio::process::Command + Send + Sync>,
+    build: Build,
     child: Option<tokio::process::Child>,
 }
 
