@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::ports::{StepContext, Steps};
 use crate::projection::STARTED_CHANNEL;
+use crate::resilience;
 use crate::saga::{self, Decision, Kind, Reply, Snapshot, State, StepOutcome};
 
 /// The `[saga]` section: deadlines, retries and the driver's pace.
@@ -144,6 +145,14 @@ impl<S: Steps> Driver<S> {
     pub fn new(pool: PgPool, steps: S, settings: SagaSettings) -> anyhow::Result<Self> {
         let pause_after_step = settings.pause_after_step()?;
         anyhow::ensure!(settings.workers > 0, "saga.workers must be at least 1");
+        anyhow::ensure!(
+            settings.retry_min_ms > 0 && settings.retry_max_ms >= settings.retry_min_ms,
+            "saga.retry_min_ms must be at least 1 and saga.retry_max_ms at least retry_min_ms"
+        );
+        anyhow::ensure!(
+            settings.poll_interval_ms > 0,
+            "saga.poll_interval_ms must be at least 1"
+        );
         Ok(Self {
             pool,
             steps: Arc::new(steps),
@@ -206,11 +215,53 @@ impl<S: Steps> Driver<S> {
         else {
             return Ok(false);
         };
+        match self.advance(&mut tx, &saga).await {
+            Ok(finished) => {
+                tx.commit().await?;
+                if let Some((kind, state)) = finished {
+                    let seconds =
+                        (Utc::now() - saga.started_at).num_milliseconds().max(0) as f64 / 1e3;
+                    metrics::counter!("saga_completed_total", "kind" => kind.as_str(), "outcome" => state.as_str())
+                        .increment(1);
+                    metrics::histogram!("saga_time_to_terminal_seconds", "kind" => kind.as_str())
+                        .record(seconds);
+                }
+            }
+            Err(error) => {
+                // Put the saga back at the end of the queue, so one saga that cannot be
+                // recorded does not hold up the others.
+                drop(tx);
+                let error = format!("{error:#}");
+                tracing::warn!(saga_id = %saga.id, error, "saga step could not be recorded; postponed");
+                sqlx::query(
+                    "UPDATE sagas SET attempts = attempts + 1, last_error = $2, \
+                     next_attempt_at = now() + make_interval(secs => $3), updated_at = now() \
+                     WHERE id = $1",
+                )
+                .bind(saga.id)
+                .bind(clean(&error))
+                .bind(self.settings.retry_max_ms as f64 / 1e3)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Runs the saga's step (unless the deadline or a cancellation preempts it) and records
+    /// the outcome in `tx`; the kind and terminal state if the saga ended.
+    async fn advance(
+        &self,
+        tx: &mut PgConnection,
+        saga: &Claimed,
+    ) -> anyhow::Result<Option<(Kind, State)>> {
         let snapshot = saga.snapshot()?;
         let decision = match saga::preempt(&snapshot, Utc::now()) {
             Some(decision) => decision,
             None => {
-                let step = snapshot.state.step().expect("a due saga has a step to run");
+                let Some(step) = snapshot.state.step() else {
+                    anyhow::bail!("saga {} is {} but not finished", saga.id, saga.state);
+                };
                 let reply = self.steps.run(step, &saga.context()).await;
                 if self.pause_after_step && matches!(reply, Reply::Done { .. }) {
                     tracing::warn!(saga_id = %saga.id, step = step.as_str(), "failpoint: paused after a step answered");
@@ -219,17 +270,14 @@ impl<S: Steps> Driver<S> {
                 saga::decide(&snapshot, reply)
             }
         };
-        let finished = record(&mut tx, &saga, &snapshot, &decision, &self.settings).await?;
-        tx.commit().await?;
-        if let Some(state) = finished {
-            let seconds = (Utc::now() - saga.started_at).num_milliseconds().max(0) as f64 / 1e3;
-            metrics::counter!("saga_completed_total", "kind" => snapshot.kind.as_str(), "outcome" => state.as_str())
-                .increment(1);
-            metrics::histogram!("saga_time_to_terminal_seconds", "kind" => snapshot.kind.as_str())
-                .record(seconds);
-        }
-        Ok(true)
+        let finished = record(tx, saga, &snapshot, &decision, &self.settings).await?;
+        Ok(finished.map(|state| (snapshot.kind, state)))
     }
+}
+
+/// `text` as Postgres can store it (no NUL characters).
+fn clean(text: &str) -> String {
+    text.replace('\0', "")
 }
 
 /// Persists `decision`; returns the terminal state if the saga ended.
@@ -244,10 +292,10 @@ async fn record(
     match decision {
         Decision::Retry { error } => {
             let attempt = saga.attempts as u32 + 1;
-            let delay = saga::retry_delay(
+            let delay = resilience::backoff(
                 attempt,
                 Duration::from_millis(settings.retry_min_ms),
-                Duration::from_millis(settings.retry_max_ms.max(settings.retry_min_ms)),
+                Duration::from_millis(settings.retry_max_ms),
                 rand::random::<f64>(),
             );
             let mut next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
@@ -264,7 +312,7 @@ async fn record(
                  updated_at = now() WHERE id = $1",
             )
             .bind(saga.id)
-            .bind(error)
+            .bind(clean(error))
             .bind(next)
             .execute(&mut *tx)
             .await?;
@@ -274,7 +322,7 @@ async fn record(
             )
             .bind(saga.id)
             .bind(saga.position)
-            .bind(error)
+            .bind(clean(error))
             .execute(&mut *tx)
             .await?;
             metrics::counter!("saga_step_retries_total", "kind" => snapshot.kind.as_str(), "step" => step)
@@ -298,7 +346,7 @@ async fn record(
             .bind(saga.id)
             .bind(saga.position)
             .bind(outcome_text(*outcome))
-            .bind(detail)
+            .bind(clean(detail))
             .bind(tried)
             .execute(&mut *tx)
             .await?;
@@ -311,7 +359,7 @@ async fn record(
             .bind(saga.id)
             .bind(state.as_str())
             .bind(release_needed)
-            .bind(reason)
+            .bind(reason.as_deref().map(clean))
             .bind(then.map(State::as_str))
             .bind(terminal)
             .execute(&mut *tx)

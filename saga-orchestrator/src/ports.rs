@@ -111,15 +111,31 @@ pub fn reply(downstream: &str, result: Result<Answer, BoxError>) -> Reply {
             error: format!("{downstream} answered {status}"),
         };
     }
-    let problem = answer.body["type"]
+    // Only the service's own problem+json is a refusal; a bare 4xx (from a proxy, say)
+    // says nothing about the step, so the step runs again.
+    let Some(problem) = answer.body["type"]
         .as_str()
-        .unwrap_or("about:blank")
-        .to_owned();
+        .filter(|kind| kind.starts_with("/problems/"))
+        .map(str::to_owned)
+    else {
+        return Reply::Unavailable {
+            error: format!("{downstream} answered {status} without a problem document"),
+        };
+    };
     Reply::Refused {
-        reason: readable(&problem, &answer.body),
+        reason: bounded(readable(&problem, &answer.body)),
         current_status: answer.body["current_status"].as_str().map(str::to_owned),
         problem,
     }
+}
+
+/// `reason` cut to what an order's rejection reason may hold (never empty).
+fn bounded(reason: String) -> String {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return "refused".into();
+    }
+    reason.chars().take(domain_kit::Reason::MAX_LEN).collect()
 }
 
 /// A refusal in words a user can read.
@@ -185,6 +201,25 @@ mod tests {
     }
 
     #[test]
+    fn reasons_fit_an_orders_rejection_reason() {
+        let long = "x".repeat(2_000);
+        match reply(
+            "orders",
+            answer(409, json!({"type": "/problems/odd", "detail": long})),
+        ) {
+            Reply::Refused { reason, .. } => assert_eq!(reason.chars().count(), 500),
+            other => panic!("{other:?}"),
+        }
+        match reply(
+            "orders",
+            answer(409, json!({"type": "/problems/odd", "detail": " "})),
+        ) {
+            Reply::Refused { reason, .. } => assert_eq!(reason, "refused"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn an_illegal_transition_names_the_orders_status() {
         let refused = reply(
             "orders",
@@ -222,6 +257,13 @@ mod tests {
             reply("users", Err("connection refused".into())),
             Reply::Unavailable { .. }
         ));
+        // A 4xx that is not the service's problem document is not a refusal.
+        for body in [Value::Null, json!({"type": "about:blank"})] {
+            assert!(matches!(
+                reply("users", answer(404, body)),
+                Reply::Unavailable { .. }
+            ));
+        }
         assert_eq!(
             reply("users", answer(200, json!({"outcome": "reserved"}))),
             Reply::Done {

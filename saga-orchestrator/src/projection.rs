@@ -131,8 +131,11 @@ impl Projection for SagaLog {
         let order_id = projector::parse_id(&event.aggregate_id, "aggregate id")?;
         // The triggering event's id names the saga: a redelivery finds it already there.
         let id = projector::parse_id(&event.event_id, "event id")?;
-        let deadline_at =
-            Utc::now() + chrono::Duration::from_std(self.deadline).unwrap_or(chrono::Duration::MAX);
+        // The deadline counts from the order's placement, not from when this instance read it.
+        let deadline_at = chrono::Duration::from_std(self.deadline)
+            .ok()
+            .and_then(|deadline| projector::recorded_at(event).checked_add_signed(deadline))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let saga = match change {
             Event::Placed(placed) => Start {
                 id,

@@ -16,8 +16,6 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
-use tower::retry::backoff::{Backoff, ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
-use tower::util::rng::HasherRng;
 use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
 
 /// One HTTP request to a downstream service; cloned for every retry.
@@ -113,26 +111,15 @@ impl Downstream {
             client,
             base: settings.url.trim_end_matches('/').to_owned(),
         };
-        Self::over(name, settings, http)
+        Ok(Self::over(name, settings, http))
     }
 
     /// The stack over any transport (tests use fakes).
-    pub fn over<S>(
-        name: &'static str,
-        settings: &DownstreamSettings,
-        transport: S,
-    ) -> anyhow::Result<Self>
+    pub fn over<S>(name: &'static str, settings: &DownstreamSettings, transport: S) -> Self
     where
         S: Service<Call, Response = Answer, Error = BoxError> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
     {
-        let backoff = ExponentialBackoffMaker::new(
-            Duration::from_millis(settings.backoff_min_ms),
-            Duration::from_millis(settings.backoff_max_ms.max(1)),
-            1.0,
-            HasherRng::default(),
-        )
-        .map_err(|error| anyhow::anyhow!("{name} backoff: {error:?}"))?;
         let breaker = Arc::new(BreakerState::new(
             name,
             settings.breaker_failures.max(1),
@@ -143,16 +130,20 @@ impl Downstream {
             .retry(RetryPolicy {
                 name,
                 remaining: settings.retries,
-                backoff: backoff.clone().make_backoff(),
+                attempt: 0,
+                min: Duration::from_millis(settings.backoff_min_ms.max(1)),
+                max: Duration::from_millis(
+                    settings.backoff_max_ms.max(settings.backoff_min_ms.max(1)),
+                ),
             })
             .layer(BreakerLayer(breaker.clone()))
             .timeout(Duration::from_millis(settings.timeout_ms))
             .service(transport);
-        Ok(Self {
+        Self {
             name,
             stack: Stack::new(stack),
             breaker,
-        })
+        }
     }
 
     pub fn name(&self) -> &'static str {
@@ -231,13 +222,27 @@ impl Service<Call> for Http {
     }
 }
 
+/// Delay before the `attempt`-th retry (1-based): exponential from `min`, capped at `max`,
+/// with "equal jitter" (half fixed, half `random` in 0..1) so that retries of many callers
+/// that failed together spread out.
+pub fn backoff(attempt: u32, min: Duration, max: Duration, random: f64) -> Duration {
+    let exponential = min
+        .checked_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+        .unwrap_or(max)
+        .min(max);
+    exponential / 2 + exponential.mul_f64(random.clamp(0.0, 1.0) / 2.0)
+}
+
 /// Retries retryable failures with exponential backoff and jitter.
 #[derive(Clone)]
 struct RetryPolicy {
     name: &'static str,
     /// Retries left for this call (tower clones the policy per call).
     remaining: u32,
-    backoff: ExponentialBackoff<HasherRng>,
+    /// Retries made so far in this call.
+    attempt: u32,
+    min: Duration,
+    max: Duration,
 }
 
 impl tower::retry::Policy<Call, Answer, BoxError> for RetryPolicy {
@@ -252,8 +257,10 @@ impl tower::retry::Policy<Call, Answer, BoxError> for RetryPolicy {
             return None;
         }
         self.remaining -= 1;
+        self.attempt += 1;
         metrics::counter!("saga_call_retries_total", "downstream" => self.name).increment(1);
-        Some(self.backoff.next_backoff())
+        let delay = backoff(self.attempt, self.min, self.max, rand::random::<f64>());
+        Some(tokio::time::sleep(delay))
     }
 
     fn clone_request(&mut self, call: &Call) -> Option<Call> {
@@ -287,7 +294,9 @@ struct BreakerState {
     name: &'static str,
     threshold: u32,
     open_for: Duration,
-    phase: Mutex<Phase>,
+    /// The phase, and its generation: bumped whenever the breaker opens or lets a probe
+    /// through, so an answer to a call admitted in an earlier generation counts for nothing.
+    phase: Mutex<(Phase, u64)>,
 }
 
 impl BreakerState {
@@ -296,37 +305,44 @@ impl BreakerState {
             name,
             threshold,
             open_for,
-            phase: Mutex::new(Phase::Closed { failures: 0 }),
+            phase: Mutex::new((Phase::Closed { failures: 0 }, 0)),
         };
         state.gauge(BreakerPhase::Closed);
         state
     }
 
     fn phase(&self) -> BreakerPhase {
-        match *self.phase.lock().expect("breaker lock") {
+        match self.phase.lock().expect("breaker lock").0 {
             Phase::Closed { .. } => BreakerPhase::Closed,
             Phase::HalfOpen => BreakerPhase::HalfOpen,
             Phase::Open { .. } => BreakerPhase::Open,
         }
     }
 
-    /// May a call go through now? An open breaker past its time lets one probe through.
-    fn admit(&self) -> bool {
-        let mut phase = self.phase.lock().expect("breaker lock");
+    /// May a call go through now, and in which generation? An open breaker past its time
+    /// lets one probe through.
+    fn admit(&self) -> Option<u64> {
+        let mut guard = self.phase.lock().expect("breaker lock");
+        let (phase, generation) = &mut *guard;
         match *phase {
-            Phase::Closed { .. } => true,
-            Phase::HalfOpen => false,
+            Phase::Closed { .. } => Some(*generation),
+            Phase::HalfOpen => None,
             Phase::Open { until } if Instant::now() >= until => {
                 *phase = Phase::HalfOpen;
+                *generation += 1;
                 self.report(BreakerPhase::HalfOpen);
-                true
+                Some(*generation)
             }
-            Phase::Open { .. } => false,
+            Phase::Open { .. } => None,
         }
     }
 
-    fn record(&self, failed: bool) {
-        let mut phase = self.phase.lock().expect("breaker lock");
+    fn record(&self, admitted_in: u64, failed: bool) {
+        let mut guard = self.phase.lock().expect("breaker lock");
+        let (phase, generation) = &mut *guard;
+        if admitted_in != *generation {
+            return;
+        }
         let next = match (&*phase, failed) {
             (Phase::Closed { .. }, false) => Phase::Closed { failures: 0 },
             (Phase::Closed { failures }, true) if failures + 1 < self.threshold => Phase::Closed {
@@ -337,8 +353,7 @@ impl BreakerState {
                 until: Instant::now() + self.open_for,
             },
             (Phase::HalfOpen, false) => Phase::Closed { failures: 0 },
-            // A call admitted before the breaker opened answers late: the breaker stays
-            // open for its time.
+            // Only a call of this generation gets here, and none is admitted while open.
             (Phase::Open { until }, _) => Phase::Open { until: *until },
         };
         let reported = match (&*phase, &next) {
@@ -347,6 +362,9 @@ impl BreakerState {
             (Phase::HalfOpen, Phase::Closed { .. }) => Some(BreakerPhase::Closed),
             _ => None,
         };
+        if matches!(next, Phase::Open { .. }) && !matches!(phase, Phase::Open { .. }) {
+            *generation += 1;
+        }
         *phase = next;
         if let Some(reported) = reported {
             if reported == BreakerPhase::Open {
@@ -399,20 +417,21 @@ struct Breaker<S> {
 /// breaker is never left waiting for a probe that will not come back).
 struct Admitted {
     state: Arc<BreakerState>,
+    generation: u64,
     recorded: bool,
 }
 
 impl Admitted {
     fn record(mut self, failed: bool) {
         self.recorded = true;
-        self.state.record(failed);
+        self.state.record(self.generation, failed);
     }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
         if !self.recorded {
-            self.state.record(true);
+            self.state.record(self.generation, true);
         }
     }
 }
@@ -432,12 +451,13 @@ where
     }
 
     fn call(&mut self, call: Call) -> Self::Future {
-        if !self.state.admit() {
+        let Some(generation) = self.state.admit() else {
             let name = self.state.name;
             return Box::pin(async move { Err(BreakerOpen(name).into()) });
-        }
+        };
         let admitted = Admitted {
             state: self.state.clone(),
+            generation,
             recorded: false,
         };
         let answer = self.inner.call(call);
@@ -510,11 +530,37 @@ mod tests {
         })
     }
 
+    #[test]
+    fn retry_delays_grow_exponentially_with_jitter_and_stay_capped() {
+        let (base, max) = (Duration::from_millis(100), Duration::from_secs(2));
+        assert_eq!(backoff(1, base, max, 0.0), Duration::from_millis(50));
+        assert_eq!(backoff(1, base, max, 1.0), Duration::from_millis(100));
+        assert_eq!(backoff(3, base, max, 1.0), Duration::from_millis(400));
+        for attempt in [10, 40, u32::MAX] {
+            assert!(backoff(attempt, base, max, 1.0) <= max);
+            assert!(backoff(attempt, base, max, 0.0) >= max / 2);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_late_answer_from_before_the_breaker_opened_does_not_close_it() {
+        let state = BreakerState::new("t", 1, Duration::from_secs(60));
+        let early = state.admit().expect("closed admits");
+        let failing = state.admit().expect("closed admits");
+        state.record(failing, true);
+        assert_eq!(state.phase(), BreakerPhase::Open);
+        state.record(early, false);
+        assert_eq!(
+            state.phase(),
+            BreakerPhase::Open,
+            "a stale success is ignored"
+        );
+    }
+
     #[tokio::test]
     async fn retryable_failures_are_retried_and_a_later_success_is_the_answer() {
         let calls = Arc::new(AtomicUsize::new(0));
-        let downstream =
-            Downstream::over("t", &settings(), fake(&[503, 0, 200], calls.clone())).unwrap();
+        let downstream = Downstream::over("t", &settings(), fake(&[503, 0, 200], calls.clone()));
         let answer = downstream.call(call()).await.unwrap();
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
@@ -523,7 +569,7 @@ mod tests {
     #[tokio::test]
     async fn a_4xx_is_an_answer_never_retried_and_never_trips_the_breaker() {
         let calls = Arc::new(AtomicUsize::new(0));
-        let downstream = Downstream::over("t", &settings(), fake(&[422], calls.clone())).unwrap();
+        let downstream = Downstream::over("t", &settings(), fake(&[422], calls.clone()));
         for _ in 0..10 {
             let answer = downstream.call(call()).await.unwrap();
             assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -554,7 +600,7 @@ mod tests {
         });
         let mut settings = settings();
         settings.breaker_failures = 1;
-        let downstream = Downstream::over("t", &settings, transport).unwrap();
+        let downstream = Downstream::over("t", &settings, transport);
         assert_eq!(
             downstream.call(call()).await.unwrap().status,
             StatusCode::OK
@@ -566,7 +612,7 @@ mod tests {
     #[tokio::test]
     async fn retries_stop_at_the_limit_and_timeouts_count_as_failures() {
         let calls = Arc::new(AtomicUsize::new(0));
-        let downstream = Downstream::over("t", &settings(), fake(&[1], calls.clone())).unwrap();
+        let downstream = Downstream::over("t", &settings(), fake(&[1], calls.clone()));
         let error = downstream.call(call()).await.unwrap_err();
         assert!(error.is::<tower::timeout::error::Elapsed>(), "{error}");
         assert_eq!(
@@ -584,7 +630,7 @@ mod tests {
         settings.retries = 0;
         // Three failures open it; the probe after the open time succeeds.
         let downstream =
-            Downstream::over("t", &settings, fake(&[500, 500, 500, 200], calls.clone())).unwrap();
+            Downstream::over("t", &settings, fake(&[500, 500, 500, 200], calls.clone()));
         for _ in 0..3 {
             assert_eq!(
                 downstream.call(call()).await.unwrap().status,
@@ -615,7 +661,7 @@ mod tests {
         let mut settings = settings();
         settings.retries = 0;
         settings.breaker_failures = 1;
-        let downstream = Downstream::over("t", &settings, fake(&[0], calls.clone())).unwrap();
+        let downstream = Downstream::over("t", &settings, fake(&[0], calls.clone()));
         downstream.call(call()).await.unwrap_err();
         assert_eq!(downstream.breaker(), BreakerPhase::Open);
         tokio::time::sleep(Duration::from_millis(60)).await;

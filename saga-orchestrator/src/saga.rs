@@ -6,8 +6,6 @@
 //! → `RELEASING_CREDIT → TIMED_OUT`; an order cancelled meanwhile → `CANCELLED` (its
 //! cancel-order saga releases the credit). Cancel-order: `RELEASING_CREDIT → RELEASED`.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -262,11 +260,14 @@ pub fn decide(saga: &Snapshot, reply: Reply) -> Decision {
         reason: why,
         then,
     };
+    let slug = problem.rsplit('/').next().unwrap_or_default();
     match step {
         // The user cannot have the credit: reject the order, with the refusal as the reason.
+        // A key already used, or another amount held for this order, means a reservation of
+        // this order may exist: release it after the rejection.
         Step::ReserveCredit => move_to(
             State::RejectingOrder,
-            false,
+            matches!(slug, "idempotency-key-reused" | "reservation-mismatch"),
             Some(reason.clone()),
             Some(State::Rejected),
         ),
@@ -280,12 +281,13 @@ pub fn decide(saga: &Snapshot, reply: Reply) -> Decision {
                 "the order was rejected by someone else".into(),
                 State::Rejected,
             ),
-            _ => compensate(
-                saga,
-                StepOutcome::Refused,
-                detail.clone(),
-                format!("approving the order was refused: {reason}"),
-                State::Failed,
+            // Unexpected: settle the order by rejecting it (whose answer also tells if the
+            // order was approved after all), then release.
+            _ => move_to(
+                State::RejectingOrder,
+                saga.release_needed,
+                Some(format!("approving the order was refused: {reason}")),
+                Some(State::Failed),
             ),
         },
         Step::RejectOrder => match status {
@@ -294,16 +296,16 @@ pub fn decide(saga: &Snapshot, reply: Reply) -> Decision {
             Some("CANCELLED") => move_to(State::Cancelled, saga.release_needed, None, None),
             // Rejected by someone else: as good as done.
             Some("REJECTED") => succeeded(saga, step, detail.clone()),
-            _ => compensate(
-                saga,
-                StepOutcome::Refused,
-                detail.clone(),
-                format!("rejecting the order was refused: {reason}"),
+            // The order's fate is unknown, so its credit stays as it is: an operator decides.
+            _ => move_to(
                 State::Failed,
+                saga.release_needed,
+                Some(format!("rejecting the order was refused: {reason}")),
+                None,
             ),
         },
-        // A release cannot be refused for a user that exists; an unknown user holds nothing.
-        Step::ReleaseCredit => Decision::Move {
+        // An unknown user holds nothing; any other refusal leaves credit that may be held.
+        Step::ReleaseCredit if slug == "user-not-found" => Decision::Move {
             outcome: StepOutcome::Refused,
             detail,
             state: saga.then.unwrap_or(State::Released),
@@ -311,6 +313,12 @@ pub fn decide(saga: &Snapshot, reply: Reply) -> Decision {
             reason: saga.reason.clone(),
             then: None,
         },
+        Step::ReleaseCredit => move_to(
+            State::Failed,
+            true,
+            Some(format!("releasing the credit was refused: {reason}")),
+            None,
+        ),
     }
 }
 
@@ -355,16 +363,6 @@ fn compensate(
         reason: Some(reason),
         then: saga.release_needed.then_some(then),
     }
-}
-
-/// Delay before the `attempt`-th retry of a step (1-based): exponential from `base`, capped
-/// at `max`, with "equal jitter" (half fixed, half random) so retries of many sagas spread.
-pub fn retry_delay(attempt: u32, base: Duration, max: Duration, random: f64) -> Duration {
-    let exponential = base
-        .checked_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
-        .unwrap_or(max)
-        .min(max);
-    exponential / 2 + exponential.mul_f64(random.clamp(0.0, 1.0) / 2.0)
 }
 
 #[cfg(test)]
@@ -563,43 +561,97 @@ mod tests {
         );
     }
 
+    fn problem(kind: &str, status: Option<&str>) -> Reply {
+        Reply::Refused {
+            problem: format!("/problems/{kind}"),
+            reason: kind.into(),
+            current_status: status.map(str::to_owned),
+        }
+    }
+
     #[test]
-    fn an_unexpected_refusal_compensates_then_fails() {
+    fn an_unexpected_approval_refusal_rejects_the_order_then_releases_and_fails() {
         let mut saga = place(ApprovingOrder);
         saga.release_needed = true;
         assert_eq!(
-            run(saga, vec![refused(None), done()]),
-            [ApprovingOrder, ReleasingCredit, Failed]
+            run(saga.clone(), vec![refused(None), done(), done()]),
+            [ApprovingOrder, RejectingOrder, ReleasingCredit, Failed]
+        );
+        // The rejection finds the order approved after all: its credit stays held.
+        assert_eq!(
+            run(saga, vec![refused(None), refused(Some("APPROVED"))]),
+            [ApprovingOrder, RejectingOrder, Approved]
         );
     }
 
     #[test]
-    fn a_cancel_saga_releases_and_ends_even_for_an_unknown_user() {
+    fn a_refused_rejection_of_unknown_outcome_fails_without_releasing() {
+        let mut saga = place(RejectingOrder);
+        saga.release_needed = true;
+        saga.then = Some(TimedOut);
+        let Decision::Move {
+            state,
+            release_needed,
+            ..
+        } = decide(&saga, problem("idempotency-key-reused", None))
+        else {
+            panic!("a refusal moves the saga");
+        };
+        assert_eq!((state, release_needed), (Failed, true));
+    }
+
+    #[test]
+    fn a_reservation_refused_for_its_key_or_amount_is_released_after_the_rejection() {
+        for kind in ["idempotency-key-reused", "reservation-mismatch"] {
+            assert_eq!(
+                run(
+                    place(ReservingCredit),
+                    vec![problem(kind, None), done(), done()]
+                ),
+                [ReservingCredit, RejectingOrder, ReleasingCredit, Rejected],
+                "{kind}"
+            );
+        }
+        assert_eq!(
+            run(
+                place(ReservingCredit),
+                vec![problem("user-not-found", None), done()]
+            ),
+            [ReservingCredit, RejectingOrder, Rejected]
+        );
+    }
+
+    #[test]
+    fn a_cancel_saga_releases_and_ends_for_an_unknown_user_but_fails_on_another_refusal() {
         let saga = Snapshot {
             kind: Kind::CancelOrder,
             state: initial(Kind::CancelOrder, 500),
             ..place(ReleasingCredit)
         };
         assert_eq!(run(saga.clone(), vec![done()]), [ReleasingCredit, Released]);
-        assert_eq!(run(saga, vec![refused(None)]), [ReleasingCredit, Released]);
+        assert_eq!(
+            run(saga.clone(), vec![problem("user-not-found", None)]),
+            [ReleasingCredit, Released]
+        );
+        let Decision::Move {
+            state,
+            release_needed,
+            ..
+        } = decide(&saga, problem("something-else", None))
+        else {
+            panic!("a refusal moves the saga");
+        };
+        assert_eq!(
+            (state, release_needed),
+            (Failed, true),
+            "credit may still be held"
+        );
     }
 
     #[test]
     fn a_free_order_skips_the_reservation() {
         assert_eq!(initial(Kind::PlaceOrder, 0), ApprovingOrder);
         assert_eq!(initial(Kind::PlaceOrder, 1), ReservingCredit);
-    }
-
-    #[test]
-    fn retry_delays_grow_exponentially_with_jitter_and_stay_capped() {
-        let (base, max) = (Duration::from_millis(100), Duration::from_secs(2));
-        assert_eq!(retry_delay(1, base, max, 0.0), Duration::from_millis(50));
-        assert_eq!(retry_delay(1, base, max, 1.0), Duration::from_millis(100));
-        assert_eq!(retry_delay(3, base, max, 1.0), Duration::from_millis(400));
-        for attempt in [10, 40, u32::MAX] {
-            assert!(retry_delay(attempt, base, max, 1.0) <= max);
-            assert!(retry_delay(attempt, base, max, 0.0) >= max / 2);
-        }
     }
 
     #[test]

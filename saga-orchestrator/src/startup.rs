@@ -11,8 +11,9 @@ use crate::resilience::Downstream;
 use crate::routes::{self, ApiDoc};
 use crate::settings::Settings;
 
-/// Connections the projector, the listener and the HTTP reads need beside the workers.
-const SPARE_CONNECTIONS: u32 = 4;
+/// Connections needed beside the workers: two listeners (new sagas, applied versions), the
+/// projector's batches, the in-flight gauge, readiness and `GET /sagas`.
+const SPARE_CONNECTIONS: u32 = 6;
 
 /// saga-orchestrator's wiring.
 pub struct Application;

@@ -361,21 +361,19 @@ impl Stack {
         .unwrap()
     }
 
-    /// The value of a Prometheus sample of the saga (0 when absent), e.g.
+    /// The value of a Prometheus sample of the saga, if exported, e.g.
     /// `saga_circuit_breaker_state{downstream="users-command"}`.
-    pub async fn saga_metric(&self, sample: &str) -> f64 {
+    pub async fn saga_metric(&self, sample: &str) -> Option<f64> {
         let text = self
             .get(&self.saga.address, "/metrics")
             .await
             .text()
             .await
             .unwrap();
-        text.lines()
-            .find_map(|line| {
-                let (name, value) = line.rsplit_once(' ')?;
-                (name == sample).then(|| value.parse().ok())?
-            })
-            .unwrap_or(0.0)
+        text.lines().find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == sample).then(|| value.parse().ok())?
+        })
     }
 }
 
