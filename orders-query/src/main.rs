@@ -9,6 +9,9 @@ Usage: orders-query [--help] [--version]
 Configuration comes from defaults, then the TOML file named by ORDERS_QUERY_CONFIG, then
 environment variables ORDERS_QUERY__<SECTION>__<KEY>, for example:
   ORDERS_QUERY__HTTP__PORT=5012                        port to listen on (0 picks one)
+  ORDERS_QUERY__HTTP__RATE_LIMIT__PER_SECOND=1000      requests per client (peer address) a second; 429
+                                                       beyond it (also RATE_LIMIT__BURST=2000)
+  ORDERS_QUERY__HTTP__REQUEST_TIMEOUT_MS=30000         a longer request is answered 503
   ORDERS_QUERY__DATABASE__DATABASE_NAME=orders_read    the read model's database (also HOST,
                                                        PORT, USERNAME, PASSWORD, MAX_CONNECTIONS)
   ORDERS_QUERY__EVENT_STORE__DATABASE_NAME=orders_es   the event store, read by rebuilds

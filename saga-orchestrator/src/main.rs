@@ -12,6 +12,10 @@ Usage: saga-orchestrator [--help] [--version]
 Configuration comes from defaults, then the TOML file named by SAGA_ORCHESTRATOR_CONFIG, then
 environment variables SAGA_ORCHESTRATOR__<SECTION>__<KEY>, for example:
   SAGA_ORCHESTRATOR__HTTP__PORT=5020                  port to listen on (0 picks one)
+  SAGA_ORCHESTRATOR__HTTP__RATE_LIMIT__PER_SECOND=1000
+                                                      requests per client (peer address) a second; 429
+                                                      beyond it (also RATE_LIMIT__BURST=2000)
+  SAGA_ORCHESTRATOR__HTTP__REQUEST_TIMEOUT_MS=30000   a longer request is answered 503
   SAGA_ORCHESTRATOR__DATABASE__DATABASE_NAME=saga     the saga log's database (also HOST, PORT,
                                                       USERNAME, PASSWORD, MAX_CONNECTIONS)
   SAGA_ORCHESTRATOR__EVENT_STORE__DATABASE_NAME=orders_es   read to fill gaps on retry

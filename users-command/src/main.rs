@@ -9,6 +9,11 @@ Usage: users-command [--help] [--version]
 Configuration comes from defaults, then the TOML file named by USERS_COMMAND_CONFIG, then
 environment variables USERS_COMMAND__<SECTION>__<KEY>, for example:
   USERS_COMMAND__HTTP__PORT=5001            port to listen on (0 picks one)
+  USERS_COMMAND__HTTP__RATE_LIMIT__PER_SECOND=1000
+                                            requests per client (peer address) a second; 429
+                                            beyond it (also RATE_LIMIT__BURST=2000)
+  USERS_COMMAND__HTTP__REQUEST_TIMEOUT_MS=30000
+                                            a longer request is answered 503
   USERS_COMMAND__DATABASE__HOST=127.0.0.1   Postgres host (also PORT, USERNAME, PASSWORD,
                                             DATABASE_NAME=users_es, MAX_CONNECTIONS, MIGRATE)
   USERS_COMMAND__KAFKA__BROKERS=127.0.0.1:9092

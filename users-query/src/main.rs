@@ -9,6 +9,11 @@ Usage: users-query [--help] [--version]
 Configuration comes from defaults, then the TOML file named by USERS_QUERY_CONFIG, then
 environment variables USERS_QUERY__<SECTION>__<KEY>, for example:
   USERS_QUERY__HTTP__PORT=5011               port to listen on (0 picks one)
+  USERS_QUERY__HTTP__RATE_LIMIT__PER_SECOND=1000
+                                             requests per client (peer address) a second; 429
+                                             beyond it (also RATE_LIMIT__BURST=2000)
+  USERS_QUERY__HTTP__REQUEST_TIMEOUT_MS=30000
+                                             a longer request is answered 503
   USERS_QUERY__DATABASE__DATABASE_NAME=users_read   the read model's database (also HOST,
                                              PORT, USERNAME, PASSWORD, MAX_CONNECTIONS)
   USERS_QUERY__EVENT_STORE__DATABASE_NAME=users_es  the event store, read by rebuilds

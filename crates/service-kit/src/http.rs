@@ -142,8 +142,14 @@ where
     let listener = settings.bind()?;
     let port = listener.local_addr()?.port();
     let body_limit = settings.body_limit_bytes;
+    let limits = web::Data::new(crate::limits::Limits::new(
+        &settings.rate_limit,
+        Duration::from_millis(settings.request_timeout_ms),
+    ));
     let mut server = HttpServer::new(move || {
         App::new()
+            .app_data(limits.clone())
+            .wrap(actix_web::middleware::from_fn(crate::limits::limit))
             .wrap(actix_web::middleware::from_fn(observe))
             .app_data(crate::problem::json_config(body_limit))
             .app_data(web::PayloadConfig::new(body_limit))
@@ -157,6 +163,8 @@ where
             )
             .default_service(web::to(crate::problem::no_route))
     })
+    .client_request_timeout(Duration::from_millis(settings.client_header_timeout_ms))
+    .max_connections(settings.max_connections.max(1))
     .listen(listener)?
     .disable_signals()
     .shutdown_timeout(settings.shutdown_timeout_secs);

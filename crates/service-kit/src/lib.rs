@@ -1,9 +1,11 @@
 //! What every service of the system stands on: layered settings, JSON logs, Prometheus
-//! metrics, health endpoints, problem+json errors, request context and graceful shutdown.
+//! metrics, health endpoints, problem+json errors, request context, request limits and graceful
+//! shutdown.
 
 pub mod health;
 pub mod http;
 pub mod kafka;
+pub mod limits;
 pub mod metrics;
 pub mod problem;
 pub mod process;

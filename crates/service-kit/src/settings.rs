@@ -137,6 +137,14 @@ pub struct HttpSettings {
     pub shutdown_timeout_secs: u64,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// Milliseconds a request may run before it is answered 503 `/problems/request-timeout`.
+    pub request_timeout_ms: u64,
+    /// Milliseconds a client has to send a request's headers before the connection is closed.
+    pub client_header_timeout_ms: u64,
+    /// Open connections each worker accepts at most; further ones wait in the backlog.
+    pub max_connections: usize,
+    /// Requests per client (the peer's address).
+    pub rate_limit: crate::limits::RateLimitSettings,
 }
 
 impl Default for HttpSettings {
@@ -147,6 +155,10 @@ impl Default for HttpSettings {
             body_limit_bytes: 64 * 1024,
             shutdown_timeout_secs: 10,
             workers: 0,
+            request_timeout_ms: 30_000,
+            client_header_timeout_ms: 5_000,
+            max_connections: 10_000,
+            rate_limit: crate::limits::RateLimitSettings::default(),
         }
     }
 }

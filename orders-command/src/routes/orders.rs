@@ -308,3 +308,61 @@ pub async fn events(
     let id = id.into_inner();
     command_kit::http::stream(&state.pool, Order::TYPE, id, not_found(id)).await
 }
+
+#[cfg(test)]
+mod properties {
+    //! Whatever a client sends, the body's conversion to a command never panics: it is a
+    //! command whose total is the checked sum of its lines, or a 4xx listing what is wrong.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn item() -> impl Strategy<Value = ItemRequest> {
+        (
+            prop_oneof![
+                "\\PC{0,80}",
+                "[A-Z0-9-]{1,64}",
+                Just(String::new()),
+                "\\s{1,3}"
+            ],
+            prop_oneof![any::<i64>(), -2i64..1_002],
+            prop_oneof![any::<i64>(), -2i64..1_000_000],
+        )
+            .prop_map(|(sku, quantity, unit_price_cents)| ItemRequest {
+                sku,
+                quantity,
+                unit_price_cents,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_place_order_body_is_a_valid_order_or_a_client_error(
+            lines in prop::collection::vec(item(), 0..110),
+        ) {
+            let body = PlaceOrder { user_id: Uuid::nil(), items: lines };
+            match items(&body) {
+                Ok(items) => {
+                    let expected = body.items.iter().try_fold(0i64, |total, line| {
+                        total.checked_add(line.quantity.checked_mul(line.unit_price_cents)?)
+                    });
+                    prop_assert_eq!(Some(items.total_cents()), expected);
+                    prop_assert!((1..=100).contains(&items.lines().len()));
+                    prop_assert!(items.total_cents() >= 0);
+                }
+                Err(problem) => prop_assert!((400..500).contains(&problem.status)),
+            }
+        }
+
+        #[test]
+        fn any_reason_is_a_bounded_reason_or_a_client_error(text in "\\PC{0,600}") {
+            match reason(&WithReason { reason: text }) {
+                Ok(reason) => prop_assert!(reason.as_str().chars().count() <= 500),
+                Err(problem) => prop_assert_eq!(problem.status, 422),
+            }
+        }
+    }
+}
