@@ -2,6 +2,7 @@
 
 use command_kit::RelaySettings;
 use serde::Deserialize;
+use service_kit::auth::AuthSettings;
 use service_kit::settings::{DatabaseSettings, HttpSettings, KafkaSettings};
 
 /// Prefix of the service's environment variables.
@@ -12,6 +13,8 @@ pub const ENV_PREFIX: &str = "ORDERS_COMMAND";
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub http: HttpSettings,
+    /// Bearer tokens: the keys that sign them, issuer and audience.
+    pub auth: AuthSettings,
     pub database: DatabaseSettings,
     pub kafka: KafkaSettings,
     pub relay: RelaySettings,
@@ -26,6 +29,7 @@ impl Default for Settings {
                 port: 5002,
                 ..HttpSettings::default()
             },
+            auth: AuthSettings::default(),
             database: DatabaseSettings {
                 database_name: "orders_es".into(),
                 ..DatabaseSettings::default()

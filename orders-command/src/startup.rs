@@ -35,6 +35,7 @@ impl Application {
         });
         let service = Service::bind(
             &settings.http,
+            &settings.auth,
             write.readiness(),
             ApiDoc::openapi(),
             move |config| {

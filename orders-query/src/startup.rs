@@ -34,6 +34,7 @@ impl Application {
         .await?;
         let service = read_side.serve(
             &settings.http,
+            &settings.auth,
             ApiDoc::openapi(),
             routes::orders::configure,
             cancel,

@@ -40,6 +40,9 @@ pub struct SagaSettings {
     pub retry_min_ms: u64,
     /// Longest delay in milliseconds between attempts of a step.
     pub retry_max_ms: u64,
+    /// File holding the bearer token (role `service`) the saga presents to users-command
+    /// and orders-command; re-read when it changes.
+    pub token_file: String,
     /// Fault injection for crash tests (`pause-after-step`); never set in production.
     pub failpoint: Option<String>,
 }
@@ -52,6 +55,7 @@ impl Default for SagaSettings {
             poll_interval_ms: 250,
             retry_min_ms: 200,
             retry_max_ms: 5_000,
+            token_file: ".stack/auth/saga.token".into(),
             failpoint: None,
         }
     }

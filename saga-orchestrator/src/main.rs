@@ -26,6 +26,9 @@ environment variables SAGA_ORCHESTRATOR__<SECTION>__<KEY>, for example:
   SAGA_ORCHESTRATOR__SAGA__WORKERS=8                  sagas run at once (one connection each)
   SAGA_ORCHESTRATOR__SAGA__RETRY_MIN_MS=200           first delay before a failed step reruns
   SAGA_ORCHESTRATOR__SAGA__RETRY_MAX_MS=5000          longest delay between attempts
+  SAGA_ORCHESTRATOR__SAGA__TOKEN_FILE=.stack/auth/saga.token   the saga's bearer token (role
+                                                      service), re-read when it changes
+  SAGA_ORCHESTRATOR__AUTH__JWKS_FILE=.stack/auth/jwks.json   keys that sign callers' tokens
   SAGA_ORCHESTRATOR__USERS__URL=http://127.0.0.1:5001     users-command
   SAGA_ORCHESTRATOR__ORDERS__URL=http://127.0.0.1:5002    orders-command
   SAGA_ORCHESTRATOR__USERS__TIMEOUT_MS=2000           per attempt (same keys under ORDERS__)

@@ -103,13 +103,18 @@ pub struct Downstream {
 
 impl Downstream {
     /// The stack for the service called `name` (in metrics and logs).
-    pub fn new(name: &'static str, settings: &DownstreamSettings) -> anyhow::Result<Self> {
+    pub fn new(
+        name: &'static str,
+        settings: &DownstreamSettings,
+        token: Arc<TokenFile>,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
         let http = Http {
             client,
             base: settings.url.trim_end_matches('/').to_owned(),
+            token,
         };
         Ok(Self::over(name, settings, http))
     }
@@ -187,11 +192,60 @@ pub fn retryable(result: &Result<Answer, BoxError>) -> bool {
     }
 }
 
+/// The bearer token the saga presents, read from a file and re-read when the file changes
+/// (checked at most every 30 s), so a rotated token is picked up without a restart.
+pub struct TokenFile {
+    path: std::path::PathBuf,
+    current: Mutex<(String, Option<std::time::SystemTime>, Instant)>,
+}
+
+impl TokenFile {
+    /// Reads the token; fails when the file is missing or empty.
+    pub fn open(path: &str) -> anyhow::Result<Arc<Self>> {
+        use anyhow::Context;
+        let path = std::path::PathBuf::from(path);
+        let (token, modified) = Self::read(&path)
+            .with_context(|| format!("reading the saga's bearer token from {}", path.display()))?;
+        Ok(Arc::new(Self {
+            path,
+            current: Mutex::new((token, modified, Instant::now())),
+        }))
+    }
+
+    fn read(path: &std::path::Path) -> anyhow::Result<(String, Option<std::time::SystemTime>)> {
+        let token = std::fs::read_to_string(path)?.trim().to_owned();
+        anyhow::ensure!(!token.is_empty(), "the token file is empty");
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        Ok((token, modified))
+    }
+
+    /// The token to send now.
+    pub fn token(&self) -> String {
+        let mut current = self.current.lock().expect("token lock");
+        if current.2.elapsed() >= Duration::from_secs(30) {
+            current.2 = Instant::now();
+            let modified = std::fs::metadata(&self.path)
+                .and_then(|m| m.modified())
+                .ok();
+            if modified != current.1 {
+                match Self::read(&self.path) {
+                    Ok((token, modified)) => (current.0, current.1) = (token, modified),
+                    Err(error) => {
+                        tracing::warn!(%error, "the saga's token file could not be re-read; keeping the last token")
+                    }
+                }
+            }
+        }
+        current.0.clone()
+    }
+}
+
 /// The HTTP transport: reqwest.
 #[derive(Clone)]
 struct Http {
     client: reqwest::Client,
     base: String,
+    token: Arc<TokenFile>,
 }
 
 impl Service<Call> for Http {
@@ -207,6 +261,7 @@ impl Service<Call> for Http {
         let mut request = self
             .client
             .request(call.method, format!("{}{}", self.base, call.path))
+            .bearer_auth(self.token.token())
             .header("Idempotency-Key", call.idempotency_key)
             .header(service_kit::http::CORRELATION_ID, call.correlation_id);
         if let Some(body) = call.body {

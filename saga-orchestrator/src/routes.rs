@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use query_kit::reads::{self, Page, Reads};
 use serde::{Deserialize, Serialize};
 use service_kit::Problem;
+use service_kit::auth::{Principal, Role};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
@@ -82,7 +83,12 @@ const COLUMNS: &str = "id, kind, order_id, user_id, amount_cents, state, \
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such saga", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get(state: web::Data<Reads>, id: web::Path<Uuid>) -> Result<HttpResponse, Problem> {
+pub async fn get(
+    state: web::Data<Reads>,
+    caller: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin, Role::Service])?;
     let id = id.into_inner();
     let unavailable = |error: sqlx::Error| Problem::unavailable(&error);
     let saga: Option<SagaView> =
@@ -133,8 +139,10 @@ pub struct ListParams {
     ))]
 pub async fn list(
     state: web::Data<Reads>,
+    caller: Principal,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin, Role::Service])?;
     let params = params.into_inner();
     let limit = state.page_limit(params.limit)?;
     let saga_state = params

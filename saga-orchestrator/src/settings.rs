@@ -2,6 +2,7 @@
 
 use query_kit::{ProjectorSettings, ReadSettings};
 use serde::Deserialize;
+use service_kit::auth::AuthSettings;
 use service_kit::settings::{DatabaseSettings, HttpSettings, KafkaSettings};
 
 use crate::driver::SagaSettings;
@@ -15,6 +16,8 @@ pub const ENV_PREFIX: &str = "SAGA_ORCHESTRATOR";
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub http: HttpSettings,
+    /// Bearer tokens: the keys that sign them, issuer and audience.
+    pub auth: AuthSettings,
     /// The saga log's own database.
     pub database: DatabaseSettings,
     /// The Orders event store, read to fill a gap when a parked event is retried.
@@ -39,6 +42,7 @@ impl Default for Settings {
                 port: 5020,
                 ..HttpSettings::default()
             },
+            auth: AuthSettings::default(),
             database: DatabaseSettings {
                 database_name: "saga".into(),
                 ..DatabaseSettings::default()

@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 use crate::driver::Driver;
 use crate::ports::HttpSteps;
 use crate::projection::SagaLog;
-use crate::resilience::Downstream;
+use crate::resilience::{Downstream, TokenFile};
 use crate::routes::{self, ApiDoc};
 use crate::settings::Settings;
 
@@ -32,9 +32,10 @@ impl Application {
              each worker holds a connection while its step runs",
             settings.database.max_connections
         );
+        let token = TokenFile::open(&settings.saga.token_file)?;
         let steps = HttpSteps {
-            users: Downstream::new("users-command", &settings.users)?,
-            orders: Downstream::new("orders-command", &settings.orders)?,
+            users: Downstream::new("users-command", &settings.users, token.clone())?,
+            orders: Downstream::new("orders-command", &settings.orders, token)?,
         };
         let mut saga_log = ReadSide::start(
             ReadSideSettings {
@@ -55,8 +56,13 @@ impl Application {
         .without_rebuild();
         let driver = Driver::new(saga_log.pool().clone(), steps, settings.saga.clone())?;
         saga_log.spawn("saga driver", driver.run(cancel.child_token()));
-        let service =
-            saga_log.serve(&settings.http, ApiDoc::openapi(), routes::configure, cancel)?;
+        let service = saga_log.serve(
+            &settings.http,
+            &settings.auth,
+            ApiDoc::openapi(),
+            routes::configure,
+            cancel,
+        )?;
         tracing::info!(port = service.port(), "saga-orchestrator listening");
         Ok(service)
     }

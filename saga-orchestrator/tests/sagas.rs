@@ -70,6 +70,25 @@ async fn a_reserved_order_is_approved_with_its_total_held_and_the_saga_shows_its
             "{bad}"
         );
     }
+    // Sagas are for operators and services; a customer may not list them, and no
+    // operation answers without a valid token.
+    let customer =
+        test_support::auth::client_as(&user.to_string(), service_kit::auth::Role::Customer);
+    for path in [
+        "/sagas".to_owned(),
+        format!("/sagas/{}", saga["id"].as_str().unwrap()),
+    ] {
+        let response = customer
+            .get(format!("{saga_address}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 403, "/problems/forbidden").await;
+    }
+    assert!(
+        test_support::service::every_operation_refuses_missing_and_bad_tokens(&saga_address).await
+            >= 5
+    );
     assert_problem(
         stack
             .get(&saga_address, &format!("/sagas/{}", uuid::Uuid::now_v7()))
@@ -236,8 +255,9 @@ async fn an_outage_past_the_deadline_rejects_as_timed_out_and_leaves_no_reservat
     );
     // A reservation arriving after the saga ended (a delayed retry) is refused.
     let key = format!("saga:{}:reserve-credit", saga["id"].as_str().unwrap());
-    let late = stack
-        .client
+    let saga_itself =
+        test_support::auth::client_as("saga-orchestrator", service_kit::auth::Role::Service);
+    let late = saga_itself
         .post(format!(
             "{}/users/{user}/credit-reservations",
             stack.users_command.address

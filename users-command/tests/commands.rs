@@ -110,7 +110,7 @@ async fn every_user_command_appends_its_event_and_bumps_the_version() {
         assert_eq!(body(response).await["version"], version, "{path}");
     }
     let released = app
-        .client
+        .service
         .delete(app.url(&format!("/users/{id}/credit-reservations/{order}")))
         .send()
         .await
@@ -156,7 +156,7 @@ async fn a_retried_reservation_or_release_with_its_idempotency_key_answers_the_f
     let path = format!("/users/{id}/credit-reservations");
     let reserve = json!({ "order_id": order, "amount_cents": 400 });
     let send = |key: &'static str, body: Value| {
-        let request = app.client.post(app.url(&path)).json(&body);
+        let request = app.service.post(app.url(&path)).json(&body);
         async move { request.header("Idempotency-Key", key).send().await.unwrap() }
     };
     let first = send("saga-1:reserve", reserve.clone()).await;
@@ -184,7 +184,7 @@ async fn a_retried_reservation_or_release_with_its_idempotency_key_answers_the_f
 
     let release = app.url(&format!("/users/{id}/credit-reservations/{order}"));
     let released = |key: &'static str| {
-        let request = app.client.delete(&release).header("Idempotency-Key", key);
+        let request = app.service.delete(&release).header("Idempotency-Key", key);
         async move { request.send().await.unwrap() }
     };
     let first = body(released("saga-1:release").await).await;
@@ -236,9 +236,9 @@ async fn reservations_and_releases_are_idempotent_per_order() {
     .await;
 
     let release = format!("/users/{id}/credit-reservations/{order}");
-    let released = body(app.client.delete(app.url(&release)).send().await.unwrap()).await;
+    let released = body(app.service.delete(app.url(&release)).send().await.unwrap()).await;
     assert_eq!(released["outcome"], "released");
-    let again = body(app.client.delete(app.url(&release)).send().await.unwrap()).await;
+    let again = body(app.service.delete(app.url(&release)).send().await.unwrap()).await;
     assert_eq!(again["outcome"], "already_released");
     assert_eq!(again["version"], released["version"]);
     assert_problem(
@@ -251,7 +251,7 @@ async fn reservations_and_releases_are_idempotent_per_order() {
 
     let never = Uuid::now_v7();
     let closed = body(
-        app.client
+        app.service
             .delete(app.url(&format!("/users/{id}/credit-reservations/{never}")))
             .send()
             .await
@@ -697,7 +697,7 @@ async fn bad_input_gets_the_right_problem_and_writes_nothing() {
         ),
     ];
     for case in &cases {
-        case.check(&app.client, &app.address).await;
+        case.check(app.client_for(&case.path), &app.address).await;
     }
 
     let everything = app

@@ -2,6 +2,7 @@
 
 use query_kit::{ProjectorSettings, ReadSettings};
 use serde::Deserialize;
+use service_kit::auth::AuthSettings;
 use service_kit::settings::{DatabaseSettings, HttpSettings, KafkaSettings};
 
 /// Prefix of the service's environment variables.
@@ -12,6 +13,8 @@ pub const ENV_PREFIX: &str = "USERS_QUERY";
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub http: HttpSettings,
+    /// Bearer tokens: the keys that sign them, issuer and audience.
+    pub auth: AuthSettings,
     /// The read model's own database.
     pub database: DatabaseSettings,
     /// The Users event store, read for rebuilds and to fill gaps on retry.
@@ -30,6 +33,7 @@ impl Default for Settings {
                 port: 5011,
                 ..HttpSettings::default()
             },
+            auth: AuthSettings::default(),
             database: DatabaseSettings {
                 database_name: "users_read".into(),
                 ..DatabaseSettings::default()

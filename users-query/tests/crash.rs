@@ -25,6 +25,7 @@ fn users_query(
         .env("USERS_QUERY__HTTP__PORT", "0")
         .env("USERS_QUERY__KAFKA__BROKERS", test_support::kafka_brokers())
         .env("USERS_QUERY__TOPIC", &store.topic)
+        .envs(test_support::auth::env("USERS_QUERY"))
         .env("USERS_QUERY__PROJECTOR__GROUP_ID", group)
         // Small batches, so the crash lands with work still to do after it.
         .env("USERS_QUERY__PROJECTOR__BATCH_SIZE", "5")

@@ -18,7 +18,10 @@ async fn every_user_event_lands_and_is_readable_with_min_version_after_each_comm
     let store = Store::new().await;
     let (command, stop_command) = spawn_command(&store).await;
     let query = QueryApp::spawn(&store).await;
-    let client = reqwest::Client::new();
+    let client = test_support::auth::admin_client();
+    // Credit reservations are the saga's alone.
+    let service =
+        test_support::auth::client_as("saga-orchestrator", service_kit::auth::Role::Service);
 
     let created = post(
         &client,
@@ -69,14 +72,19 @@ async fn every_user_event_lands_and_is_readable_with_min_version_after_each_comm
         ),
     ];
     for (path, body, check) in steps {
-        let version = post(&client, format!("{command}/users/{id}/{path}"), body).await["version"]
+        let caller = if path == "credit-reservations" {
+            &service
+        } else {
+            &client
+        };
+        let version = post(caller, format!("{command}/users/{id}/{path}"), body).await["version"]
             .as_u64()
             .unwrap();
         let user = query.user_at(id, version).await;
         assert_eq!(user["version"], version);
         check(&user);
     }
-    let released: Value = client
+    let released: Value = service
         .delete(format!("{command}/users/{id}/credit-reservations/{order}"))
         .send()
         .await

@@ -1,9 +1,10 @@
-//! Developer tooling: `cargo xtask up | down | test | status`.
+//! Developer tooling: `cargo xtask up | down | status | topic | token | test`.
 //!
 //! Brings up the local stack on this machine without Docker: the Debian Postgres cluster
 //! (installed if missing), the Tansu broker (installed with `cargo install` if missing), the
 //! databases, topics and every service built so far.
 
+mod auth;
 mod services;
 mod stack;
 mod topic;
@@ -47,6 +48,22 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9092")]
         brokers: String,
     },
+    /// Print a bearer token for the local stack (signed with the key in .stack/auth/).
+    ///
+    /// Use it as `curl -H "Authorization: Bearer $(cargo xtask token --sub … --role …)"`.
+    /// A customer's --sub is their user id: they may act on that user and its orders only.
+    Token {
+        /// Who the token is for: a user id for a customer, any name for admin or service.
+        #[arg(long)]
+        sub: String,
+        /// admin (everything), customer (their own user and orders) or service (credit
+        /// reservations, approvals: what the saga does).
+        #[arg(long)]
+        role: String,
+        /// Seconds the token is valid.
+        #[arg(long, default_value_t = 12 * 3_600)]
+        ttl_secs: u64,
+    },
     /// Prepare whatever is missing (Postgres, Tansu), then run the whole test suite.
     ///
     /// Extra arguments go to `cargo nextest run`, e.g. `cargo xtask test -- relay`.
@@ -74,6 +91,11 @@ fn main() {
             max,
             std::time::Duration::from_secs(idle_secs),
         ),
+        Command::Token {
+            sub,
+            role,
+            ttl_secs,
+        } => auth::print_token(&sub, &role, ttl_secs),
         Command::Test { args } => stack::test(&args),
     };
     if let Err(error) = result {

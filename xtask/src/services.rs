@@ -85,6 +85,9 @@ pub fn up(detach: bool) -> Result<()> {
     let broker = stack::ensure_tansu()?;
     step("creating topics");
     stack::ensure_topics(&broker.brokers)?;
+    let key = crate::auth::ensure_keys()?;
+    crate::auth::write_saga_token(&key)?;
+    let (jwks, saga_token) = (crate::auth::jwks_file()?, crate::auth::saga_token_file()?);
     step("building the services");
     let mut build = Command::new("cargo");
     build.args(["build", "--quiet"]).current_dir(stack::root());
@@ -115,7 +118,11 @@ pub fn up(detach: bool) -> Result<()> {
                 )
                 .env(format!("{prefix}__{section}__DATABASE_NAME"), database);
         }
+        if service.name == "saga-orchestrator" {
+            command.env(format!("{prefix}__SAGA__TOKEN_FILE"), &saga_token);
+        }
         let child = command
+            .env(format!("{prefix}__AUTH__JWKS_FILE"), &jwks)
             .env(format!("{prefix}__HTTP__PORT"), service.port.to_string())
             .env(format!("{prefix}__KAFKA__BROKERS"), &broker.brokers)
             .stdin(Stdio::null())

@@ -33,6 +33,8 @@ const DEPLOYED: &[Deployed] = &[
             "users-command/src/settings.rs",
             "crates/command-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
+            // The `auth` section.
+            "crates/service-kit/src/auth.rs",
         ],
         prefix: "USERS_COMMAND__",
         topic: "users.events",
@@ -46,6 +48,8 @@ const DEPLOYED: &[Deployed] = &[
             "users-query/src/settings.rs",
             "crates/query-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
+            // The `auth` section.
+            "crates/service-kit/src/auth.rs",
         ],
         prefix: "USERS_QUERY__",
         topic: "users.events",
@@ -59,6 +63,8 @@ const DEPLOYED: &[Deployed] = &[
             "orders-command/src/settings.rs",
             "crates/command-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
+            // The `auth` section.
+            "crates/service-kit/src/auth.rs",
         ],
         prefix: "ORDERS_COMMAND__",
         topic: "orders.events",
@@ -72,6 +78,8 @@ const DEPLOYED: &[Deployed] = &[
             "orders-query/src/settings.rs",
             "crates/query-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
+            // The `auth` section.
+            "crates/service-kit/src/auth.rs",
         ],
         prefix: "ORDERS_QUERY__",
         topic: "orders.events",
@@ -88,6 +96,8 @@ const DEPLOYED: &[Deployed] = &[
             "saga-orchestrator/src/resilience.rs",
             "crates/query-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
+            // The `auth` section.
+            "crates/service-kit/src/auth.rs",
         ],
         prefix: "SAGA_ORCHESTRATOR__",
         topic: "orders.events",

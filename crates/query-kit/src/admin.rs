@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use projector::{ParkedEvent, Projection, RebuildProgress, RetryOutcome, Skipped};
 use serde::{Deserialize, Serialize};
 use service_kit::Problem;
+use service_kit::auth::{Principal, Role};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use utoipa::{IntoParams, ToSchema};
@@ -162,8 +163,10 @@ pub struct ParkedParams {
     responses((status = 200, description = "Parked and skipped events"), (status = 400, body = Problem)))]
 pub async fn parked(
     state: web::Data<AdminState>,
+    caller: Principal,
     params: web::Query<ParkedParams>,
 ) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin])?;
     let limit = params.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(Problem::bad_request("limit must be between 1 and 1000"));
@@ -202,8 +205,10 @@ fn outcome(
     responses((status = 200, description = "What the retry applied and what is still parked"), (status = 404, body = Problem)))]
 pub async fn retry(
     state: web::Data<AdminState>,
+    caller: Principal,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin])?;
     let id = id.into_inner();
     outcome(state.operations.retry(id).await, id)
 }
@@ -216,8 +221,10 @@ pub async fn retry(
         (status = 409, description = "Not the next sequence of its aggregate", body = Problem)))]
 pub async fn skip(
     state: web::Data<AdminState>,
+    caller: Principal,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin])?;
     let id = id.into_inner();
     let skipped = state
         .operations
@@ -241,7 +248,11 @@ pub async fn skip(
 /// Starts rebuilding the read model from the event store; follow it at `GET /admin/rebuild`.
 #[utoipa::path(post, path = "/admin/rebuild", tag = "admin",
     responses((status = 202, description = "Started", body = RebuildStatus), (status = 409, description = "A rebuild is running", body = Problem)))]
-pub async fn start_rebuild(state: web::Data<AdminState>) -> Result<HttpResponse, Problem> {
+pub async fn start_rebuild(
+    state: web::Data<AdminState>,
+    caller: Principal,
+) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin])?;
     {
         let mut status = state
             .rebuild
@@ -303,7 +314,11 @@ pub async fn start_rebuild(state: web::Data<AdminState>) -> Result<HttpResponse,
 /// The latest rebuild started on this instance, with its progress.
 #[utoipa::path(get, path = "/admin/rebuild", tag = "admin",
     responses((status = 200, description = "Progress", body = RebuildStatus)))]
-pub async fn rebuild_status(state: web::Data<AdminState>) -> HttpResponse {
+pub async fn rebuild_status(
+    state: web::Data<AdminState>,
+    caller: Principal,
+) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin])?;
     let mut status = state
         .rebuild
         .lock()
@@ -312,5 +327,5 @@ pub async fn rebuild_status(state: web::Data<AdminState>) -> HttpResponse {
     if status.state.is_empty() {
         status.state = "idle".into();
     }
-    HttpResponse::Ok().json(status)
+    Ok(HttpResponse::Ok().json(status))
 }

@@ -141,6 +141,7 @@ impl ReadSide {
     pub fn serve<F>(
         self,
         http: &service_kit::settings::HttpSettings,
+        auth: &service_kit::auth::AuthSettings,
         openapi: utoipa::openapi::OpenApi,
         routes: F,
         cancel: CancellationToken,
@@ -151,6 +152,7 @@ impl ReadSide {
         let (reads, admin, rebuildable) = (self.reads, self.admin, self.rebuildable);
         let service = Service::bind(
             http,
+            auth,
             self.readiness,
             openapi,
             move |config| {

@@ -2,6 +2,7 @@
 //! with its background tasks until shutdown.
 
 use std::future::{Ready, ready};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
@@ -25,7 +26,7 @@ pub struct RequestContext {
     pub request_id: String,
     /// From a valid `traceparent` header, or a new trace.
     pub traceparent: String,
-    /// The authenticated caller; `anonymous` until authentication is configured.
+    /// The authenticated caller as `role:subject` (`anonymous` on a public route).
     pub actor: String,
 }
 
@@ -58,11 +59,14 @@ impl FromRequest for RequestContext {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let context = request
+        let mut context = request
             .extensions()
             .get::<Self>()
             .cloned()
             .unwrap_or_else(|| Self::from_headers(request));
+        if let Some(caller) = request.extensions().get::<crate::auth::Principal>() {
+            context.actor = caller.actor();
+        }
         ready(Ok(context))
     }
 }
@@ -131,6 +135,7 @@ pub async fn observe(
 /// Returns the server (not yet running) and its port.
 pub fn server<F>(
     settings: &crate::settings::HttpSettings,
+    auth: Option<Arc<crate::auth::Verifier>>,
     readiness: crate::health::Readiness,
     openapi: utoipa::openapi::OpenApi,
     routes: F,
@@ -142,6 +147,7 @@ where
     let listener = settings.bind()?;
     let port = listener.local_addr()?.port();
     let body_limit = settings.body_limit_bytes;
+    let auth = auth.map(web::Data::new);
     let limits = web::Data::new(crate::limits::Limits::new(
         &settings.rate_limit,
         Duration::from_millis(settings.request_timeout_ms),
@@ -149,6 +155,12 @@ where
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(limits.clone())
+            .configure(|config| {
+                if let Some(auth) = &auth {
+                    config.app_data(auth.clone());
+                }
+            })
+            .wrap(actix_web::middleware::from_fn(crate::auth::authenticate))
             .wrap(actix_web::middleware::from_fn(crate::limits::limit))
             .wrap(actix_web::middleware::from_fn(observe))
             .app_data(crate::problem::json_config(body_limit))
@@ -190,6 +202,7 @@ impl Service {
     /// `cancel` fires.
     pub fn bind<F>(
         settings: &crate::settings::HttpSettings,
+        auth: &crate::auth::AuthSettings,
         readiness: crate::health::Readiness,
         openapi: utoipa::openapi::OpenApi,
         routes: F,
@@ -200,8 +213,11 @@ impl Service {
         F: Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
     {
         use anyhow::Context;
-        let (server, port) =
-            server(settings, readiness, openapi, routes).context("binding the HTTP port")?;
+        let verifier = crate::auth::Verifier::new(auth).context(
+            "loading the keys that sign bearer tokens (auth.jwks_file; `cargo xtask up` creates dev keys)",
+        )?;
+        let (server, port) = server(settings, Some(verifier), readiness, openapi, routes)
+            .context("binding the HTTP port")?;
         Ok(Self {
             port,
             server,

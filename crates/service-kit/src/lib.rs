@@ -2,6 +2,7 @@
 //! metrics, health endpoints, problem+json errors, request context, request limits and graceful
 //! shutdown.
 
+pub mod auth;
 pub mod health;
 pub mod http;
 pub mod kafka;

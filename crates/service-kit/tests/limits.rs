@@ -16,6 +16,7 @@ async fn serve(settings: HttpSettings) -> String {
     };
     let (server, port) = service_kit::http::server(
         &settings,
+        None,
         readiness,
         utoipa::openapi::OpenApiBuilder::new().build(),
         |config: &mut web::ServiceConfig| {

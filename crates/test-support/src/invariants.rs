@@ -113,7 +113,10 @@ pub async fn every_event_reaches_the_topic_in_per_aggregate_order<C: CommandCont
     let topic = crate::fresh_topic(C::TOPIC, 3).await;
     let port = free_port();
     let _service = binary::<C>(&database, &topic, port, &[]);
-    let (client, base) = (reqwest::Client::new(), format!("http://127.0.0.1:{port}"));
+    let (client, base) = (
+        crate::auth::admin_client(),
+        format!("http://127.0.0.1:{port}"),
+    );
     ready(&client, &base, Duration::from_secs(30)).await;
     futures::future::join_all((0..AGGREGATES).map(|n| {
         let (client, base) = (&client, &base);
@@ -150,7 +153,10 @@ pub async fn every_event_reaches_the_topic_in_per_aggregate_order<C: CommandCont
         assert_eq!(envelope.schema_version, 1);
         assert!(envelope.recorded_at.is_some());
         assert!(envelope.payload.is_some(), "a typed payload");
-        assert_eq!(envelope.actor, "anonymous");
+        assert_eq!(
+            envelope.actor, "admin:test-admin",
+            "the authenticated caller"
+        );
         assert!(!envelope.correlation_id.is_empty());
         assert_eq!(record.header("event_id"), Some(envelope.event_id.as_str()));
         let stored = traceparents
@@ -264,7 +270,10 @@ pub async fn kill_9_under_load_loses_no_acknowledged_command<C: CommandContext>(
     let (database, pool, topic) = migrated_store::<C>().await;
     let port = free_port();
     let mut server = binary::<C>(&database, &topic, port, &[]);
-    let (client, base) = (reqwest::Client::new(), format!("http://127.0.0.1:{port}"));
+    let (client, base) = (
+        crate::auth::admin_client(),
+        format!("http://127.0.0.1:{port}"),
+    );
     ready(&client, &base, Duration::from_secs(30)).await;
 
     // 200 creations, 8 at a time; the process is killed partway through.
@@ -332,7 +341,10 @@ pub async fn concurrent_commands_on_one_version_let_exactly_one_win<C: CommandCo
     let port = free_port();
     let relay_off = format!("{}__RELAY__ENABLED", C::ENV_PREFIX);
     let _service = binary::<C>(&database, &topic, port, &[(relay_off.as_str(), "false")]);
-    let (client, base) = (reqwest::Client::new(), format!("http://127.0.0.1:{port}"));
+    let (client, base) = (
+        crate::auth::admin_client(),
+        format!("http://127.0.0.1:{port}"),
+    );
     ready(&client, &base, Duration::from_secs(30)).await;
     let id = created_id(
         send(&client, &base, C::create(0), None)

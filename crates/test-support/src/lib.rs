@@ -5,6 +5,7 @@
 //! The servers are found through `TEST_PG_HOST`, `TEST_PG_PORT`, `TEST_PG_USER`,
 //! `TEST_PG_PASSWORD` and `TEST_KAFKA_BROKERS` (defaults: the local stack of `cargo xtask up`).
 
+pub mod auth;
 pub mod invariants;
 pub mod service;
 pub mod store;

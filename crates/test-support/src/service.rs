@@ -27,7 +27,7 @@ impl Running {
     ) -> Self {
         Self {
             address: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
+            client: crate::auth::admin_client(),
             cancel,
             task: Some(tokio::spawn(serve)),
         }
@@ -102,6 +102,7 @@ pub fn binary_command(
         .env(format!("{prefix}__HTTP__PORT"), port.to_string())
         .env(format!("{prefix}__KAFKA__BROKERS"), crate::kafka_brokers())
         .env(format!("{prefix}__TOPIC"), topic)
+        .envs(crate::auth::env(prefix))
         .env("RUST_LOG", "warn")
         .kill_on_drop(true);
     if prefix.ends_with("_COMMAND") {
@@ -231,4 +232,61 @@ impl BadInput {
             assert!(listed, "{}: {field}/{code} in {problem}", self.what);
         }
     }
+}
+
+/// Every operation of the service's OpenAPI document (path parameters filled with a new
+/// UUID, or 1 for numeric ids) answers 401 with `WWW-Authenticate` and the same body without
+/// a token and with each of [`crate::auth::bad_tokens`]. Returns how many operations it
+/// checked.
+pub async fn every_operation_refuses_missing_and_bad_tokens(base: &str) -> usize {
+    let anonymous = reqwest::Client::new();
+    let document: Value = anonymous
+        .get(format!("{base}/api-docs/openapi.json"))
+        .send()
+        .await
+        .expect("the OpenAPI document is public")
+        .json()
+        .await
+        .expect("an OpenAPI document");
+    let mut operations = Vec::new();
+    for (template, item) in document["paths"].as_object().expect("paths") {
+        let path = template
+            .split('/')
+            .map(|part| match part {
+                "{id}" if template.starts_with("/admin/") => "1".to_owned(),
+                part if part.starts_with('{') => uuid::Uuid::now_v7().to_string(),
+                part => part.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in item.as_object().expect("operations").keys() {
+            operations.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    let mut tokens: Vec<(&str, Option<String>)> = vec![("no token", None)];
+    tokens.extend(
+        crate::auth::bad_tokens()
+            .into_iter()
+            .map(|(what, token)| (what, Some(token))),
+    );
+    let mut bodies = std::collections::BTreeSet::new();
+    for (method, path) in &operations {
+        for (what, token) in &tokens {
+            let mut request = anonymous
+                .request(method.parse().expect("a method"), format!("{base}{path}"))
+                .json(&serde_json::json!({}));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.expect("request sent");
+            assert_eq!(response.status(), 401, "{method} {path} with {what}");
+            assert!(
+                response.headers().contains_key("www-authenticate"),
+                "{method} {path} with {what}"
+            );
+            bodies.insert(response.text().await.expect("a body"));
+        }
+    }
+    assert_eq!(bodies.len(), 1, "one uniform 401 body: {bodies:?}");
+    operations.len()
 }

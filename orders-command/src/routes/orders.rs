@@ -7,6 +7,7 @@ use command_kit::http::field;
 use cqrs_es::Aggregate;
 use event_store::{CommandBus, Executed};
 use serde::{Deserialize, Serialize};
+use service_kit::auth::{Principal, Role};
 use service_kit::http::RequestContext;
 use service_kit::{FieldError, Problem};
 use sqlx::PgPool;
@@ -169,10 +170,16 @@ fn executed_id(executed: &Executed<Order>, asked: Uuid) -> Uuid {
     ))]
 pub async fn place(
     state: web::Data<OrdersState>,
+    caller: Principal,
     request: HttpRequest,
     context: RequestContext,
     body: web::Json<PlaceOrder>,
 ) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin, Role::Customer])?;
+    caller.must_access(&body.user_id.to_string(), || {
+        Problem::new(StatusCode::NOT_FOUND, "user-not-found", "No such user")
+            .with_detail(format!("user {} is not known", body.user_id))
+    })?;
     let body = body.into_inner();
     let command = OrderCommand::Place {
         order_id: Uuid::now_v7(),
@@ -201,6 +208,23 @@ pub async fn place(
         HeaderValue::from_str(&format!("/orders/{id}")).expect("a UUID path is a valid header"),
     );
     Ok(response)
+}
+
+/// 404 unless the caller may see order `id`: a customer only their own.
+async fn visible(state: &OrdersState, caller: &Principal, id: Uuid) -> Result<(), Problem> {
+    if caller.role != Role::Customer {
+        return Ok(());
+    }
+    let (order, _) = state
+        .bus
+        .load(&id.to_string())
+        .await
+        .map_err(|error| Problem::from(OrderCommandError::from(error)))?;
+    let owner = order
+        .user_id()
+        .map(|user| user.to_string())
+        .unwrap_or_default();
+    caller.must_access(&owner, || not_found(id))
 }
 
 async fn transition(
@@ -237,10 +261,12 @@ async fn transition(
         (status = 422, description = "Idempotency key used for another request", body = Problem, content_type = "application/problem+json")))]
 pub async fn approve(
     state: web::Data<OrdersState>,
+    caller: Principal,
     request: HttpRequest,
     context: RequestContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin, Role::Service])?;
     let command = (Transition::Approve, OrderCommand::Approve);
     transition(state, request, context, id.into_inner(), command, &()).await
 }
@@ -257,11 +283,13 @@ pub async fn approve(
         (status = 422, description = "Invalid reason, or idempotency key reused", body = Problem, content_type = "application/problem+json")))]
 pub async fn reject(
     state: web::Data<OrdersState>,
+    caller: Principal,
     request: HttpRequest,
     context: RequestContext,
     id: web::Path<Uuid>,
     body: web::Json<WithReason>,
 ) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin, Role::Service])?;
     let command = (
         Transition::Reject,
         OrderCommand::Reject {
@@ -283,11 +311,13 @@ pub async fn reject(
         (status = 422, description = "Invalid reason, or idempotency key reused", body = Problem, content_type = "application/problem+json")))]
 pub async fn cancel(
     state: web::Data<OrdersState>,
+    caller: Principal,
     request: HttpRequest,
     context: RequestContext,
     id: web::Path<Uuid>,
     body: web::Json<WithReason>,
 ) -> Result<HttpResponse, Problem> {
+    visible(&state, &caller, *id).await?;
     let command = (
         Transition::Cancel,
         OrderCommand::Cancel {
@@ -303,8 +333,10 @@ pub async fn cancel(
     responses((status = 200, description = "The stream, oldest first"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn events(
     state: web::Data<OrdersState>,
+    caller: Principal,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
+    visible(&state, &caller, *id).await?;
     let id = id.into_inner();
     command_kit::http::stream(&state.pool, Order::TYPE, id, not_found(id)).await
 }

@@ -40,6 +40,7 @@ impl TestApp {
         let topic = test_support::fresh_topic("orders.events", 3).await;
         let mut settings = Settings::default();
         settings.http.port = 0;
+        settings.auth = test_support::auth::settings();
         settings.http.workers = 2;
         settings.database = database.clone();
         settings.kafka.brokers = test_support::kafka_brokers();

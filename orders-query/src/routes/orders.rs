@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use query_kit::reads::{self, Page, Reads, VersionParams, Versioned};
 use serde::{Deserialize, Serialize};
 use service_kit::Problem;
+use service_kit::auth::{Principal, Role};
 use sqlx::PgPool;
 use sqlx::types::Json;
 use utoipa::{IntoParams, ToSchema};
@@ -89,6 +90,7 @@ fn not_found(id: Uuid) -> Problem {
     ))]
 pub async fn get(
     state: web::Data<Reads>,
+    caller: Principal,
     id: web::Path<Uuid>,
     params: web::Query<VersionParams>,
 ) -> Result<HttpResponse, Problem> {
@@ -99,7 +101,11 @@ pub async fn get(
             params.into_inner(),
             "order",
             || not_found(id),
-            || read(&state.pool, id),
+            // Another customer's order is as absent as one that does not exist.
+            || async {
+                let order = read(&state.pool, id).await?;
+                Ok(order.filter(|order| caller.may_access(&order.user_id.to_string())))
+            },
         )
         .await?;
     Ok(reads::found(&order))
@@ -137,9 +143,27 @@ fn status(text: &str) -> Result<&'static str, Problem> {
     ))]
 pub async fn list(
     state: web::Data<Reads>,
+    caller: Principal,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, Problem> {
-    let params = params.into_inner();
+    let mut params = params.into_inner();
+    if caller.role == Role::Customer {
+        // A customer lists their own orders only.
+        let own: Uuid = caller.subject.parse().map_err(|_| {
+            Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "The caller's role may not do this",
+            )
+        })?;
+        if params.user_id.is_some_and(|user| user != own) {
+            return Ok(HttpResponse::Ok().json(Page::<OrderView> {
+                items: Vec::new(),
+                next_cursor: None,
+            }));
+        }
+        params.user_id = Some(own);
+    }
     let limit = state.page_limit(params.limit)?;
     let status = params.status.as_deref().map(status).transpose()?;
     let before = reads::decode_cursor(params.cursor.as_deref())?;
@@ -190,8 +214,13 @@ pub struct OrderSummary {
     ))]
 pub async fn summary(
     state: web::Data<Reads>,
+    caller: Principal,
     user_id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
+    caller.must_access(&user_id.to_string(), || {
+        Problem::new(StatusCode::NOT_FOUND, "user-not-found", "No such user")
+            .with_detail(format!("user {user_id} is not known"))
+    })?;
     let user_id = user_id.into_inner();
     let rows: Vec<(String, i64, String)> = sqlx::query_as(
         "SELECT status, order_count, total_cents::text FROM order_summaries WHERE user_id = $1",

@@ -31,6 +31,7 @@ impl Stack {
 
         let mut settings = orders_command::Settings::default();
         settings.http.port = 0;
+        settings.auth = test_support::auth::settings();
         settings.http.workers = 2;
         settings.database = store.clone();
         settings.kafka.brokers = test_support::kafka_brokers();
@@ -45,6 +46,7 @@ impl Stack {
 
         let mut settings = orders_query::Settings::default();
         settings.http.port = 0;
+        settings.auth = test_support::auth::settings();
         settings.http.workers = 2;
         settings.database = read.clone();
         settings.event_store = store.clone();

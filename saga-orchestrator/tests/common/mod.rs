@@ -51,7 +51,7 @@ impl Process {
     /// Starts the process with `extra` variables and waits until it is ready.
     pub async fn start_with(&mut self, extra: &[(&str, &str)]) {
         self.spawn(extra, false);
-        let client = reqwest::Client::new();
+        let client = test_support::auth::admin_client();
         ready(&client, &self.address, SETTLE).await;
     }
 
@@ -174,6 +174,10 @@ impl Stack {
                 "SAGA_ORCHESTRATOR__SAGA__DEADLINE_MS".to_owned(),
                 deadline_ms.to_string(),
             ),
+            (
+                "SAGA_ORCHESTRATOR__SAGA__TOKEN_FILE".to_owned(),
+                service_token_file(),
+            ),
         ];
         saga_env.extend(
             saga_extra
@@ -196,7 +200,7 @@ impl Stack {
             saga_process.start()
         );
         Self {
-            client: reqwest::Client::new(),
+            client: test_support::auth::admin_client(),
             users_command,
             users_query,
             orders_command,
@@ -417,4 +421,15 @@ fn query_process(
     extra.extend(database_env(&format!("{prefix}__EVENT_STORE"), event_store));
     extra.push((format!("{prefix}__PROJECTOR__GROUP_ID"), group));
     command_process(name, prefix, database, topic, extra)
+}
+
+/// A file holding a token of role `service`, as the saga presents it.
+fn service_token_file() -> String {
+    let path = std::env::temp_dir().join(format!("saga-token-{}", Uuid::new_v4().simple()));
+    std::fs::write(
+        &path,
+        test_support::auth::token("saga-orchestrator", service_kit::auth::Role::Service),
+    )
+    .expect("the saga's token file written");
+    path.to_string_lossy().into_owned()
 }

@@ -7,6 +7,7 @@ use command_kit::http::field;
 use cqrs_es::Aggregate;
 use event_store::{CommandBus, Executed};
 use serde::{Deserialize, Serialize};
+use service_kit::auth::{Principal, Role};
 use service_kit::http::RequestContext;
 use service_kit::{FieldError, Problem};
 use sqlx::PgPool;
@@ -125,6 +126,12 @@ pub struct ReservationOutcome {
     pub available_cents: i64,
 }
 
+/// The 404 of an unknown user, and of another customer's user.
+fn user_not_found(id: Uuid) -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "user-not-found", "No such user")
+        .with_detail(format!("user {id} is not known"))
+}
+
 fn invalid(errors: Vec<FieldError>) -> Problem {
     Problem::validation(errors)
 }
@@ -198,10 +205,12 @@ fn accepted(id: Uuid, executed: &Executed<User>) -> HttpResponse {
     ))]
 pub async fn register(
     state: web::Data<UsersState>,
+    caller: Principal,
     request: HttpRequest,
     context: RequestContext,
     body: web::Json<RegisterUser>,
 ) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin])?;
     let body = body.into_inner();
     let command = UserCommand::try_from(body.clone())?;
     let UserCommand::Register { user_id, .. } = &command else {
@@ -232,11 +241,13 @@ pub async fn register(
     responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, description = "Email taken, user deactivated or version mismatch", body = Problem), (status = 422, body = Problem)))]
 pub async fn change_email(
     state: web::Data<UsersState>,
+    caller: Principal,
     request: HttpRequest,
     context: RequestContext,
     id: web::Path<Uuid>,
     body: web::Json<ChangeEmail>,
 ) -> Result<HttpResponse, Problem> {
+    caller.must_access(&id.to_string(), || user_not_found(*id))?;
     let mut errors = Vec::new();
     let email =
         field(&mut errors, "email", Email::parse(&body.email)).ok_or_else(|| invalid(errors))?;
@@ -259,11 +270,13 @@ pub async fn change_email(
     responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn rename(
     state: web::Data<UsersState>,
+    caller: Principal,
     request: HttpRequest,
     context: RequestContext,
     id: web::Path<Uuid>,
     body: web::Json<Rename>,
 ) -> Result<HttpResponse, Problem> {
+    caller.must_access(&id.to_string(), || user_not_found(*id))?;
     let mut errors = Vec::new();
     let name =
         field(&mut errors, "name", UserName::parse(&body.name)).ok_or_else(|| invalid(errors))?;
@@ -279,11 +292,13 @@ pub async fn rename(
     responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn change_credit_limit(
     state: web::Data<UsersState>,
+    caller: Principal,
     request: HttpRequest,
     context: RequestContext,
     id: web::Path<Uuid>,
     body: web::Json<ChangeCreditLimit>,
 ) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin])?;
     let mut errors = Vec::new();
     let credit_limit = field(
         &mut errors,
@@ -303,11 +318,13 @@ pub async fn change_credit_limit(
     responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn deactivate(
     state: web::Data<UsersState>,
+    caller: Principal,
     request: HttpRequest,
     context: RequestContext,
     id: web::Path<Uuid>,
     body: web::Json<Deactivate>,
 ) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin])?;
     let mut errors = Vec::new();
     let reason =
         field(&mut errors, "reason", Reason::parse(&body.reason)).ok_or_else(|| invalid(errors))?;
@@ -334,11 +351,13 @@ pub async fn deactivate(
         (status = 422, description = "Invalid amount or insufficient credit", body = Problem)))]
 pub async fn reserve_credit(
     state: web::Data<UsersState>,
+    caller: Principal,
     request: HttpRequest,
     context: RequestContext,
     id: web::Path<Uuid>,
     body: web::Json<ReserveCredit>,
 ) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Service])?;
     let mut errors = Vec::new();
     let amount = field(
         &mut errors,
@@ -367,10 +386,12 @@ pub async fn reserve_credit(
         (status = 404, body = Problem)))]
 pub async fn release_credit(
     state: web::Data<UsersState>,
+    caller: Principal,
     request: HttpRequest,
     context: RequestContext,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Service])?;
     let (id, order_id) = path.into_inner();
     let command = UserCommand::ReleaseCredit { order_id };
     let executed = execute(&state, id, command, &request, context, &()).await?;
@@ -415,10 +436,10 @@ fn reservation_response(
     responses((status = 200, description = "The stream, oldest first"), (status = 404, body = Problem)))]
 pub async fn events(
     state: web::Data<UsersState>,
+    caller: Principal,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
+    caller.must_access(&id.to_string(), || user_not_found(*id))?;
     let id = id.into_inner();
-    let not_found = Problem::new(StatusCode::NOT_FOUND, "user-not-found", "No such user")
-        .with_detail(format!("user {id} has no events"));
-    command_kit::http::stream(&state.pool, User::TYPE, id, not_found).await
+    command_kit::http::stream(&state.pool, User::TYPE, id, user_not_found(id)).await
 }

@@ -18,7 +18,10 @@ use uuid::Uuid;
 
 pub struct TestApp {
     pub address: String,
+    /// Acts as an operator (role admin).
     pub client: reqwest::Client,
+    /// Acts as the saga (role service): credit reservations are its alone.
+    pub service: reqwest::Client,
     pub database: DatabaseSettings,
     pub pool: PgPool,
     pub topic: String,
@@ -37,6 +40,7 @@ pub struct Counts {
 pub fn settings(database: DatabaseSettings, topic: &str, relay: bool) -> Settings {
     let mut settings = Settings::default();
     settings.http.port = 0;
+    settings.auth = test_support::auth::settings();
     settings.http.workers = 2;
     settings.database = database;
     settings.kafka.brokers = test_support::kafka_brokers();
@@ -68,7 +72,11 @@ impl TestApp {
         let task = tokio::spawn(app.run_until_stopped());
         Self {
             address,
-            client: reqwest::Client::new(),
+            client: test_support::auth::admin_client(),
+            service: test_support::auth::client_as(
+                "saga-orchestrator",
+                service_kit::auth::Role::Service,
+            ),
             pool: database.pool(),
             database,
             topic,
@@ -86,8 +94,18 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// The client a request to `path` is sent with: reservations as the saga, the rest as
+    /// an operator.
+    pub fn client_for(&self, path: &str) -> &reqwest::Client {
+        if path.contains("/credit-reservations") {
+            &self.service
+        } else {
+            &self.client
+        }
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
-        self.client
+        self.client_for(path)
             .post(self.url(path))
             .json(&body)
             .send()
@@ -96,7 +114,7 @@ impl TestApp {
     }
 
     pub async fn post_if_match(&self, path: &str, version: u64, body: Value) -> reqwest::Response {
-        self.client
+        self.client_for(path)
             .post(self.url(path))
             .header("If-Match", format!("\"{version}\""))
             .json(&body)

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use query_kit::reads::{self, Page, Reads, VersionParams, Versioned};
 use serde::{Deserialize, Serialize};
 use service_kit::Problem;
+use service_kit::auth::{Principal, Role};
 use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -68,9 +69,11 @@ fn not_found(id: Uuid) -> Problem {
     ))]
 pub async fn get(
     state: web::Data<Reads>,
+    caller: Principal,
     id: web::Path<Uuid>,
     params: web::Query<VersionParams>,
 ) -> Result<HttpResponse, Problem> {
+    caller.must_access(&id.to_string(), || not_found(*id))?;
     let id = id.into_inner();
     let user = state
         .at_version(
@@ -108,8 +111,10 @@ pub struct ListParams {
     ))]
 pub async fn list(
     state: web::Data<Reads>,
+    caller: Principal,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin, Role::Service])?;
     let params = params.into_inner();
     let limit = state.page_limit(params.limit)?;
     if let Some(status) = &params.status

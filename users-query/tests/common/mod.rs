@@ -120,6 +120,7 @@ pub fn query_settings(
 ) -> users_query::Settings {
     let mut settings = users_query::Settings::default();
     settings.http.port = 0;
+    settings.auth = test_support::auth::settings();
     settings.http.workers = 2;
     settings.database = read.clone();
     settings.event_store = store.database.clone();
@@ -174,7 +175,7 @@ impl QueryApp {
             read: read.clone(),
             pool,
             stats,
-            client: reqwest::Client::new(),
+            client: test_support::auth::admin_client(),
             cancel: cancel.clone(),
             task: Some(tokio::spawn(app.run_until_stopped())),
         }
@@ -310,6 +311,7 @@ pub async fn converged(app: &QueryApp, store: &Store, deadline: Duration) {
 pub async fn spawn_command(store: &Store) -> (String, CancellationToken) {
     let mut settings = users_command::Settings::default();
     settings.http.port = 0;
+    settings.auth = test_support::auth::settings();
     settings.http.workers = 2;
     settings.database = store.database.clone();
     settings.database.migrate = false;
