@@ -147,6 +147,11 @@ where
     let listener = settings.bind()?;
     let port = listener.local_addr()?.port();
     let body_limit = settings.body_limit_bytes;
+    let openapi = if auth.is_some() {
+        with_bearer_security(openapi)
+    } else {
+        openapi
+    };
     let auth = auth.map(web::Data::new);
     let limits = web::Data::new(crate::limits::Limits::new(
         &settings.rate_limit,
@@ -184,6 +189,34 @@ where
         server = server.workers(settings.workers);
     }
     Ok((server.run(), port))
+}
+
+/// Declares the bearer scheme in `openapi` and requires it everywhere (the public routes are
+/// not in the document), so Swagger UI offers "Authorize" and clients see the 401.
+fn with_bearer_security(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::{
+        HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    };
+    openapi
+        .components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT (EdDSA)")
+                .description(Some(
+                    "A token of the configured JWKS; locally: cargo xtask token --sub … --role …",
+                ))
+                .build(),
+        ),
+    );
+    openapi.security = Some(vec![SecurityRequirement::new(
+        "bearer",
+        Vec::<String>::new(),
+    )]);
+    openapi
 }
 
 /// A built service: bound to its port with its background tasks started, not yet serving.

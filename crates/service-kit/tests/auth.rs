@@ -248,6 +248,19 @@ async fn every_kind_of_bad_token_gets_the_same_401() {
 async fn probes_metrics_and_api_documents_need_no_token() {
     let server = serve().await;
     let client = reqwest::Client::new();
+    let document: Value = client
+        .get(format!("{}/api-docs/openapi.json", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer",
+        "the document declares the bearer scheme"
+    );
+    assert_eq!(document["security"][0]["bearer"], json!([]));
     for path in ["/health/live", "/metrics", "/api-docs/openapi.json"] {
         let response = client
             .get(format!("{}{path}", server.base))
