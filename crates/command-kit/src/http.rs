@@ -101,6 +101,35 @@ pub fn metadata(context: RequestContext, idempotency: Option<IdempotencyKey>) ->
     }
 }
 
+/// Runs `command` on aggregate `id` as this request asks: only at the `If-Match` version if
+/// there is one, answering a repeated `Idempotency-Key` (bound to `body`) with the first
+/// outcome, with the request's context as the events' metadata. `refused` turns the bus's
+/// error into the context's problem.
+#[tracing::instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %id, correlation_id = %context.correlation_id))]
+pub async fn execute<A>(
+    bus: &event_store::CommandBus<A>,
+    id: uuid::Uuid,
+    command: A::Command,
+    request: &HttpRequest,
+    context: RequestContext,
+    body: &impl Serialize,
+    refused: impl FnOnce(event_store::CommandError<A::Error>) -> Problem,
+) -> Result<event_store::Executed<A>, Problem>
+where
+    A: cqrs_es::Aggregate + Clone + 'static,
+{
+    let expected = expected_version(request.headers())?;
+    let idempotency = idempotency_key(request, body)?;
+    bus.execute(
+        &id.to_string(),
+        command,
+        expected,
+        metadata(context, idempotency),
+    )
+    .await
+    .map_err(refused)
+}
+
 /// The usual answer of a command: `status` with the aggregate's version as a strong ETag,
 /// `Idempotent-Replayed: true` when it repeats a recorded outcome, and `body` as JSON.
 pub fn answer(

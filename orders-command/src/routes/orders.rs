@@ -131,7 +131,6 @@ fn reason(body: &WithReason) -> Result<Reason, Problem> {
         .map_err(|e| Problem::validation(vec![FieldError::new("reason", e.code, e.message)]))
 }
 
-#[tracing::instrument(skip_all, fields(order_id = %id, correlation_id = %context.correlation_id))]
 async fn execute(
     state: &OrdersState,
     id: Uuid,
@@ -140,18 +139,10 @@ async fn execute(
     context: RequestContext,
     body: &impl Serialize,
 ) -> Result<Executed<Order>, Problem> {
-    let expected = command_kit::http::expected_version(request.headers())?;
-    let idempotency = command_kit::http::idempotency_key(request, body)?;
-    state
-        .bus
-        .execute(
-            &id.to_string(),
-            command,
-            expected,
-            command_kit::http::metadata(context, idempotency),
-        )
-        .await
-        .map_err(|error| OrderCommandError::from(error).into())
+    command_kit::http::execute(&state.bus, id, command, request, context, body, |error| {
+        OrderCommandError::from(error).into()
+    })
+    .await
 }
 
 fn executed_id(executed: &Executed<Order>, asked: Uuid) -> Uuid {

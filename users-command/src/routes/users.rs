@@ -159,7 +159,6 @@ impl TryFrom<RegisterUser> for UserCommand {
     }
 }
 
-#[tracing::instrument(skip_all, fields(user_id = %id, correlation_id = %context.correlation_id))]
 async fn execute(
     state: &UsersState,
     id: Uuid,
@@ -168,18 +167,10 @@ async fn execute(
     context: RequestContext,
     body: &impl Serialize,
 ) -> Result<Executed<User>, Problem> {
-    let expected = command_kit::http::expected_version(request.headers())?;
-    let idempotency = command_kit::http::idempotency_key(request, body)?;
-    state
-        .bus
-        .execute(
-            &id.to_string(),
-            command,
-            expected,
-            command_kit::http::metadata(context, idempotency),
-        )
-        .await
-        .map_err(|error| UserCommandError::from(error).into())
+    command_kit::http::execute(&state.bus, id, command, request, context, body, |error| {
+        UserCommandError::from(error).into()
+    })
+    .await
 }
 
 fn accepted(id: Uuid, executed: &Executed<User>) -> HttpResponse {
