@@ -14,11 +14,15 @@ environment variables ORDERS_COMMAND__<SECTION>__<KEY>, for example:
                                              beyond it (also RATE_LIMIT__BURST=2000)
   ORDERS_COMMAND__HTTP__REQUEST_TIMEOUT_MS=30000
                                              a longer request is answered 503
+  ORDERS_COMMAND__AUTH__JWKS_FILE=.stack/auth/jwks.json
+                                             keys that sign bearer tokens (EdDSA, by kid; re-read
+                                             when it changes); also AUTH__ISSUER, AUTH__AUDIENCE
   ORDERS_COMMAND__DATABASE__HOST=127.0.0.1   Postgres host (also PORT, USERNAME, PASSWORD,
                                              DATABASE_NAME=orders_es, MAX_CONNECTIONS, MIGRATE)
   ORDERS_COMMAND__KAFKA__BROKERS=127.0.0.1:9092
   ORDERS_COMMAND__TOPIC=orders.events
   ORDERS_COMMAND__RELAY__ENABLED=true        run the outbox relay in this process
+Every endpoint but health, metrics and the API documents wants Authorization: Bearer <JWT>.
 Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
 Endpoints: /orders..., /health/live, /health/ready, /metrics, /api-docs/openapi.json, /swagger-ui/
 SIGTERM or SIGINT stops it after in-flight requests and the relay's current batch finish.";

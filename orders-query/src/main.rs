@@ -12,6 +12,8 @@ environment variables ORDERS_QUERY__<SECTION>__<KEY>, for example:
   ORDERS_QUERY__HTTP__RATE_LIMIT__PER_SECOND=1000      requests per client (peer address) a second; 429
                                                        beyond it (also RATE_LIMIT__BURST=2000)
   ORDERS_QUERY__HTTP__REQUEST_TIMEOUT_MS=30000         a longer request is answered 503
+  ORDERS_QUERY__AUTH__JWKS_FILE=.stack/auth/jwks.json  keys that sign bearer tokens (EdDSA, by kid; re-read
+                                                       when it changes); also AUTH__ISSUER, AUTH__AUDIENCE
   ORDERS_QUERY__DATABASE__DATABASE_NAME=orders_read    the read model's database (also HOST,
                                                        PORT, USERNAME, PASSWORD, MAX_CONNECTIONS)
   ORDERS_QUERY__EVENT_STORE__DATABASE_NAME=orders_es   the event store, read by rebuilds
@@ -20,6 +22,7 @@ environment variables ORDERS_QUERY__<SECTION>__<KEY>, for example:
   ORDERS_QUERY__PROJECTOR__GROUP_ID=orders-query       consumer group of every instance
   ORDERS_QUERY__PROJECTOR__GAP_TIMEOUT_MS=30000        wait for a missing sequence, then park
   ORDERS_QUERY__READS__MAX_WAIT_MS=10000               longest min_version wait
+Every endpoint but health, metrics and the API documents wants Authorization: Bearer <JWT>.
 Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
 Endpoints: GET /orders/{id}[?min_version=N&wait_ms=M], GET /orders?user_id=|status=&limit=
 &cursor= (newest first), GET /users/{user_id}/order-summary, /admin/parked, /admin/rebuild,

@@ -36,6 +36,7 @@ environment variables SAGA_ORCHESTRATOR__<SECTION>__<KEY>, for example:
   SAGA_ORCHESTRATOR__USERS__BREAKER_FAILURES=5        consecutive failures that open the breaker
   SAGA_ORCHESTRATOR__USERS__BREAKER_OPEN_MS=2000      open time before a half-open probe
   SAGA_ORCHESTRATOR__USERS__CONCURRENCY=32            calls in flight at most
+Every endpoint but health, metrics and the API documents wants Authorization: Bearer <JWT>.
 Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
 Endpoints: GET /sagas/{id}, GET /sagas?state=&kind=&order_id=&limit=&cursor= (newest first),
 /admin/parked, /health/live, /health/ready, /metrics, /api-docs/openapi.json, /swagger-ui/

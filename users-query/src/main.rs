@@ -14,6 +14,9 @@ environment variables USERS_QUERY__<SECTION>__<KEY>, for example:
                                              beyond it (also RATE_LIMIT__BURST=2000)
   USERS_QUERY__HTTP__REQUEST_TIMEOUT_MS=30000
                                              a longer request is answered 503
+  USERS_QUERY__AUTH__JWKS_FILE=.stack/auth/jwks.json
+                                             keys that sign bearer tokens (EdDSA, by kid; re-read
+                                             when it changes); also AUTH__ISSUER, AUTH__AUDIENCE
   USERS_QUERY__DATABASE__DATABASE_NAME=users_read   the read model's database (also HOST,
                                              PORT, USERNAME, PASSWORD, MAX_CONNECTIONS)
   USERS_QUERY__EVENT_STORE__DATABASE_NAME=users_es  the event store, read by rebuilds
@@ -22,6 +25,7 @@ environment variables USERS_QUERY__<SECTION>__<KEY>, for example:
   USERS_QUERY__PROJECTOR__GROUP_ID=users-query      consumer group of every instance
   USERS_QUERY__PROJECTOR__GAP_TIMEOUT_MS=30000      wait for a missing sequence, then park
   USERS_QUERY__READS__MAX_WAIT_MS=10000             longest min_version wait
+Every endpoint but health, metrics and the API documents wants Authorization: Bearer <JWT>.
 Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
 Endpoints: GET /users/{id}[?min_version=N&wait_ms=M], GET /users?email=|name_prefix=|status=
 &limit=&cursor=, /admin/parked, /admin/rebuild, /health/live, /health/ready, /metrics,
