@@ -9,7 +9,7 @@ Usage: orders-query [--help] [--version]
 Configuration comes from defaults, then the TOML file named by ORDERS_QUERY_CONFIG, then
 environment variables ORDERS_QUERY__<SECTION>__<KEY>, for example:
   ORDERS_QUERY__HTTP__PORT=5012                        port to listen on (0 picks one)
-  ORDERS_QUERY__HTTP__RATE_LIMIT__PER_SECOND=1000      requests per client (peer address) a second; 429
+  ORDERS_QUERY__HTTP__RATE_LIMIT__PER_SECOND=1000      requests per client (subject or address) a second; 429
                                                        beyond it (also RATE_LIMIT__BURST=2000)
   ORDERS_QUERY__HTTP__REQUEST_TIMEOUT_MS=30000         a longer request is answered 503
   ORDERS_QUERY__AUTH__JWKS_FILE=.stack/auth/jwks.json  keys that sign bearer tokens (EdDSA, by kid; re-read
@@ -22,6 +22,10 @@ environment variables ORDERS_QUERY__<SECTION>__<KEY>, for example:
   ORDERS_QUERY__PROJECTOR__GROUP_ID=orders-query       consumer group of every instance
   ORDERS_QUERY__PROJECTOR__GAP_TIMEOUT_MS=30000        wait for a missing sequence, then park
   ORDERS_QUERY__READS__MAX_WAIT_MS=10000               longest min_version wait
+  ORDERS_QUERY__AUTH__JWKS_URL=https://idp.example/jwks.json
+      fetch the keys from an identity provider instead (refetched every 30 s and for a new kid)
+  ORDERS_QUERY__HTTP__TLS__CERT_FILE=/etc/cqrs/tls/cert.pem and ORDERS_QUERY__HTTP__TLS__KEY_FILE=…/key.pem
+      serve HTTPS only, with this PEM certificate chain and key (off unless both are set)
 Every endpoint but health, metrics and the API documents wants Authorization: Bearer <JWT>.
 Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
 Endpoints: GET /orders/{id}[?min_version=N&wait_ms=M], GET /orders?user_id=|status=&limit=

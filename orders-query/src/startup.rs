@@ -32,13 +32,15 @@ impl Application {
             &cancel,
         )
         .await?;
-        let service = read_side.serve(
-            &settings.http,
-            &settings.auth,
-            ApiDoc::openapi(),
-            routes::orders::configure,
-            cancel,
-        )?;
+        let service = read_side
+            .serve(
+                &settings.http,
+                &settings.auth,
+                ApiDoc::openapi(),
+                routes::orders::configure,
+                cancel,
+            )
+            .await?;
         tracing::info!(port = service.port(), "orders-query listening");
         Ok(service)
     }

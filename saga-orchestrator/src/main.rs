@@ -13,7 +13,7 @@ Configuration comes from defaults, then the TOML file named by SAGA_ORCHESTRATOR
 environment variables SAGA_ORCHESTRATOR__<SECTION>__<KEY>, for example:
   SAGA_ORCHESTRATOR__HTTP__PORT=5020                  port to listen on (0 picks one)
   SAGA_ORCHESTRATOR__HTTP__RATE_LIMIT__PER_SECOND=1000
-                                                      requests per client (peer address) a second; 429
+                                                      requests per client (subject or address) a second; 429
                                                       beyond it (also RATE_LIMIT__BURST=2000)
   SAGA_ORCHESTRATOR__HTTP__REQUEST_TIMEOUT_MS=30000   a longer request is answered 503
   SAGA_ORCHESTRATOR__DATABASE__DATABASE_NAME=saga     the saga log's database (also HOST, PORT,
@@ -36,6 +36,10 @@ environment variables SAGA_ORCHESTRATOR__<SECTION>__<KEY>, for example:
   SAGA_ORCHESTRATOR__USERS__BREAKER_FAILURES=5        consecutive failures that open the breaker
   SAGA_ORCHESTRATOR__USERS__BREAKER_OPEN_MS=2000      open time before a half-open probe
   SAGA_ORCHESTRATOR__USERS__CONCURRENCY=32            calls in flight at most
+  SAGA_ORCHESTRATOR__AUTH__JWKS_URL=https://idp.example/jwks.json
+      fetch the keys from an identity provider instead (refetched every 30 s and for a new kid)
+  SAGA_ORCHESTRATOR__HTTP__TLS__CERT_FILE=/etc/cqrs/tls/cert.pem and SAGA_ORCHESTRATOR__HTTP__TLS__KEY_FILE=…/key.pem
+      serve HTTPS only, with this PEM certificate chain and key (off unless both are set)
 Every endpoint but health, metrics and the API documents wants Authorization: Bearer <JWT>.
 Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
 Endpoints: GET /sagas/{id}, GET /sagas?state=&kind=&order_id=&limit=&cursor= (newest first),

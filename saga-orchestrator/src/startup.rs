@@ -56,13 +56,15 @@ impl Application {
         .without_rebuild();
         let driver = Driver::new(saga_log.pool().clone(), steps, settings.saga.clone())?;
         saga_log.spawn("saga driver", driver.run(cancel.child_token()));
-        let service = saga_log.serve(
-            &settings.http,
-            &settings.auth,
-            ApiDoc::openapi(),
-            routes::configure,
-            cancel,
-        )?;
+        let service = saga_log
+            .serve(
+                &settings.http,
+                &settings.auth,
+                ApiDoc::openapi(),
+                routes::configure,
+                cancel,
+            )
+            .await?;
         tracing::info!(port = service.port(), "saga-orchestrator listening");
         Ok(service)
     }

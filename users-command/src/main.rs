@@ -10,7 +10,7 @@ Configuration comes from defaults, then the TOML file named by USERS_COMMAND_CON
 environment variables USERS_COMMAND__<SECTION>__<KEY>, for example:
   USERS_COMMAND__HTTP__PORT=5001            port to listen on (0 picks one)
   USERS_COMMAND__HTTP__RATE_LIMIT__PER_SECOND=1000
-                                            requests per client (peer address) a second; 429
+                                            requests per client (subject or address) a second; 429
                                             beyond it (also RATE_LIMIT__BURST=2000)
   USERS_COMMAND__HTTP__REQUEST_TIMEOUT_MS=30000
                                             a longer request is answered 503
@@ -22,6 +22,10 @@ environment variables USERS_COMMAND__<SECTION>__<KEY>, for example:
   USERS_COMMAND__KAFKA__BROKERS=127.0.0.1:9092
   USERS_COMMAND__TOPIC=users.events
   USERS_COMMAND__RELAY__ENABLED=true        run the outbox relay in this process
+  USERS_COMMAND__AUTH__JWKS_URL=https://idp.example/jwks.json
+      fetch the keys from an identity provider instead (refetched every 30 s and for a new kid)
+  USERS_COMMAND__HTTP__TLS__CERT_FILE=/etc/cqrs/tls/cert.pem and USERS_COMMAND__HTTP__TLS__KEY_FILE=…/key.pem
+      serve HTTPS only, with this PEM certificate chain and key (off unless both are set)
 Every endpoint but health, metrics and the API documents wants Authorization: Bearer <JWT>.
 Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
 Endpoints: /users..., /health/live, /health/ready, /metrics, /api-docs/openapi.json, /swagger-ui/

@@ -44,7 +44,8 @@ impl Application {
             },
             write.background,
             cancel,
-        )?;
+        )
+        .await?;
         tracing::info!(port = service.port(), "users-command listening");
         Ok(service)
     }

@@ -10,7 +10,7 @@ Configuration comes from defaults, then the TOML file named by USERS_QUERY_CONFI
 environment variables USERS_QUERY__<SECTION>__<KEY>, for example:
   USERS_QUERY__HTTP__PORT=5011               port to listen on (0 picks one)
   USERS_QUERY__HTTP__RATE_LIMIT__PER_SECOND=1000
-                                             requests per client (peer address) a second; 429
+                                             requests per client (subject or address) a second; 429
                                              beyond it (also RATE_LIMIT__BURST=2000)
   USERS_QUERY__HTTP__REQUEST_TIMEOUT_MS=30000
                                              a longer request is answered 503
@@ -25,6 +25,10 @@ environment variables USERS_QUERY__<SECTION>__<KEY>, for example:
   USERS_QUERY__PROJECTOR__GROUP_ID=users-query      consumer group of every instance
   USERS_QUERY__PROJECTOR__GAP_TIMEOUT_MS=30000      wait for a missing sequence, then park
   USERS_QUERY__READS__MAX_WAIT_MS=10000             longest min_version wait
+  USERS_QUERY__AUTH__JWKS_URL=https://idp.example/jwks.json
+      fetch the keys from an identity provider instead (refetched every 30 s and for a new kid)
+  USERS_QUERY__HTTP__TLS__CERT_FILE=/etc/cqrs/tls/cert.pem and USERS_QUERY__HTTP__TLS__KEY_FILE=…/key.pem
+      serve HTTPS only, with this PEM certificate chain and key (off unless both are set)
 Every endpoint but health, metrics and the API documents wants Authorization: Bearer <JWT>.
 Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
 Endpoints: GET /users/{id}[?min_version=N&wait_ms=M], GET /users?email=|name_prefix=|status=

@@ -32,13 +32,15 @@ impl Application {
             &cancel,
         )
         .await?;
-        let service = read_side.serve(
-            &settings.http,
-            &settings.auth,
-            ApiDoc::openapi(),
-            routes::users::configure,
-            cancel,
-        )?;
+        let service = read_side
+            .serve(
+                &settings.http,
+                &settings.auth,
+                ApiDoc::openapi(),
+                routes::users::configure,
+                cancel,
+            )
+            .await?;
         tracing::info!(port = service.port(), "users-query listening");
         Ok(service)
     }

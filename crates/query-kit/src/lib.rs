@@ -138,7 +138,7 @@ impl ReadSide {
 
     /// Binds the HTTP port with the service's query `routes`, the admin routes and the
     /// shared read state (`web::Data<Reads>`) mounted.
-    pub fn serve<F>(
+    pub async fn serve<F>(
         self,
         http: &service_kit::settings::HttpSettings,
         auth: &service_kit::auth::AuthSettings,
@@ -165,7 +165,8 @@ impl ReadSide {
             },
             self.background,
             cancel,
-        )?;
+        )
+        .await?;
         Ok(QueryService {
             service,
             stats: self.stats,

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::future::{Ready, ready};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,6 +29,9 @@ use crate::Problem;
 pub struct AuthSettings {
     /// The JSON Web Key Set whose keys sign valid tokens (re-read when it changes).
     pub jwks_file: String,
+    /// Where to fetch the JWKS instead (an identity provider's `jwks_uri`, https or http);
+    /// refetched every 30 s and, at most every 5 s, when a token names an unknown key.
+    pub jwks_url: Option<String>,
     /// Required `iss`.
     pub issuer: String,
     /// Required `aud`.
@@ -40,6 +44,7 @@ impl Default for AuthSettings {
     fn default() -> Self {
         Self {
             jwks_file: ".stack/auth/jwks.json".into(),
+            jwks_url: None,
             issuer: "cqrs-kafka".into(),
             audience: "cqrs-kafka".into(),
             leeway_secs: 30,
@@ -144,43 +149,92 @@ fn unauthorized() -> Problem {
     )
 }
 
-/// How often a changed JWKS file is noticed, and how often an unknown `kid` may force a read.
+/// How often the JWKS is checked for changes, and how often an unknown `kid` may force a read.
 const RELOAD_EVERY: Duration = Duration::from_secs(30);
 const UNKNOWN_KID_RELOAD: Duration = Duration::from_secs(5);
+/// Limits on fetching a JWKS by URL.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_JWKS_BYTES: usize = 1024 * 1024;
+
+type KeysByKid = HashMap<String, DecodingKey>;
 
 struct Keys {
-    by_kid: HashMap<String, DecodingKey>,
+    by_kid: KeysByKid,
+    /// The file's modification time (a file source only).
     modified: Option<SystemTime>,
     checked: Instant,
 }
 
-/// Verifies bearer tokens against a JWKS file.
+/// Where the keys come from.
+enum Source {
+    File(PathBuf),
+    Url {
+        url: String,
+        client: reqwest::Client,
+        fetching: Arc<AtomicBool>,
+    },
+}
+
+/// Verifies bearer tokens against a JWKS file or URL.
 pub struct Verifier {
-    path: PathBuf,
+    source: Source,
     validation: Validation,
-    keys: RwLock<Keys>,
+    keys: Arc<RwLock<Keys>>,
 }
 
 impl Verifier {
-    /// Reads the key set; fails when it cannot be read or holds no usable key.
+    /// Reads the key set from the file; fails when it cannot be read or holds no usable key.
+    /// (A JWKS by URL needs [`Verifier::load`].)
     pub fn new(settings: &AuthSettings) -> anyhow::Result<Arc<Self>> {
+        anyhow::ensure!(
+            settings.jwks_url.is_none(),
+            "a JWKS by URL is fetched by Verifier::load"
+        );
         let path = PathBuf::from(&settings.jwks_file);
         let (by_kid, modified) = read_keys(&path)?;
+        Ok(Self::with(settings, Source::File(path), by_kid, modified))
+    }
+
+    /// Reads the key set from `auth.jwks_url` when set, else from `auth.jwks_file`; fails
+    /// when it cannot be had or holds no usable key.
+    pub async fn load(settings: &AuthSettings) -> anyhow::Result<Arc<Self>> {
+        let Some(url) = settings.jwks_url.clone() else {
+            return Self::new(settings);
+        };
+        let client = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let by_kid = fetch_keys(&client, &url).await?;
+        let source = Source::Url {
+            url,
+            client,
+            fetching: Arc::default(),
+        };
+        Ok(Self::with(settings, source, by_kid, None))
+    }
+
+    fn with(
+        settings: &AuthSettings,
+        source: Source,
+        by_kid: KeysByKid,
+        modified: Option<SystemTime>,
+    ) -> Arc<Self> {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.leeway = settings.leeway_secs;
         validation.validate_nbf = true;
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        Ok(Arc::new(Self {
-            path,
+        Arc::new(Self {
+            source,
             validation,
-            keys: RwLock::new(Keys {
+            keys: Arc::new(RwLock::new(Keys {
                 by_kid,
                 modified,
                 checked: Instant::now(),
-            }),
-        }))
+            })),
+        })
     }
 
     /// The caller `token` proves, or why not (for the logs).
@@ -204,8 +258,9 @@ impl Verifier {
         })
     }
 
-    /// Re-reads the file when it changed (checked every 30 s, or at most every 5 s when a
-    /// token names a key we do not have: a rotation).
+    /// Re-reads the keys when due (every 30 s, or at most every 5 s when a token names a key
+    /// we do not have: a rotation). A file is re-read in place when it changed; a URL is
+    /// fetched in the background, so the request that noticed goes on with the keys it has.
     fn reload_if_due(&self, kid: &str) {
         let due = {
             let keys = self.keys.read().expect("keys lock");
@@ -215,15 +270,40 @@ impl Verifier {
         if !due {
             return;
         }
+        self.keys.write().expect("keys lock").checked = Instant::now();
+        match &self.source {
+            Source::File(path) => self.reload_file(path),
+            Source::Url {
+                url,
+                client,
+                fetching,
+            } => {
+                if fetching.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                let (url, client, fetching) = (url.clone(), client.clone(), fetching.clone());
+                let keys = self.keys.clone();
+                tokio::spawn(async move {
+                    match fetch_keys(&client, &url).await {
+                        Ok(by_kid) => {
+                            tracing::info!(keys = by_kid.len(), "JWKS refetched");
+                            keys.write().expect("keys lock").by_kid = by_kid;
+                        }
+                        Err(error) => tracing::warn!(error = %error, "JWKS not refetched"),
+                    }
+                    fetching.store(false, Ordering::Release);
+                });
+            }
+        }
+    }
+
+    fn reload_file(&self, path: &PathBuf) {
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
         let mut keys = self.keys.write().expect("keys lock");
-        keys.checked = Instant::now();
-        let modified = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
         if modified.is_some() && modified == keys.modified {
             return;
         }
-        match read_keys(&self.path) {
+        match read_keys(path) {
             Ok((by_kid, modified)) => {
                 tracing::info!(keys = by_kid.len(), "JWKS reloaded");
                 keys.by_kid = by_kid;
@@ -235,28 +315,47 @@ impl Verifier {
     }
 }
 
-fn read_keys(path: &PathBuf) -> anyhow::Result<(HashMap<String, DecodingKey>, Option<SystemTime>)> {
+fn read_keys(path: &PathBuf) -> anyhow::Result<(KeysByKid, Option<SystemTime>)> {
     use anyhow::Context;
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the JWKS {}", path.display()))?;
     let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let set: JwkSet = serde_json::from_str(&text)
-        .with_context(|| format!("parsing the JWKS {}", path.display()))?;
-    let mut by_kid = HashMap::new();
-    for jwk in &set.keys {
-        let Some(kid) = jwk.common.key_id.clone() else {
-            continue;
-        };
-        if let Ok(key) = DecodingKey::from_jwk(jwk) {
-            by_kid.insert(kid, key);
-        }
-    }
-    anyhow::ensure!(
-        !by_kid.is_empty(),
-        "the JWKS {} holds no key with a kid",
-        path.display()
-    );
+    let by_kid = parse_keys(&text).with_context(|| format!("the JWKS {}", path.display()))?;
     Ok((by_kid, modified))
+}
+
+async fn fetch_keys(client: &reqwest::Client, url: &str) -> anyhow::Result<KeysByKid> {
+    use anyhow::Context;
+    let fetch = async {
+        let mut response = client.get(url).send().await?.error_for_status()?;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            body.extend_from_slice(&chunk);
+            anyhow::ensure!(
+                body.len() <= MAX_JWKS_BYTES,
+                "larger than {MAX_JWKS_BYTES} bytes"
+            );
+        }
+        parse_keys(&String::from_utf8(body)?)
+    };
+    fetch
+        .await
+        .with_context(|| format!("fetching the JWKS {url}"))
+}
+
+/// The usable keys of a JWKS document (those with a `kid`); an error if there are none.
+fn parse_keys(text: &str) -> anyhow::Result<KeysByKid> {
+    let set: JwkSet = serde_json::from_str(text)?;
+    let by_kid: KeysByKid = set
+        .keys
+        .iter()
+        .filter_map(|jwk| {
+            let kid = jwk.common.key_id.clone()?;
+            DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
+        })
+        .collect();
+    anyhow::ensure!(!by_kid.is_empty(), "holds no key with a kid");
+    Ok(by_kid)
 }
 
 /// Paths anyone may read: probes, scrapes and the API documents.
@@ -296,6 +395,11 @@ pub async fn authenticate(
             Ok(next.call(request).await?.map_into_boxed_body())
         }
         Err(reason) => {
+            if let Some(response) =
+                crate::limits::over_rate(&request, &crate::limits::Client::peer(&request))
+            {
+                return Ok(request.into_response(response));
+            }
             tracing::info!(
                 reason,
                 path = request.path(),

@@ -144,9 +144,11 @@ where
     F: Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
 {
     use actix_web::{App, HttpServer, web};
+    let tls = settings.tls.server_config()?;
     let listener = settings.bind()?;
     let port = listener.local_addr()?.port();
     let body_limit = settings.body_limit_bytes;
+    let openapi = with_common_responses(openapi, auth.is_some());
     let openapi = if auth.is_some() {
         with_bearer_security(openapi)
     } else {
@@ -165,8 +167,9 @@ where
                     config.app_data(auth.clone());
                 }
             })
-            .wrap(actix_web::middleware::from_fn(crate::auth::authenticate))
+            // Outermost last: observe, then authenticate, then limit (per subject).
             .wrap(actix_web::middleware::from_fn(crate::limits::limit))
+            .wrap(actix_web::middleware::from_fn(crate::auth::authenticate))
             .wrap(actix_web::middleware::from_fn(observe))
             .app_data(crate::problem::json_config(body_limit))
             .app_data(web::PayloadConfig::new(body_limit))
@@ -181,14 +184,82 @@ where
             .default_service(web::to(crate::problem::no_route))
     })
     .client_request_timeout(Duration::from_millis(settings.client_header_timeout_ms))
-    .max_connections(settings.max_connections.max(1))
-    .listen(listener)?
-    .disable_signals()
-    .shutdown_timeout(settings.shutdown_timeout_secs);
+    .max_connections(settings.max_connections.max(1));
+    server = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    };
+    let mut server = server
+        .disable_signals()
+        .shutdown_timeout(settings.shutdown_timeout_secs);
     if settings.workers > 0 {
         server = server.workers(settings.workers);
     }
     Ok((server.run(), port))
+}
+
+/// Documents on every operation the answers the shared middleware and extractors may give
+/// (malformed request, rate limit, deadline; with authentication 401 and 403; with a body 413
+/// and 415), so a client, and the hostile-input tests, can hold every answer to the document.
+fn with_common_responses(
+    mut openapi: utoipa::openapi::OpenApi,
+    authenticated: bool,
+) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    use utoipa::{PartialSchema, ToSchema};
+    openapi
+        .components
+        .get_or_insert_with(Default::default)
+        .schemas
+        .entry(crate::Problem::name().into_owned())
+        .or_insert_with(crate::Problem::schema);
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(crate::Problem::name())))
+                    .build(),
+            )
+            .build()
+    };
+    let mut common = vec![
+        (
+            "400",
+            "Malformed request: path, query, headers or JSON body",
+        ),
+        ("429", "Too many requests from this client; see Retry-After"),
+        ("503", "No answer within the request deadline"),
+    ];
+    if authenticated {
+        common.push(("401", "Missing or invalid bearer token"));
+        common.push(("403", "The caller's role may not do this"));
+    }
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let mut answers = common.clone();
+            if operation.request_body.is_some() {
+                answers.push(("413", "Request body too large"));
+                answers.push(("415", "Request body is not application/json"));
+            }
+            for (status, description) in answers {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem(description).into());
+            }
+        }
+    }
+    openapi
 }
 
 /// Declares the bearer scheme in `openapi` and requires it everywhere (the public routes are
@@ -233,7 +304,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 impl Service {
     /// Binds `settings`' port with [`server`] and keeps `background` to run beside it until
     /// `cancel` fires.
-    pub fn bind<F>(
+    pub async fn bind<F>(
         settings: &crate::settings::HttpSettings,
         auth: &crate::auth::AuthSettings,
         readiness: crate::health::Readiness,
@@ -246,11 +317,11 @@ impl Service {
         F: Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
     {
         use anyhow::Context;
-        let verifier = crate::auth::Verifier::new(auth).context(
-            "loading the keys that sign bearer tokens (auth.jwks_file; `cargo xtask up` creates dev keys)",
+        let verifier = crate::auth::Verifier::load(auth).await.context(
+            "loading the keys that sign bearer tokens (auth.jwks_file or auth.jwks_url; `cargo xtask up` creates dev keys)",
         )?;
         let (server, port) = server(settings, Some(verifier), readiness, openapi, routes)
-            .context("binding the HTTP port")?;
+            .context("binding the HTTP port (with TLS: reading its certificate and key)")?;
         Ok(Self {
             port,
             server,

@@ -1,6 +1,6 @@
 //! What every service of the system stands on: layered settings, JSON logs, Prometheus
-//! metrics, health endpoints, problem+json errors, request context, request limits and graceful
-//! shutdown.
+//! metrics, health endpoints, problem+json errors, request context, request limits, optional TLS
+//! and graceful shutdown.
 
 pub mod auth;
 pub mod health;
@@ -13,5 +13,6 @@ pub mod process;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 pub use problem::{FieldError, Problem};

@@ -1,5 +1,6 @@
-//! Limits every service applies to its HTTP clients: a rate limit per client and a deadline
-//! per request. (Body sizes and page sizes are limited where they are read; connections by
+//! Limits every service applies to its HTTP clients: a rate limit per client (the
+//! authenticated subject, or the peer's address where there is none) and a deadline per
+//! request. (Body sizes and page sizes are limited where they are read; connections by
 //! the server, see [`crate::settings::HttpSettings`].)
 
 use std::net::IpAddr;
@@ -13,7 +14,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::middleware::Next;
-use actix_web::{ResponseError, web};
+use actix_web::{HttpMessage, ResponseError, web};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use serde::Deserialize;
@@ -21,6 +22,11 @@ use serde::Deserialize;
 use crate::Problem;
 
 /// The `[http.rate_limit]` section: requests per client.
+///
+/// A client is the token's subject on authenticated routes (so users behind one NAT or proxy
+/// do not share a budget, and one subject cannot spread over many addresses), and the peer's
+/// address on public routes and for requests refused as unauthenticated (so guessing tokens
+/// is throttled too).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitSettings {
@@ -39,9 +45,37 @@ impl Default for RateLimitSettings {
     }
 }
 
+/// Whom a request's rate is charged to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Client {
+    /// An authenticated caller, by role and subject.
+    Subject(String),
+    /// An unauthenticated peer, by address (behind a proxy: the proxy's).
+    Peer(IpAddr),
+}
+
+impl Client {
+    /// The client a request is charged to: its principal if authenticated, else its peer.
+    pub fn of(request: &ServiceRequest) -> Self {
+        match request.extensions().get::<crate::auth::Principal>() {
+            Some(principal) => Self::Subject(principal.actor()),
+            None => Self::peer(request),
+        }
+    }
+
+    /// The peer's address, whoever it claims to be.
+    pub fn peer(request: &ServiceRequest) -> Self {
+        Self::Peer(
+            request
+                .peer_addr()
+                .map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip()),
+        )
+    }
+}
+
 /// The limits of one service, shared by its workers.
 pub struct Limits {
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    limiter: Option<DefaultKeyedRateLimiter<Client>>,
     timeout: Duration,
     requests: AtomicU64,
 }
@@ -70,7 +104,7 @@ impl Limits {
     }
 
     /// `Err(seconds to wait)` when `client` is over its rate.
-    fn admit(&self, client: IpAddr) -> Result<(), u64> {
+    fn admit(&self, client: &Client) -> Result<(), u64> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
@@ -81,16 +115,37 @@ impl Limits {
         {
             limiter.retain_recent();
         }
-        limiter.check_key(&client).map_err(|not_until| {
+        limiter.check_key(client).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
     }
 }
 
-/// Middleware: refuses a client over its rate with 429 and `Retry-After`, and a request
-/// that runs past the deadline with 503. The client is the peer's address: behind a proxy,
-/// limit at the proxy (forwarded headers can be forged, so they are not trusted here).
+/// The 429 answer when `client` is over its rate, else `None`. Also used by authentication
+/// to charge refused tokens to the peer.
+pub fn over_rate(request: &ServiceRequest, client: &Client) -> Option<actix_web::HttpResponse> {
+    let limits = request.app_data::<web::Data<Arc<Limits>>>()?;
+    let wait = limits.admit(client).err()?;
+    metrics::counter!("http_rate_limited_total").increment(1);
+    let mut response = Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+        "Too many requests",
+    )
+    .with_detail(format!("slow down: try again in {wait} s"))
+    .error_response();
+    response.headers_mut().insert(
+        RETRY_AFTER,
+        HeaderValue::from_str(&wait.max(1).to_string()).expect("digits are a header value"),
+    );
+    Some(response)
+}
+
+/// Middleware (inside authentication): refuses a client over its rate with 429 and
+/// `Retry-After`, and a request that runs past the deadline with 503. Forwarded headers can be
+/// forged, so they are not trusted for the peer's address: behind a proxy, limit
+/// unauthenticated traffic at the proxy.
 pub async fn limit(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -101,22 +156,7 @@ pub async fn limit(
     if exempt(request.path()) {
         return Ok(next.call(request).await?.map_into_boxed_body());
     }
-    let client = request
-        .peer_addr()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip());
-    if let Err(wait) = limits.admit(client) {
-        metrics::counter!("http_rate_limited_total").increment(1);
-        let mut response = Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "Too many requests",
-        )
-        .with_detail(format!("slow down: try again in {wait} s"))
-        .error_response();
-        response.headers_mut().insert(
-            RETRY_AFTER,
-            HeaderValue::from_str(&wait.max(1).to_string()).expect("digits are a header value"),
-        );
+    if let Some(response) = over_rate(&request, &Client::of(&request)) {
         return Ok(request.into_response(response));
     }
     match tokio::time::timeout(limits.timeout, next.call(request)).await {

@@ -143,8 +143,10 @@ pub struct HttpSettings {
     pub client_header_timeout_ms: u64,
     /// Open connections each worker accepts at most; further ones wait in the backlog.
     pub max_connections: usize,
-    /// Requests per client (the peer's address).
+    /// Requests per client (the authenticated subject, else the peer's address).
     pub rate_limit: crate::limits::RateLimitSettings,
+    /// TLS on the listener; off unless both files are set.
+    pub tls: crate::tls::TlsSettings,
 }
 
 impl Default for HttpSettings {
@@ -159,6 +161,7 @@ impl Default for HttpSettings {
             client_header_timeout_ms: 5_000,
             max_connections: 10_000,
             rate_limit: crate::limits::RateLimitSettings::default(),
+            tls: crate::tls::TlsSettings::default(),
         }
     }
 }

@@ -21,6 +21,14 @@ struct Server {
 }
 
 async fn serve() -> Server {
+    serve_with(HttpSettings {
+        workers: 1,
+        ..HttpSettings::default()
+    })
+    .await
+}
+
+async fn serve_with(http: HttpSettings) -> Server {
     let dir = std::env::temp_dir().join(format!("auth-test-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let key = KeyPair::generate("key-1").unwrap();
@@ -34,10 +42,6 @@ async fn serve() -> Server {
     let readiness = Readiness {
         database: DatabaseSettings::default().pool(),
         broker: None,
-    };
-    let http = HttpSettings {
-        workers: 1,
-        ..HttpSettings::default()
     };
     let (server, port) = service_kit::http::server(
         &http,
@@ -295,4 +299,140 @@ async fn a_rotated_key_is_picked_up_from_the_jwks_file() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+#[tokio::test]
+async fn the_rate_is_charged_per_subject_and_refused_tokens_per_peer() {
+    let mut http = HttpSettings {
+        workers: 1,
+        ..HttpSettings::default()
+    };
+    http.rate_limit.per_second = 1;
+    http.rate_limit.burst = 3;
+    let server = serve_with(http).await;
+    let client = reqwest::Client::new();
+    let me = format!("{}/me", server.base);
+    let token = |sub: &str| {
+        server
+            .key
+            .token(&server.settings, sub, Role::Customer, 300)
+            .unwrap()
+    };
+    let statuses = |token: Option<String>| {
+        let client = client.clone();
+        let me = me.clone();
+        async move {
+            let mut statuses = Vec::new();
+            for _ in 0..5 {
+                let mut request = client.get(&me);
+                if let Some(token) = &token {
+                    request = request.bearer_auth(token);
+                }
+                statuses.push(request.send().await.unwrap().status().as_u16());
+            }
+            statuses
+        }
+    };
+    let alice = statuses(Some(token("alice"))).await;
+    assert_eq!(&alice[..3], [200, 200, 200], "{alice:?}");
+    assert!(
+        alice[3..].contains(&429),
+        "alice is over her rate: {alice:?}"
+    );
+    // Same address, another subject: a budget of its own.
+    let bob = statuses(Some(token("bob"))).await;
+    assert_eq!(&bob[..3], [200, 200, 200], "{bob:?}");
+    // Refused tokens are charged to the address, so guessing is throttled too.
+    let guesses = statuses(Some("not-a-token".into())).await;
+    assert_eq!(&guesses[..3], [401, 401, 401], "{guesses:?}");
+    assert!(guesses[3..].contains(&429), "{guesses:?}");
+}
+
+/// Serves whatever `document` holds at `/jwks.json` (500 while it is empty), as an identity
+/// provider would.
+async fn jwks_endpoint(document: std::sync::Arc<std::sync::Mutex<String>>) -> String {
+    let server = actix_web::HttpServer::new(move || {
+        let document = document.clone();
+        actix_web::App::new().route(
+            "/jwks.json",
+            web::get().to(move || {
+                let body = document.lock().unwrap().clone();
+                async move {
+                    if body.is_empty() {
+                        HttpResponse::InternalServerError().finish()
+                    } else {
+                        HttpResponse::Ok()
+                            .content_type("application/json")
+                            .body(body)
+                    }
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    format!("http://127.0.0.1:{port}/jwks.json")
+}
+
+#[tokio::test]
+async fn a_jwks_by_url_is_fetched_at_start_and_refetched_for_a_new_key() {
+    let first = KeyPair::generate("url-key-1").unwrap();
+    let document = std::sync::Arc::new(std::sync::Mutex::new(first.jwks()));
+    let url = jwks_endpoint(document.clone()).await;
+    let settings = AuthSettings {
+        jwks_file: "/nonexistent/jwks.json".into(),
+        jwks_url: Some(url.clone()),
+        ..AuthSettings::default()
+    };
+    let verifier = Verifier::load(&settings).await.expect("keys fetched");
+    let token = first.token(&settings, "ops", Role::Admin, 60).unwrap();
+    assert_eq!(verifier.verify(&token).unwrap().subject, "ops");
+
+    // The provider rotates: the new key is fetched when a token names it.
+    let next = KeyPair::generate("url-key-2").unwrap();
+    *document.lock().unwrap() = next.jwks();
+    let token = next.token(&settings, "ops", Role::Admin, 60).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while verifier.verify(&token).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new key was never fetched"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // A failing provider leaves the keys in place.
+    document.lock().unwrap().clear();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let unknown = KeyPair::generate("url-key-3")
+        .unwrap()
+        .token(&settings, "ops", Role::Admin, 60)
+        .unwrap();
+    assert!(
+        verifier.verify(&unknown).is_err(),
+        "an unknown key is refused"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        verifier.verify(&token).is_ok(),
+        "the keys survive a failed fetch"
+    );
+
+    // At start, a provider that fails or is unreachable stops the service, naming the URL.
+    let error = Verifier::load(&settings)
+        .await
+        .err()
+        .expect("no keys, no start");
+    assert!(format!("{error:#}").contains(&url), "{error:#}");
+    let unreachable = AuthSettings {
+        jwks_url: Some("http://127.0.0.1:1/jwks.json".into()),
+        ..settings
+    };
+    let error = Verifier::load(&unreachable)
+        .await
+        .err()
+        .expect("no keys, no start");
+    assert!(format!("{error:#}").contains("127.0.0.1:1"), "{error:#}");
 }
