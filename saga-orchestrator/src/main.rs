@@ -36,6 +36,7 @@ environment variables SAGA_ORCHESTRATOR__<SECTION>__<KEY>, for example:
   SAGA_ORCHESTRATOR__USERS__BREAKER_FAILURES=5        consecutive failures that open the breaker
   SAGA_ORCHESTRATOR__USERS__BREAKER_OPEN_MS=2000      open time before a half-open probe
   SAGA_ORCHESTRATOR__USERS__CONCURRENCY=32            calls in flight at most
+  SAGA_ORCHESTRATOR__USERS__CA_FILE=/etc/cqrs/tls/ca.pem  a private CA to trust for an https URL
   SAGA_ORCHESTRATOR__AUTH__JWKS_URL=https://idp.example/jwks.json
       fetch the keys from an identity provider instead (refetched every 30 s and for a new kid)
   SAGA_ORCHESTRATOR__HTTP__TLS__CERT_FILE=/etc/cqrs/tls/cert.pem and SAGA_ORCHESTRATOR__HTTP__TLS__KEY_FILE=…/key.pem

@@ -64,6 +64,9 @@ pub struct DownstreamSettings {
     pub breaker_open_ms: u64,
     /// Most calls in flight to this service from this instance.
     pub concurrency: usize,
+    /// PEM file of CA certificates to trust for an `https` URL besides the public roots
+    /// (a private CA that signed the service's certificate).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl DownstreamSettings {
@@ -86,6 +89,7 @@ impl Default for DownstreamSettings {
             breaker_failures: 5,
             breaker_open_ms: 2_000,
             concurrency: 32,
+            ca_file: None,
         }
     }
 }
@@ -108,9 +112,23 @@ impl Downstream {
         settings: &DownstreamSettings,
         token: Arc<TokenFile>,
     ) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()?;
+        use anyhow::Context;
+        let mut client = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(30));
+        if let Some(path) = &settings.ca_file {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading the CA file {} of {name}", path.display()))?;
+            let roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("the CA file {} of {name}", path.display()))?;
+            anyhow::ensure!(
+                !roots.is_empty(),
+                "the CA file {} of {name} holds no certificate",
+                path.display()
+            );
+            for root in roots {
+                client = client.add_root_certificate(root);
+            }
+        }
+        let client = client.build()?;
         let http = Http {
             client,
             base: settings.url.trim_end_matches('/').to_owned(),
@@ -550,6 +568,7 @@ mod tests {
             breaker_failures: 3,
             breaker_open_ms: 40,
             concurrency: 4,
+            ca_file: None,
         }
     }
 

@@ -163,6 +163,24 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// Longest text a filter parameter may carry.
+pub const MAX_FILTER_CHARS: usize = 1_000;
+
+/// A free-text filter parameter as the database can take it: 400 for NUL (Postgres text holds
+/// none) or more than [`MAX_FILTER_CHARS`] characters. Anything else is just text that matches
+/// nothing.
+pub fn text_filter(name: &str, value: Option<String>) -> Result<Option<String>, Problem> {
+    match value {
+        Some(text) if text.contains('\0') => Err(Problem::bad_request(format!(
+            "{name} must not contain NUL characters"
+        ))),
+        Some(text) if text.chars().count() > MAX_FILTER_CHARS => Err(Problem::bad_request(
+            format!("{name} is longer than {MAX_FILTER_CHARS} characters"),
+        )),
+        value => Ok(value),
+    }
+}
+
 /// Escapes `prefix` for a `LIKE` pattern matching everything that starts with it.
 pub fn like_prefix(prefix: &str) -> String {
     let escaped = prefix
@@ -198,6 +216,18 @@ mod tests {
         let mut items = ids.clone();
         assert_eq!(next_page(&mut items, 3, |id| *id), None);
         assert_eq!(items.len(), 3);
+    }
+
+    #[test]
+    fn text_filters_refuse_nul_and_overlong_text_and_keep_the_rest() {
+        assert_eq!(text_filter("email", None).unwrap(), None);
+        let odd = "x' OR '1'='1 \u{202e} 👩‍👩‍👧".to_owned();
+        assert_eq!(text_filter("email", Some(odd.clone())).unwrap(), Some(odd));
+        for bad in ["a\0b".to_owned(), "é".repeat(MAX_FILTER_CHARS + 1)] {
+            let problem = text_filter("email", Some(bad)).unwrap_err();
+            assert_eq!(problem.status, 400);
+        }
+        assert!(text_filter("email", Some("é".repeat(MAX_FILTER_CHARS))).is_ok());
     }
 
     #[test]

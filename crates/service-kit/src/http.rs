@@ -200,7 +200,7 @@ where
 
 /// Documents on every operation the answers the shared middleware and extractors may give
 /// (malformed request, rate limit, deadline; with authentication 401 and 403; with a body 413
-/// and 415), so a client, and the hostile-input tests, can hold every answer to the document.
+/// and 415; with `If-Match` 409; with `Idempotency-Key` 422), so a client, and the hostile-input tests, can hold every answer to the document.
 fn with_common_responses(
     mut openapi: utoipa::openapi::OpenApi,
     authenticated: bool,
@@ -249,6 +249,21 @@ fn with_common_responses(
             if operation.request_body.is_some() {
                 answers.push(("413", "Request body too large"));
                 answers.push(("415", "Request body is not application/json"));
+            }
+            let header = |name: &str| {
+                operation.parameters.iter().flatten().any(|parameter| {
+                    parameter.name.eq_ignore_ascii_case(name)
+                        && parameter.parameter_in == utoipa::openapi::path::ParameterIn::Header
+                })
+            };
+            if header("if-match") {
+                answers.push(("409", "Not at the If-Match version (see current_version)"));
+            }
+            if header("idempotency-key") {
+                answers.push((
+                    "422",
+                    "The Idempotency-Key was used for a different request",
+                ));
             }
             for (status, description) in answers {
                 operation

@@ -6,6 +6,7 @@
 //! `TEST_PG_PASSWORD` and `TEST_KAFKA_BROKERS` (defaults: the local stack of `cargo xtask up`).
 
 pub mod auth;
+pub mod hostile;
 pub mod invariants;
 pub mod service;
 pub mod store;

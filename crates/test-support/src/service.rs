@@ -240,14 +240,7 @@ impl BadInput {
 /// checked.
 pub async fn every_operation_refuses_missing_and_bad_tokens(base: &str) -> usize {
     let anonymous = reqwest::Client::new();
-    let document: Value = anonymous
-        .get(format!("{base}/api-docs/openapi.json"))
-        .send()
-        .await
-        .expect("the OpenAPI document is public")
-        .json()
-        .await
-        .expect("an OpenAPI document");
+    let document = openapi_document(base).await;
     let mut operations = Vec::new();
     for (template, item) in document["paths"].as_object().expect("paths") {
         let path = template
@@ -289,4 +282,14 @@ pub async fn every_operation_refuses_missing_and_bad_tokens(base: &str) -> usize
     }
     assert_eq!(bodies.len(), 1, "one uniform 401 body: {bodies:?}");
     operations.len()
+}
+
+/// The service's own OpenAPI document (public, no token).
+pub async fn openapi_document(base: &str) -> Value {
+    reqwest::get(format!("{base}/api-docs/openapi.json"))
+        .await
+        .expect("the OpenAPI document is public")
+        .json()
+        .await
+        .expect("an OpenAPI document")
 }

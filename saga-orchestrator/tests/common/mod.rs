@@ -95,6 +95,8 @@ pub struct Stack {
     pub orders_query: Process,
     pub saga: Process,
     pub users_es: PgPool,
+    pub users_read: PgPool,
+    pub orders_read: PgPool,
     pub saga_db: PgPool,
 }
 
@@ -207,6 +209,8 @@ impl Stack {
             orders_query,
             saga: saga_process,
             users_es: users_es.pool(),
+            users_read: users_read.pool(),
+            orders_read: orders_read.pool(),
             saga_db: saga.pool(),
         }
     }

@@ -123,9 +123,8 @@ pub async fn list(
         return Err(Problem::bad_request("status must be active or deactivated"));
     }
     let after = reads::decode_cursor(params.cursor.as_deref())?;
-    let email = params.email.map(|email| email.trim().to_lowercase());
-    let name_pattern = params
-        .name_prefix
+    let email = reads::text_filter("email", params.email)?.map(|email| email.trim().to_lowercase());
+    let name_pattern = reads::text_filter("name_prefix", params.name_prefix)?
         .map(|prefix| reads::like_prefix(&prefix.to_lowercase()));
     let mut items: Vec<UserView> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM users \
