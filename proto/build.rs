@@ -13,6 +13,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.join("descriptors.binpb"),
         prost::Message::encode_to_vec(&descriptors),
     )?;
-    prost_build::Config::new().compile_fds(descriptors)?;
+    // Serialize (for readable JSON in the operator CLI); the one timestamp needs a helper.
+    prost_build::Config::new()
+        .type_attribute(".cqrs", "#[derive(serde::Serialize)]")
+        .field_attribute(
+            ".cqrs.events.v1.EventEnvelope.recorded_at",
+            "#[serde(serialize_with = \"crate::json::timestamp\")]",
+        )
+        .compile_fds(descriptors)?;
     Ok(())
 }

@@ -2,6 +2,21 @@
 //!
 //! Generated from `proto/**/*.proto` by prost at build time.
 
+/// JSON renderings of the wire types (they derive `serde::Serialize`).
+pub mod json {
+    /// A protobuf timestamp as RFC 3339 (UTC), or `null`.
+    pub fn timestamp<S: serde::Serializer>(
+        value: &Option<prost_types::Timestamp>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let text = value.as_ref().and_then(|t| {
+            chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
+                .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        });
+        serializer.serialize_some(&text)
+    }
+}
+
 /// Envelope shared by every topic.
 pub mod events {
     /// Version 1 of the envelope.

@@ -62,6 +62,22 @@ pub(crate) fn envelope(
     .encode_to_vec())
 }
 
+/// The Kafka headers a stored event is published with: its id, its type and, when the
+/// command carried one, its trace context.
+pub fn headers(
+    event_id: uuid::Uuid,
+    event_type: &str,
+    traceparent: Option<&str>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut headers = serde_json::Map::new();
+    headers.insert("event_id".into(), event_id.to_string().into());
+    headers.insert("event_type".into(), event_type.into());
+    if let Some(traceparent) = traceparent {
+        headers.insert(TRACEPARENT_HEADER.into(), traceparent.into());
+    }
+    headers
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

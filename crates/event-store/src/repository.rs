@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::contract::{ClaimChange, EventContract};
 use crate::error::{ClaimTaken, KeyRecorded};
-use crate::metadata::{CommandMetadata, TRACEPARENT};
+use crate::metadata::CommandMetadata;
 use crate::outbox;
 
 /// Events, snapshots, outbox and claims of one bounded context in one Postgres database.
@@ -84,12 +84,7 @@ impl PgEventRepository {
         }
 
         let partition = outbox::partition_for(&event.aggregate_id);
-        let mut headers = serde_json::Map::new();
-        headers.insert("event_id".into(), event_id.to_string().into());
-        headers.insert("event_type".into(), event.event_type.clone().into());
-        if let Some(traceparent) = &metadata.traceparent {
-            headers.insert(TRACEPARENT.into(), traceparent.clone().into());
-        }
+        let headers = outbox::headers(event_id, &event.event_type, metadata.traceparent.as_deref());
         sqlx::query(
             "INSERT INTO outbox (partition_key, topic, message_key, payload, headers, event_id) \
              VALUES ($1, $2, $3, $4, $5, $6)",

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 pub use producer::ProducerSettings;
 
 /// Advisory-lock namespace of the outbox leases (first key of `pg_try_advisory_xact_lock`).
-const LEASE_NAMESPACE: i32 = 0x6f75_7462; // "outb"
+pub const LEASE_NAMESPACE: i32 = 0x6f75_7462; // "outb"
 
 /// How the relay behaves.
 #[derive(Debug, Clone)]

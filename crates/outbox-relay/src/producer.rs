@@ -21,7 +21,7 @@ impl ProducerSettings {
     /// record that fails for good (e.g. `message.timeout.ms` passed) may still be followed by
     /// a delivered one; the relay then republishes both, so a consumer can see a later
     /// sequence before an earlier one and must wait for the gap (ADR 0002).
-    pub(crate) fn create(&self) -> Result<FutureProducer, KafkaError> {
+    pub fn create(&self) -> Result<FutureProducer, KafkaError> {
         ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)
             .set("enable.idempotence", "true")

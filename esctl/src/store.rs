@@ -1,0 +1,283 @@
+//! What esctl reads from an event store: streams, folded state, the outbox, and replays of
+//! stored envelopes.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use cqrs_es::Aggregate;
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::FutureRecord;
+use serde_json::{Value, json};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Row};
+
+use crate::{Context, Failure, output};
+
+/// A pool on `url`, or a one-line "unreachable" failure naming it (without its password).
+pub async fn connect(context: Context, url: &str) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .map_err(|error| {
+            Failure::unreachable(format!(
+                "cannot reach the {} event store at {}: {error}",
+                context.aggregate_type(),
+                redacted(url)
+            ))
+            .into()
+        })
+}
+
+/// `url` with any password replaced by `***`.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+async fn stream(
+    pool: &PgPool,
+    context: Context,
+    id: &str,
+) -> anyhow::Result<Vec<event_store::RecordedEvent>> {
+    let events = event_store::read_stream(pool, context.aggregate_type(), id)
+        .await
+        .context("reading the stream")?;
+    if events.is_empty() {
+        return Err(Failure::not_found(format!(
+            "no {} {id} in the event store",
+            context.aggregate_type()
+        ))
+        .into());
+    }
+    Ok(events)
+}
+
+/// `esctl events`.
+pub async fn events(
+    pool: &PgPool,
+    context: Context,
+    id: &str,
+    from_version: i64,
+    json: bool,
+) -> anyhow::Result<()> {
+    let events: Vec<_> = stream(pool, context, id)
+        .await?
+        .into_iter()
+        .filter(|event| event.sequence >= from_version)
+        .collect();
+    output::events(&events, json);
+    Ok(())
+}
+
+/// `esctl state`: the aggregate folded by its own `apply`.
+pub async fn state(
+    pool: &PgPool,
+    context: Context,
+    id: &str,
+    at_version: Option<i64>,
+) -> anyhow::Result<()> {
+    let events = stream(pool, context, id).await?;
+    let last = events.last().map_or(0, |event| event.sequence);
+    let version = at_version.unwrap_or(last);
+    if version > last {
+        return Err(Failure::not_found(format!(
+            "{} {id} has {last} events; there is no version {version}",
+            context.aggregate_type()
+        ))
+        .into());
+    }
+    let payloads = events
+        .into_iter()
+        .take_while(|event| event.sequence <= version)
+        .map(|event| event.payload);
+    let state = match context {
+        Context::Users => fold::<users_command::domain::User>(payloads)?,
+        Context::Orders => fold::<orders_command::domain::Order>(payloads)?,
+    };
+    output::json(&json!({
+        "aggregate_type": context.aggregate_type(),
+        "id": id,
+        "version": version,
+        "state": state,
+    }));
+    Ok(())
+}
+
+fn fold<A>(payloads: impl Iterator<Item = Value>) -> anyhow::Result<Value>
+where
+    A: Aggregate + Default + serde::Serialize,
+{
+    let mut aggregate = A::default();
+    for (index, payload) in payloads.enumerate() {
+        let event: A::Event = serde_json::from_value(payload)
+            .with_context(|| format!("event {} is not a {} event", index + 1, A::TYPE))?;
+        aggregate.apply(event);
+    }
+    Ok(serde_json::to_value(aggregate)?)
+}
+
+/// One command service's outbox.
+#[derive(Debug, serde::Serialize)]
+pub struct OutboxStatus {
+    pub context: &'static str,
+    pub unpublished: i64,
+    pub oldest_age_seconds: Option<f64>,
+    /// Lease partitions a relay holds right now, with the holder.
+    pub leases: Vec<Value>,
+}
+
+/// `esctl outbox status` for one store.
+pub async fn outbox_status(pool: &PgPool, context: Context) -> anyhow::Result<OutboxStatus> {
+    let row = sqlx::query(
+        "SELECT count(*), extract(epoch FROM now() - min(created_at))::float8 FROM outbox",
+    )
+    .fetch_one(pool)
+    .await
+    .context("reading the outbox")?;
+    let leases = sqlx::query(
+        "SELECT l.objid::int AS partition, a.pid, a.application_name, a.client_addr::text AS address, \
+                extract(epoch FROM now() - a.xact_start)::float8 AS held_seconds \
+           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+          WHERE l.locktype = 'advisory' AND l.classid::int = $1 AND l.granted \
+            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+          ORDER BY 1",
+    )
+    .bind(outbox_relay::LEASE_NAMESPACE)
+    .fetch_all(pool)
+    .await
+    .context("reading the relay leases")?
+    .into_iter()
+    .map(|row| {
+        json!({
+            "partition": row.get::<i32, _>("partition"),
+            "pid": row.get::<i32, _>("pid"),
+            "application": row.get::<Option<String>, _>("application_name"),
+            "address": row.get::<Option<String>, _>("address"),
+            "held_seconds": row.get::<Option<f64>, _>("held_seconds"),
+        })
+    })
+    .collect();
+    Ok(OutboxStatus {
+        context: match context {
+            Context::Users => "users",
+            Context::Orders => "orders",
+        },
+        unpublished: row.get(0),
+        oldest_age_seconds: row.get(1),
+        leases,
+    })
+}
+
+/// Events read from the store per round trip while replaying.
+const REPLAY_PAGE: i64 = 1_000;
+
+/// `esctl replay`: the stored envelopes in store order, keyed by aggregate id, through the
+/// relay's own producer settings (idempotent, `acks=all`, the shared partitioner), so each
+/// aggregate's events land on one partition in sequence order with their original ids.
+pub async fn replay(
+    pool: &PgPool,
+    brokers: &str,
+    context: Context,
+    topic: &str,
+    aggregate: Option<&str>,
+    from_position: i64,
+) -> anyhow::Result<()> {
+    let producer = outbox_relay::ProducerSettings {
+        brokers: brokers.to_owned(),
+        delivery_timeout: Duration::from_secs(30),
+    }
+    .create()
+    .context("creating a producer")?;
+    crate::kafka::require_broker(brokers).await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = $1 AND position >= $2 \
+           AND ($3::text IS NULL OR aggregate_id = $3)",
+    )
+    .bind(context.aggregate_type())
+    .bind(from_position)
+    .bind(aggregate)
+    .fetch_one(pool)
+    .await
+    .context("counting the events to replay")?;
+    if total == 0 {
+        return Err(Failure::not_found(match aggregate {
+            Some(id) => format!("no {} {id} events to replay", context.aggregate_type()),
+            None => format!("no {} events to replay", context.aggregate_type()),
+        })
+        .into());
+    }
+    let mut progress = output::Progress::new("replayed", total as u64);
+    let started = Instant::now();
+    let mut after = from_position - 1;
+    let mut sent = 0u64;
+    loop {
+        let rows = sqlx::query(
+            "SELECT position, aggregate_id, event_id, event_type, metadata, envelope FROM events \
+              WHERE aggregate_type = $1 AND position > $2 AND ($3::text IS NULL OR aggregate_id = $3) \
+              ORDER BY position LIMIT $4",
+        )
+        .bind(context.aggregate_type())
+        .bind(after)
+        .bind(aggregate)
+        .bind(REPLAY_PAGE)
+        .fetch_all(pool)
+        .await
+        .context("reading events to replay")?;
+        let Some(last) = rows.last() else { break };
+        after = last.get("position");
+        // Enqueue the page in order, then await it: the producer keeps a partition's order.
+        let mut deliveries = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key: String = row.get("aggregate_id");
+            let envelope: Vec<u8> = row.get("envelope");
+            let metadata =
+                event_store::CommandMetadata::from_json(&row.get::<Value, _>("metadata"));
+            let headers = event_store::outbox::headers(
+                row.get("event_id"),
+                row.get::<&str, _>("event_type"),
+                metadata.traceparent.as_deref(),
+            );
+            let mut kafka_headers = OwnedHeaders::new();
+            for (name, value) in &headers {
+                kafka_headers = kafka_headers.insert(rdkafka::message::Header {
+                    key: name,
+                    value: value.as_str(),
+                });
+            }
+            let record = FutureRecord::to(topic)
+                .key(&key)
+                .payload(&envelope)
+                .headers(kafka_headers);
+            deliveries.push(
+                producer
+                    .send_result(record)
+                    .map_err(|(error, _)| anyhow::anyhow!("enqueueing a record: {error}"))?,
+            );
+        }
+        for delivery in deliveries {
+            delivery
+                .await
+                .context("the producer went away")?
+                .map_err(|(error, _)| anyhow::anyhow!("publishing to {topic}: {error}"))?;
+            sent += 1;
+        }
+        progress.update(sent);
+    }
+    progress.finish(sent);
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "replayed {sent} {} event(s) to {topic} in {seconds:.1} s",
+        context.aggregate_type()
+    );
+    Ok(())
+}

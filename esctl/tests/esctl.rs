@@ -1,0 +1,463 @@
+//! esctl against the real Postgres and broker: streams and time travel from the event store,
+//! every event type of both contexts decoded from a topic (and a poison message shown raw),
+//! replay into a fresh topic keeping per-aggregate order and event ids, and clear one-line
+//! errors with their exit codes.
+
+use std::process::Output;
+use std::sync::Arc;
+use std::time::Duration;
+
+use event_store::CommandBus;
+use orders_command::contract::OrdersContract;
+use orders_command::domain::{
+    Items, LineItem, Order, OrderCommand, Quantity, Reason, Sku, UnitPrice,
+};
+use serde_json::Value;
+use service_kit::settings::DatabaseSettings;
+use users_command::contract::UsersContract;
+use users_command::domain::{CreditCents, Email, User, UserCommand, UserName};
+use uuid::Uuid;
+
+fn url(database: &DatabaseSettings) -> String {
+    use secrecy::ExposeSecret;
+    format!(
+        "postgres://{}:{}@{}:{}/{}",
+        database.username,
+        database.password.expose_secret(),
+        database.host,
+        database.port,
+        database.database_name
+    )
+}
+
+/// Runs esctl with `args` against the given stores and the test broker.
+async fn esctl(users: &str, orders: &str, brokers: &str, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_esctl"))
+        .env("ESCTL_USERS_DB", users)
+        .env("ESCTL_ORDERS_DB", orders)
+        .env("ESCTL_BROKERS", brokers)
+        .args(args)
+        .output()
+        .await
+        .expect("esctl runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "esctl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    stdout(output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect()
+}
+
+struct Stores {
+    users: DatabaseSettings,
+    orders: DatabaseSettings,
+    users_topic: String,
+    orders_topic: String,
+}
+
+impl Stores {
+    async fn new() -> Self {
+        let (users, orders) = tokio::join!(
+            test_support::fresh_database(),
+            test_support::fresh_database()
+        );
+        let (users_topic, orders_topic) = tokio::join!(
+            test_support::fresh_topic("users.events", 3),
+            test_support::fresh_topic("orders.events", 3)
+        );
+        event_store::MIGRATOR
+            .run(&users.pool())
+            .await
+            .expect("migrated");
+        event_store::MIGRATOR
+            .run(&orders.pool())
+            .await
+            .expect("migrated");
+        Self {
+            users,
+            orders,
+            users_topic,
+            orders_topic,
+        }
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        esctl(
+            &url(&self.users),
+            &url(&self.orders),
+            &test_support::kafka_brokers(),
+            args,
+        )
+        .await
+    }
+
+    /// A user with every User event: registered, email, rename, limit, reserve, release,
+    /// deactivate.
+    async fn user_with_every_event(&self) -> Uuid {
+        let bus: CommandBus<User> = CommandBus::new(
+            self.users.pool(),
+            Arc::new(UsersContract::new(&self.users_topic)),
+            (),
+        );
+        let id = Uuid::now_v7();
+        let order = Uuid::now_v7();
+        let commands = [
+            UserCommand::Register {
+                user_id: id,
+                email: Email::parse(&format!("{id}@example.com")).unwrap(),
+                name: UserName::parse("Ada").unwrap(),
+                credit_limit: CreditCents::parse(1_000).unwrap(),
+            },
+            UserCommand::ChangeEmail {
+                email: Email::parse(&format!("new-{id}@example.com")).unwrap(),
+            },
+            UserCommand::Rename {
+                name: UserName::parse("Ada Lovelace").unwrap(),
+            },
+            UserCommand::ChangeCreditLimit {
+                credit_limit: CreditCents::parse(5_000).unwrap(),
+            },
+            UserCommand::ReserveCredit {
+                order_id: order,
+                amount: CreditCents::parse_positive(700).unwrap(),
+            },
+            UserCommand::ReleaseCredit { order_id: order },
+            UserCommand::Deactivate {
+                reason: Reason::parse("closed").unwrap(),
+            },
+        ];
+        for command in commands {
+            bus.execute(&id.to_string(), command, None, Default::default())
+                .await
+                .expect("command");
+        }
+        id
+    }
+
+    /// Orders with every Order event: placed, approved, rejected, cancelled.
+    async fn orders_with_every_event(&self) -> Vec<Uuid> {
+        let bus: CommandBus<Order> = CommandBus::new(
+            self.orders.pool(),
+            Arc::new(OrdersContract::new(&self.orders_topic)),
+            (),
+        );
+        let mut ids = Vec::new();
+        for then in [
+            OrderCommand::Approve,
+            OrderCommand::Reject {
+                reason: Reason::parse("insufficient credit").unwrap(),
+            },
+            OrderCommand::Cancel {
+                reason: Reason::parse("changed my mind").unwrap(),
+            },
+        ] {
+            let id = Uuid::now_v7();
+            let items = Items::new(vec![LineItem {
+                sku: Sku::parse("BOOK-1").unwrap(),
+                quantity: Quantity::parse(2).unwrap(),
+                unit_price: UnitPrice::parse(1_250).unwrap(),
+            }])
+            .unwrap();
+            let place = OrderCommand::Place {
+                order_id: id,
+                user_id: Uuid::now_v7(),
+                items,
+            };
+            for command in [place, then] {
+                bus.execute(&id.to_string(), command, None, Default::default())
+                    .await
+                    .expect("command");
+            }
+            ids.push(id);
+        }
+        ids
+    }
+}
+
+#[tokio::test]
+async fn events_and_state_read_the_stream_and_travel_in_time() {
+    let stores = Stores::new().await;
+    let user = stores.user_with_every_event().await;
+    let id = user.to_string();
+
+    let table = stdout(&stores.run(&["events", "users", &id]).await);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("SEQ"), "{table}");
+    assert_eq!(lines.len(), 8, "a header and seven events: {table}");
+    assert!(
+        lines[1].contains("UserRegistered") && lines[1].contains("Ada"),
+        "{table}"
+    );
+    assert!(lines[7].contains("UserDeactivated"), "{table}");
+
+    let events = json_lines(
+        &stores
+            .run(&["events", "users", &id, "--from-version", "3", "--json"])
+            .await,
+    );
+    let sequences: Vec<i64> = events
+        .iter()
+        .map(|e| e["sequence"].as_i64().unwrap())
+        .collect();
+    assert_eq!(sequences, [3, 4, 5, 6, 7]);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["event_id"].is_string() && e["metadata"].is_object())
+    );
+
+    let then: Value = serde_json::from_str(&stdout(
+        &stores
+            .run(&["state", "users", &id, "--at-version", "2"])
+            .await,
+    ))
+    .unwrap();
+    assert_eq!(then["version"], 2);
+    assert_eq!(then["state"]["name"], "Ada");
+    assert_eq!(then["state"]["email"], format!("new-{id}@example.com"));
+    let now: Value =
+        serde_json::from_str(&stdout(&stores.run(&["state", "users", &id]).await)).unwrap();
+    assert_eq!(now["version"], 7);
+    assert_eq!(now["state"]["name"], "Ada Lovelace");
+    assert_eq!(now["state"]["credit_limit_cents"], 5_000);
+
+    let orders = stores.orders_with_every_event().await;
+    let order: Value = serde_json::from_str(&stdout(
+        &stores
+            .run(&["state", "orders", &orders[0].to_string()])
+            .await,
+    ))
+    .unwrap();
+    assert_eq!(order["version"], 2);
+    assert_eq!(order["state"]["status"], "APPROVED", "{order}");
+}
+
+#[tokio::test]
+async fn unknown_ids_bad_versions_and_unreachable_servers_are_one_line_errors() {
+    let stores = Stores::new().await;
+    let user = stores.user_with_every_event().await.to_string();
+    let cases: [(&[&str], i32, &str); 5] = [
+        (
+            &["events", "users", "no-such-user"],
+            3,
+            "no user no-such-user",
+        ),
+        (
+            &["state", "users", &user, "--at-version", "99"],
+            3,
+            "has 7 events",
+        ),
+        (&["tail", "no.such.topic"], 3, "no topic no.such.topic"),
+        (&["events", "users", &user, "--from-version", "0"], 2, "0"),
+        (&["tail", "x", "--since", "ten minutes"], 2, "since"),
+    ];
+    for (args, code, message) in cases {
+        let output = stores.run(args).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    // Nobody listens on port 1: the database and the broker are unreachable.
+    let down = "postgres://cqrs:secret@127.0.0.1:1/users_es";
+    let output = esctl(down, down, "127.0.0.1:1", &["events", "users", &user]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the user event store"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("secret"),
+        "no password in errors: {stderr}"
+    );
+    let output = esctl(down, down, "127.0.0.1:1", &["topics"]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the broker at 127.0.0.1:1"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn tail_decodes_every_event_type_of_both_contexts_and_shows_poison_raw() {
+    let stores = Stores::new().await;
+    let user = stores.user_with_every_event().await;
+    stores.orders_with_every_event().await;
+    let topic = test_support::fresh_topic("esctl.tail", 3).await;
+    for context in ["users", "orders"] {
+        stdout(&stores.run(&["replay", context, "--to-topic", &topic]).await);
+    }
+    test_support::produce_in_order(
+        &test_support::kafka_brokers(),
+        &topic,
+        &[("poison".to_owned(), b"\xff\x00 not protobuf".to_vec())],
+    )
+    .await;
+    let records = json_lines(
+        &stores
+            .run(&["tail", &topic, "--from-beginning", "--json"])
+            .await,
+    );
+    assert_eq!(records.len(), 14, "13 events and the poison message");
+    let mut types: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r["envelope"]["event_type"].as_str())
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    assert_eq!(
+        types,
+        [
+            "OrderApproved",
+            "OrderCancelled",
+            "OrderPlaced",
+            "OrderRejected",
+            "UserCreditLimitChanged",
+            "UserCreditReleased",
+            "UserCreditReserved",
+            "UserDeactivated",
+            "UserEmailChanged",
+            "UserRegistered",
+            "UserRenamed",
+        ]
+    );
+    for record in records.iter().filter(|r| r.get("envelope").is_some()) {
+        assert_eq!(
+            record["headers"]["event_id"],
+            record["envelope"]["event_id"]
+        );
+        assert!(record["envelope"]["payload"].is_object(), "{record}");
+        assert!(record["envelope"]["recorded_at"].is_string(), "{record}");
+    }
+    let poison = records
+        .iter()
+        .find(|r| r["key"] == "poison")
+        .expect("the poison message");
+    assert!(
+        poison["error"]
+            .as_str()
+            .unwrap()
+            .contains("not an EventEnvelope")
+    );
+    assert!(poison["raw_hex"].as_str().unwrap().starts_with("ff00"));
+
+    // Filters: by key and by type.
+    let mine = json_lines(
+        &stores
+            .run(&[
+                "tail",
+                &topic,
+                "--from-beginning",
+                "--json",
+                "--key",
+                &user.to_string(),
+            ])
+            .await,
+    );
+    assert_eq!(mine.len(), 7);
+    let placed = json_lines(
+        &stores
+            .run(&[
+                "tail",
+                &topic,
+                "--from-beginning",
+                "--json",
+                "--type",
+                "OrderPlaced",
+            ])
+            .await,
+    );
+    assert_eq!(placed.len(), 3);
+    let text = stdout(&stores.run(&["tail", &topic, "--from-beginning"]).await);
+    assert!(
+        text.contains("UNDECODABLE") && text.contains("UserRegistered seq=1"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn replay_of_ten_thousand_events_keeps_per_aggregate_order_and_event_ids() {
+    let stores = Stores::new().await;
+    let bus: CommandBus<User> = CommandBus::new(
+        stores.users.pool(),
+        Arc::new(UsersContract::new(&stores.users_topic)),
+        (),
+    );
+    // 1 000 users with 10 events each, interleaved across users.
+    let users: Vec<Uuid> = (0..1_000).map(|_| Uuid::now_v7()).collect();
+    for round in 0..10 {
+        let mut work = Vec::new();
+        for user in &users {
+            let command = if round == 0 {
+                UserCommand::Register {
+                    user_id: *user,
+                    email: Email::parse(&format!("{user}@example.com")).unwrap(),
+                    name: UserName::parse("Bulk").unwrap(),
+                    credit_limit: CreditCents::parse(1_000).unwrap(),
+                }
+            } else {
+                UserCommand::Rename {
+                    name: UserName::parse(&format!("Bulk {round}")).unwrap(),
+                }
+            };
+            let bus = &bus;
+            work.push(async move {
+                bus.execute(&user.to_string(), command, None, Default::default())
+                    .await
+                    .expect("command")
+            });
+        }
+        futures::future::join_all(work).await;
+    }
+    let stored = test_support::store::stored_events(&stores.users.pool()).await;
+    assert_eq!(stored.len(), 10_000);
+
+    let topic = test_support::fresh_topic("esctl.replay", 3).await;
+    let output = stores.run(&["replay", "users", "--to-topic", &topic]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    stdout(&output);
+    assert!(stderr.contains("replayed 10000 user event(s)"), "{stderr}");
+    assert!(
+        stderr.contains("replayed 10000/10000"),
+        "progress lines: {stderr}"
+    );
+
+    let records =
+        test_support::read_topic_until(&topic, Duration::from_secs(120), |r| r.len() >= 10_000)
+            .await;
+    assert_eq!(records.len(), 10_000);
+    // Per aggregate: sequences 1..=10 in order, with the stored event ids.
+    test_support::assert_per_aggregate_order(&records);
+    let ids: std::collections::HashSet<String> = records
+        .iter()
+        .map(|r| r.header("event_id").expect("event_id header").to_owned())
+        .collect();
+    let stored_ids: std::collections::HashSet<String> =
+        stored.iter().map(|(id, _, _)| id.to_string()).collect();
+    assert_eq!(ids, stored_ids, "the same event ids as stored");
+
+    // One aggregate only.
+    let one = users[7].to_string();
+    let topic = test_support::fresh_topic("esctl.replay-one", 1).await;
+    stdout(
+        &stores
+            .run(&["replay", "users", "--to-topic", &topic, "--aggregate", &one])
+            .await,
+    );
+    let records =
+        test_support::read_topic_until(&topic, Duration::from_secs(60), |r| r.len() >= 10).await;
+    assert!(records.iter().all(|r| r.key == one));
+}
