@@ -128,6 +128,9 @@ enum Command {
         /// Only events at or after this store position (see `events --json`).
         #[arg(long, value_name = "P", value_parser = clap::value_parser!(i64).range(1..))]
         from_position: Option<i64>,
+        /// Partitions of the topic if esctl has to create it.
+        #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1000))]
+        partitions: i32,
     },
 }
 
@@ -232,6 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             to_topic,
             aggregate,
             from_position,
+            partitions,
         } => {
             let pool = store::connect(*context, database(*context)).await?;
             let topic = to_topic.as_deref().unwrap_or(context.topic());
@@ -242,6 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 topic,
                 aggregate.as_deref(),
                 from_position.unwrap_or(1),
+                *partitions,
             )
             .await
         }

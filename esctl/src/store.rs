@@ -183,7 +183,8 @@ const REPLAY_PAGE: i64 = 1_000;
 
 /// `esctl replay`: the stored envelopes in store order, keyed by aggregate id, through the
 /// relay's own producer settings (idempotent, `acks=all`, the shared partitioner), so each
-/// aggregate's events land on one partition in sequence order with their original ids.
+/// aggregate's events land on one partition in sequence order with their original ids. A
+/// missing topic is created with `partitions` partitions.
 pub async fn replay(
     pool: &PgPool,
     brokers: &str,
@@ -191,6 +192,7 @@ pub async fn replay(
     topic: &str,
     aggregate: Option<&str>,
     from_position: i64,
+    partitions: i32,
 ) -> anyhow::Result<()> {
     let producer = outbox_relay::ProducerSettings {
         brokers: brokers.to_owned(),
@@ -199,6 +201,10 @@ pub async fn replay(
     .create()
     .context("creating a producer")?;
     crate::kafka::require_broker(brokers).await?;
+    let admin = service_kit::kafka::admin(brokers).context("creating an admin client")?;
+    service_kit::kafka::ensure_topic(&admin, topic, partitions)
+        .await
+        .with_context(|| format!("creating the topic {topic}"))?;
     let total: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE aggregate_type = $1 AND position >= $2 \
            AND ($3::text IS NULL OR aggregate_id = $3)",
