@@ -242,14 +242,13 @@ fn age(text: &str) -> anyhow::Result<Duration> {
 pub async fn tail(brokers: &str, args: &TailArgs, as_json: bool) -> anyhow::Result<()> {
     let probe: BaseConsumer = config(brokers).create()?;
     let (topic, owned_brokers) = (args.topic.clone(), brokers.to_owned());
-    let mut partitions = tokio::task::spawn_blocking(move || {
+    let (probe, mut marks) = tokio::task::spawn_blocking(move || {
         watermarks(&probe, &owned_brokers, Some(&topic)).map(|mut topics| {
             let partitions = topics.remove(&topic).unwrap_or_default();
             (probe, partitions)
         })
     })
     .await??;
-    let (probe, mut marks) = (partitions.0, std::mem::take(&mut partitions.1));
     // Where each partition starts.
     let mut starts: Vec<(i32, i64, i64)> = Vec::new();
     if let Some(spec) = &args.from_offset {
