@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use contracts::Message as _;
-use contracts::events::v1::EventEnvelope;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -373,20 +371,8 @@ fn render(message: &BorrowedMessage<'_>) -> Value {
         "timestamp": message.timestamp().to_millis().and_then(chrono::DateTime::from_timestamp_millis),
         "headers": headers,
     });
-    match EventEnvelope::decode(payload) {
-        Ok(envelope) => {
-            record["envelope"] = serde_json::to_value(&envelope).unwrap_or(Value::Null);
-        }
-        Err(error) => {
-            let hex: String = payload
-                .iter()
-                .take(256)
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            record["error"] = Value::String(format!("not an EventEnvelope: {error}"));
-            record["raw_hex"] = Value::String(hex);
-            record["raw_text"] = Value::String(String::from_utf8_lossy(payload).into_owned());
-        }
+    if let Value::Object(fields) = &mut record {
+        fields.extend(contracts::json::envelope_or_raw(payload));
     }
     record
 }

@@ -2,6 +2,7 @@
 
 mod kafka;
 mod output;
+mod services;
 mod store;
 
 use std::process::ExitCode;
@@ -20,11 +21,23 @@ Examples (against `cargo xtask up`):
   esctl outbox status                              unpublished backlog per service
   esctl replay users --to-topic users.replay       re-publish every stored User event
 
+With an admin token (export ESCTL_TOKEN=$(cargo xtask token --sub ops --role admin)):
+  esctl projections status                         applied vs. stored, lag, parked per projection
+  esctl projections rebuild users                  zero-downtime rebuild with progress
+  esctl parked list --status parked                poison events waiting for an operator
+  esctl parked show users 7                        one of them with its decoded message
+  esctl parked retry users 7                       apply it again (after a fix)
+  esctl parked skip users 7 --reason \"…\"          give it up, recording who and why
+  esctl sagas list --state FAILED                  sagas that need a person
+  esctl sagas show 0190d5a8-…                      a saga with its step history
+
 Exit codes: 0 done; 1 failed; 2 bad usage; 3 not found (unknown id or topic);
-4 unreachable (database or broker).";
+4 unreachable (database, broker or service); 5 token missing or refused;
+6 refused in this state (a rebuild is running, not the next event to skip).";
 
 /// Operate the event-sourced CQRS system: read event streams and aggregate state from the
-/// event stores, inspect and tail Kafka topics, watch the outbox, replay stored events.
+/// event stores, inspect and tail Kafka topics, watch the outbox, replay stored events; and
+/// through the services: projection status and rebuilds, parked events, sagas.
 #[derive(Debug, Parser)]
 #[command(name = "esctl", version, after_help = EXAMPLES)]
 struct Cli {
@@ -54,6 +67,33 @@ struct Cli {
         global = true
     )]
     brokers: String,
+    /// users-query's base URL.
+    #[arg(
+        long,
+        env = "ESCTL_USERS_QUERY_URL",
+        default_value = "http://127.0.0.1:5011",
+        global = true
+    )]
+    users_query_url: String,
+    /// orders-query's base URL.
+    #[arg(
+        long,
+        env = "ESCTL_ORDERS_QUERY_URL",
+        default_value = "http://127.0.0.1:5012",
+        global = true
+    )]
+    orders_query_url: String,
+    /// saga-orchestrator's base URL.
+    #[arg(
+        long,
+        env = "ESCTL_SAGA_URL",
+        default_value = "http://127.0.0.1:5020",
+        global = true
+    )]
+    saga_url: String,
+    /// Bearer token (role admin) for the services' /admin and /sagas endpoints.
+    #[arg(long, env = "ESCTL_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
     /// JSON for scripts instead of tables (JSON lines for streams).
     #[arg(long, global = true)]
     json: bool,
@@ -114,6 +154,21 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// The read models: status against the event stores, rebuilds.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+    /// Events a projection could not apply: list, show, retry, skip.
+    Parked {
+        #[command(subcommand)]
+        command: ParkedCommand,
+    },
+    /// The saga orchestrator's place-order and cancel-order sagas.
+    Sagas {
+        #[command(subcommand)]
+        command: SagasCommand,
+    },
     /// Re-publish stored events (their exact envelopes, keyed by aggregate id, in store
     /// order) to a topic, for a new or repaired consumer: per-aggregate order and event ids
     /// are kept, so consumers deduplicate what they already have.
@@ -131,6 +186,68 @@ enum Command {
         /// Partitions of the topic if esctl has to create it.
         #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1000))]
         partitions: i32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectionsCommand {
+    /// Each projection against its event store: events applied vs. stored, the lag in events
+    /// and in seconds (age of the oldest event not yet applied), parked and pending events,
+    /// and the latest rebuild.
+    Status,
+    /// Rebuilds a read model from its event store into a shadow schema and swaps it in, while
+    /// queries and the live projector go on; shows progress until it ends.
+    Rebuild {
+        /// users or orders (the saga log is not rebuildable).
+        projection: services::Projection,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ParkedCommand {
+    /// Parked (and skipped) events of every projection, or of one, oldest first.
+    List {
+        projection: Option<services::Projection>,
+        /// Only waiting (parked) or given-up (skipped) events.
+        #[arg(long, value_enum)]
+        status: Option<services::ParkedStatus>,
+        /// At most this many per projection.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        limit: usize,
+    },
+    /// One parked event with the message it arrived as: the decoded envelope, or the raw
+    /// bytes and the decode error.
+    Show {
+        projection: services::Projection,
+        /// The parked event's id (see `parked list`).
+        id: i64,
+    },
+    /// Applies the parked events of the event's aggregate again, in sequence order, filling
+    /// gaps from the event store; what still fails stays parked.
+    Retry {
+        projection: services::Projection,
+        id: i64,
+    },
+    /// Gives a parked event up for good (its effect is never applied), recording who and
+    /// why; the rest of its aggregate is then retried. Only the next sequence of an aggregate
+    /// (or an undecodable message) can be skipped.
+    Skip {
+        projection: services::Projection,
+        id: i64,
+        /// Why it is given up (recorded with the token's subject).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SagasCommand {
+    /// Sagas, newest first.
+    List(services::SagaFilter),
+    /// A saga with its step history.
+    Show {
+        /// The saga's id (see `sagas list`).
+        id: String,
     },
 }
 
@@ -160,6 +277,33 @@ impl Failure {
             code: 4,
             message: message.into(),
         }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+
+    /// The service refused the token, or there was none.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self {
+            code: 5,
+            message: message.into(),
+        }
+    }
+
+    /// The service refused because of the state things are in.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            code: 6,
+            message: message.into(),
+        }
+    }
+
+    pub fn is_conflict(&self) -> bool {
+        self.code == 6
     }
 }
 
@@ -200,7 +344,50 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Context::Users => cli.users_db.as_str(),
         Context::Orders => cli.orders_db.as_str(),
     };
+    let services = || {
+        services::Services::new(
+            cli.token.clone(),
+            &cli.users_query_url,
+            &cli.orders_query_url,
+            &cli.saga_url,
+        )
+    };
     match &cli.command {
+        Command::Projections { command } => match command {
+            ProjectionsCommand::Status => {
+                services::projections_status(&services()?, cli.json).await
+            }
+            ProjectionsCommand::Rebuild { projection } => {
+                services::rebuild(&services()?, *projection, cli.json).await
+            }
+        },
+        Command::Parked { command } => match command {
+            ParkedCommand::List {
+                projection,
+                status,
+                limit,
+            } => services::parked_list(&services()?, *projection, *status, *limit, cli.json).await,
+            ParkedCommand::Show { projection, id } => {
+                services::parked_show(&services()?, *projection, *id).await
+            }
+            ParkedCommand::Retry { projection, id } => {
+                services::parked_resolve(&services()?, *projection, *id, None, cli.json).await
+            }
+            ParkedCommand::Skip {
+                projection,
+                id,
+                reason,
+            } => {
+                services::parked_resolve(&services()?, *projection, *id, Some(reason), cli.json)
+                    .await
+            }
+        },
+        Command::Sagas { command } => match command {
+            SagasCommand::List(filter) => {
+                services::sagas_list(&services()?, filter, cli.json).await
+            }
+            SagasCommand::Show { id } => services::sagas_show(&services()?, id, cli.json).await,
+        },
         Command::Events {
             context,
             id,

@@ -41,6 +41,21 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// An error and its sources on one line: `a: b: c`.
+pub fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// `text` cut to `max` characters, with an ellipsis when cut.
 pub fn cut(text: &str, max: usize) -> String {
     if text.chars().count() <= max {

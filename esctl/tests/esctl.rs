@@ -3,10 +3,13 @@
 //! replay into a fresh topic keeping per-aggregate order and event ids, and clear one-line
 //! errors with their exit codes.
 
+mod common;
+
 use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{json_lines, stdout};
 use event_store::CommandBus;
 use orders_command::contract::OrdersContract;
 use orders_command::domain::{
@@ -32,30 +35,15 @@ fn url(database: &DatabaseSettings) -> String {
 
 /// Runs esctl with `args` against the given stores and the test broker.
 async fn esctl(users: &str, orders: &str, brokers: &str, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_esctl"))
-        .env("ESCTL_USERS_DB", users)
-        .env("ESCTL_ORDERS_DB", orders)
-        .env("ESCTL_BROKERS", brokers)
-        .args(args)
-        .output()
-        .await
-        .expect("esctl runs")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "esctl failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
-}
-
-fn json_lines(output: &Output) -> Vec<Value> {
-    stdout(output)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON line"))
-        .collect()
+    common::esctl(
+        &[
+            ("ESCTL_USERS_DB", users),
+            ("ESCTL_ORDERS_DB", orders),
+            ("ESCTL_BROKERS", brokers),
+        ],
+        args,
+    )
+    .await
 }
 
 struct Stores {

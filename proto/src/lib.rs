@@ -15,6 +15,35 @@ pub mod json {
         });
         serializer.serialize_some(&text)
     }
+
+    /// Bytes that should be an event envelope, for people: `{"envelope": {...}}` when they
+    /// decode, otherwise `{"error": ..., "raw_hex": ..., "raw_text": ...}` (the hex of the
+    /// first 256 bytes, the text with invalid UTF-8 replaced).
+    pub fn envelope_or_raw(payload: &[u8]) -> serde_json::Map<String, serde_json::Value> {
+        use prost::Message;
+        let mut rendered = serde_json::Map::new();
+        match crate::events::v1::EventEnvelope::decode(payload) {
+            Ok(envelope) => {
+                let value = serde_json::to_value(&envelope).unwrap_or_default();
+                rendered.insert("envelope".into(), value);
+            }
+            Err(error) => {
+                let hex: String = payload
+                    .iter()
+                    .take(256)
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let text = String::from_utf8_lossy(payload).into_owned();
+                rendered.insert(
+                    "error".into(),
+                    format!("not an EventEnvelope: {error}").into(),
+                );
+                rendered.insert("raw_hex".into(), hex.into());
+                rendered.insert("raw_text".into(), text.into());
+            }
+        }
+        rendered
+    }
 }
 
 /// Envelope shared by every topic.

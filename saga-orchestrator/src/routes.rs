@@ -195,7 +195,9 @@ pub async fn list(
     paths(
         get,
         list,
+        query_kit::admin::projection_status,
         query_kit::admin::parked,
+        query_kit::admin::parked_event,
         query_kit::admin::retry,
         query_kit::admin::skip
     ),

@@ -2,10 +2,8 @@
 //! orders-query and saga-orchestrator, on the whole stack with a user, an approved order and
 //! its saga to read. Only documented answers, never a 5xx, and nothing written.
 
-mod common;
-
-use common::Stack;
 use test_support::hostile::{Suite, database_digest};
+use test_support::stack::Stack;
 
 #[tokio::test]
 async fn the_read_services_answer_hostile_input_as_documented_and_write_nothing() {
@@ -25,7 +23,7 @@ async fn the_read_services_answer_hostile_input_as_documented_and_write_nothing(
         .admin_operations(admin, true)
         .run(|| database_digest(&stack.users_read, &[]))
         .await;
-    assert_eq!(users.operations, 6, "{users:?}");
+    assert_eq!(users.operations, 8, "{users:?}");
 
     let orders = Suite::new(&stack.orders_query.address)
         .operation("GET /orders/{id}", admin, format!("/orders/{order}"), None)
@@ -39,7 +37,7 @@ async fn the_read_services_answer_hostile_input_as_documented_and_write_nothing(
         .admin_operations(admin, true)
         .run(|| database_digest(&stack.orders_read, &[]))
         .await;
-    assert_eq!(orders.operations, 7, "{orders:?}");
+    assert_eq!(orders.operations, 9, "{orders:?}");
 
     let sagas = Suite::new(&stack.saga.address)
         .operation("GET /sagas/{id}", admin, format!("/sagas/{saga}"), None)
@@ -47,7 +45,7 @@ async fn the_read_services_answer_hostile_input_as_documented_and_write_nothing(
         .admin_operations(admin, false)
         .run(|| database_digest(&stack.saga_db, &[]))
         .await;
-    assert_eq!(sagas.operations, 5, "{sagas:?}");
+    assert_eq!(sagas.operations, 7, "{sagas:?}");
 
     for report in [&users, &orders, &sagas] {
         assert!(report.requests > 150, "{report:?}");

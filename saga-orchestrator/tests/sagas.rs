@@ -2,12 +2,10 @@
 //! Tansu. Invariant 6: every saga ends, compensation runs when a later step fails, and no
 //! retry reserves credit twice.
 
-mod common;
-
-use common::{FAST_SAGA, SETTLE, Stack};
 use serde_json::Value;
 use test_support::eventually;
 use test_support::service::assert_problem;
+use test_support::stack::{FAST_SAGA, SETTLE, Stack};
 
 const DEADLINE_MS: u64 = 30_000;
 

@@ -255,9 +255,24 @@ async fn skipping_a_parked_event_gives_it_up_and_lets_the_aggregate_move_on() {
             .unwrap()
             .contains("is not the envelope's aggregate id")
     );
+    let why = serde_json::json!({ "reason": "sent with another user's id by a broken producer" });
+    let no_reason = query
+        .client
+        .post(query.url(&format!("/admin/parked/{}/skip", parked_events[0]["id"])))
+        .json(&serde_json::json!({ "reason": "  " }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_reason.status(), 422, "a skip needs a reason");
+    assert_eq!(
+        parked(&query).await[0]["status"],
+        "parked",
+        "a refused skip changes nothing"
+    );
     let out_of_order = query
         .client
         .post(query.url(&format!("/admin/parked/{}/skip", parked_events[1]["id"])))
+        .json(&why)
         .send()
         .await
         .unwrap();
@@ -269,6 +284,7 @@ async fn skipping_a_parked_event_gives_it_up_and_lets_the_aggregate_move_on() {
     let skipped: Value = query
         .client
         .post(query.url(&format!("/admin/parked/{}/skip", parked_events[0]["id"])))
+        .json(&why)
         .send()
         .await
         .unwrap()
@@ -291,6 +307,14 @@ async fn skipping_a_parked_event_gives_it_up_and_lets_the_aggregate_move_on() {
         listed[0]["status"], "skipped",
         "a skip is recorded, not erased"
     );
+    assert_eq!(listed[0]["resolution"], why["reason"], "why is recorded");
+    assert!(
+        listed[0]["resolved_by"]
+            .as_str()
+            .is_some_and(|by| by.starts_with("admin:")),
+        "who is recorded: {listed:?}"
+    );
+    assert!(listed[0]["resolved_at"].is_string());
     query.stop().await;
 }
 

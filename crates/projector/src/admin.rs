@@ -3,12 +3,10 @@
 use contracts::Message;
 use contracts::events::v1::EventEnvelope;
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 
 use crate::Projection;
-use crate::process::{
-    Care, Incoming, apply_with_retries, checkpoint, lock_aggregate, park, park_pending,
-};
+use crate::process::{Care, apply_with_retries, checkpoint, lock_aggregate, park_pending};
 use crate::schema::set_search_path;
 
 /// A parked event, as an operator sees it.
@@ -26,6 +24,29 @@ pub struct ParkedEvent {
     pub kafka_partition: Option<i32>,
     pub kafka_offset: Option<i64>,
     pub parked_at: chrono_free::Timestamp,
+    /// When it was skipped.
+    pub resolved_at: Option<chrono_free::Timestamp>,
+    /// Who skipped it (`role:subject`).
+    pub resolved_by: Option<String>,
+    /// Why it was skipped.
+    pub resolution: Option<String>,
+}
+
+/// Columns of [`ParkedEvent`], times as RFC 3339 text.
+const PARKED_COLUMNS: &str = "id, aggregate_id, sequence, reason, attempts, status, topic, \
+    kafka_partition, kafka_offset, \
+    to_char(parked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS parked_at, \
+    to_char(resolved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS resolved_at, \
+    resolved_by, resolution";
+
+/// Which parked events to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParkedStatus {
+    /// Waiting for an operator.
+    Parked,
+    /// Given up by an operator.
+    Skipped,
 }
 
 mod chrono_free {
@@ -48,26 +69,61 @@ pub struct RetryOutcome {
     pub reason: Option<String>,
 }
 
-/// Parked events of `projection`, oldest first, at most `limit`, with ids after `after`.
+/// Parked events of `projection` (of `status`, or all), oldest first, at most `limit`, with
+/// ids after `after`.
 pub async fn list_parked(
     pool: &PgPool,
     projection: &impl Projection,
+    status: Option<ParkedStatus>,
     after: i64,
     limit: i64,
 ) -> Result<Vec<ParkedEvent>, sqlx::Error> {
+    let status = status.map(|status| match status {
+        ParkedStatus::Parked => "parked",
+        ParkedStatus::Skipped => "skipped",
+    });
     let mut tx = pool.begin().await?;
     set_search_path(&mut tx, projection.schema()).await?;
-    let parked = sqlx::query_as(
-        "SELECT id, aggregate_id, sequence, reason, attempts, status, topic, kafka_partition, \
-         kafka_offset, to_char(parked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS parked_at \
-         FROM parked_events WHERE id > $1 ORDER BY id LIMIT $2",
-    )
+    let parked = sqlx::query_as(&format!(
+        "SELECT {PARKED_COLUMNS} FROM parked_events \
+         WHERE id > $1 AND ($3::text IS NULL OR status = $3) ORDER BY id LIMIT $2"
+    ))
     .bind(after)
     .bind(limit)
+    .bind(status)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(parked)
+}
+
+/// Parked event `id` of `projection` with the bytes it arrived with; `None` if there is none.
+pub async fn get_parked(
+    pool: &PgPool,
+    projection: &impl Projection,
+    id: i64,
+) -> Result<Option<(ParkedEvent, Vec<u8>)>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    set_search_path(&mut tx, projection.schema()).await?;
+    let event: Option<ParkedEvent> = sqlx::query_as(&format!(
+        "SELECT {PARKED_COLUMNS} FROM parked_events WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let found = match event {
+        Some(event) => {
+            let payload: Vec<u8> =
+                sqlx::query_scalar("SELECT payload FROM parked_events WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            Some((event, payload))
+        }
+        None => None,
+    };
+    tx.commit().await?;
+    Ok(found)
 }
 
 /// A transaction on `schema`, locked for the aggregate of parked event `parked_id`, with that
@@ -127,13 +183,22 @@ pub enum Skipped {
     NotNext { sequence: i64, next: i64 },
 }
 
-/// Gives up one parked event: it is marked skipped and never applied, and the aggregate's
-/// checkpoint moves past it; the aggregate's other parked events are then retried. `None`
-/// when there is no such parked event.
+/// Who gives a parked event up, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Skip<'a> {
+    /// `role:subject` of the operator.
+    pub by: &'a str,
+    pub reason: &'a str,
+}
+
+/// Gives up one parked event: it is marked skipped (recording who and why) and never
+/// applied, and the aggregate's checkpoint moves past it; the aggregate's other parked events
+/// are then retried. `None` when there is no such parked event.
 pub async fn skip_parked(
     pool: &PgPool,
     projection: &impl Projection,
     parked_id: i64,
+    skip: Skip<'_>,
     event_store: Option<(&PgPool, &str)>,
     attempts: u32,
 ) -> Result<Option<Skipped>, sqlx::Error> {
@@ -162,9 +227,12 @@ pub async fn skip_parked(
             .await?;
         }
         sqlx::query(
-            "UPDATE parked_events SET status = 'skipped', resolved_at = now() WHERE id = $1",
+            "UPDATE parked_events SET status = 'skipped', resolved_at = now(), \
+             resolved_by = $2, resolution = $3 WHERE id = $1",
         )
         .bind(parked_id)
+        .bind(skip.by)
+        .bind(skip.reason)
         .execute(&mut *tx)
         .await?;
         tracing::warn!(
@@ -172,6 +240,8 @@ pub async fn skip_parked(
             aggregate,
             parked_id,
             ?sequence,
+            by = skip.by,
+            reason = skip.reason,
             "parked event skipped by an operator"
         );
     }
@@ -200,54 +270,40 @@ async fn retry_aggregate(
 ) -> Result<RetryOutcome, sqlx::Error> {
     // Events waiting behind a gap are retried with the parked ones.
     park_pending(connection, aggregate, "pending behind a gap").await?;
-    let rows = sqlx::query(
-        "DELETE FROM parked_events WHERE aggregate_id = $1 AND status = 'parked' \
-         RETURNING id, sequence, payload, topic, kafka_partition, kafka_offset",
+    // Each with its parked id, which it keeps if it stays parked.
+    let waiting: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT id, payload FROM parked_events \
+         WHERE aggregate_id = $1 AND status = 'parked' ORDER BY id",
     )
     .bind(aggregate)
     .fetch_all(&mut *connection)
     .await?;
-    let mut waiting = Vec::new();
-    for row in rows {
-        waiting.push(Incoming {
-            key: aggregate.to_owned(),
-            payload: row.try_get("payload")?,
-            topic: row
-                .try_get::<Option<String>, _>("topic")?
-                .unwrap_or_default(),
-            partition: row
-                .try_get::<Option<i32>, _>("kafka_partition")?
-                .unwrap_or(-1),
-            offset: row.try_get::<Option<i64>, _>("kafka_offset")?.unwrap_or(-1),
-        });
-    }
     let mut decoded = Vec::new();
     let mut outcome = RetryOutcome::default();
     let mut unreadable = Vec::new();
-    for incoming in waiting {
-        match EventEnvelope::decode(incoming.payload.as_slice()) {
-            Ok(event) if event.aggregate_id == aggregate => decoded.push((event, incoming)),
+    for (id, payload) in waiting {
+        match EventEnvelope::decode(payload.as_slice()) {
+            Ok(event) if event.aggregate_id == aggregate => decoded.push((event, id)),
             Ok(_) => unreadable.push((
-                incoming,
+                id,
                 "record key is not the envelope's aggregate id".to_owned(),
             )),
-            Err(error) => {
-                unreadable.push((incoming, format!("undecodable event envelope: {error}")))
-            }
+            Err(error) => unreadable.push((id, format!("undecodable event envelope: {error}"))),
         }
     }
     decoded.sort_by_key(|(event, _)| event.sequence);
     let mut version = checkpoint(connection, aggregate).await?;
     let mut blocked: Option<String> = unreadable.first().map(|(_, reason)| reason.clone());
-    let mut leftovers: Vec<(Incoming, Option<i64>, String)> = unreadable
+    // Still parked: id, sequence, why.
+    let mut leftovers: Vec<(i64, Option<i64>, String)> = unreadable
         .into_iter()
-        .map(|(incoming, reason)| (incoming, None, reason))
+        .map(|(id, reason)| (id, None, reason))
         .collect();
-    for (event, incoming) in decoded {
+    for (event, id) in decoded {
         let sequence = event.sequence as i64;
         if blocked.is_some() {
             leftovers.push((
-                incoming,
+                id,
                 Some(sequence),
                 "held behind parked event of the same aggregate".into(),
             ));
@@ -272,7 +328,7 @@ async fn retry_aggregate(
             version += filled.0 as i64;
             if let Some(reason) = filled.1 {
                 blocked = Some(reason.clone());
-                leftovers.push((incoming, Some(sequence), reason));
+                leftovers.push((id, Some(sequence), reason));
                 continue;
             }
         }
@@ -284,12 +340,28 @@ async fn retry_aggregate(
             }
             Err(reason) => {
                 blocked = Some(reason.clone());
-                leftovers.push((incoming, Some(sequence), reason));
+                leftovers.push((id, Some(sequence), reason));
             }
         }
     }
-    for (incoming, sequence, reason) in &leftovers {
-        park(connection, incoming, *sequence, reason, attempts as i32).await?;
+    let kept: Vec<i64> = leftovers.iter().map(|(id, _, _)| *id).collect();
+    sqlx::query(
+        "DELETE FROM parked_events WHERE aggregate_id = $1 AND status = 'parked' AND id <> ALL($2)",
+    )
+    .bind(aggregate)
+    .bind(&kept)
+    .execute(&mut *connection)
+    .await?;
+    for (id, sequence, reason) in &leftovers {
+        sqlx::query(
+            "UPDATE parked_events SET sequence = $2, reason = $3, attempts = attempts + $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(sequence)
+        .bind(reason.replace('\0', "\u{FFFD}"))
+        .bind(attempts as i32)
+        .execute(&mut *connection)
+        .await?;
     }
     sqlx::query(
         "INSERT INTO checkpoints (aggregate_id, last_sequence) VALUES ($1, $2) \

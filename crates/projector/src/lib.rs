@@ -18,14 +18,19 @@ mod internal_events;
 mod process;
 mod rebuild;
 mod schema;
+mod status;
 mod watch;
 
 use std::future::Future;
 
-pub use admin::{ParkedEvent, RetryOutcome, Skipped, list_parked, retry_parked, skip_parked};
+pub use admin::{
+    ParkedEvent, ParkedStatus, RetryOutcome, Skip, Skipped, get_parked, list_parked, retry_parked,
+    skip_parked,
+};
 pub use consumer::{Failpoint, Projector, ProjectorConfig, ProjectorStats};
 pub use rebuild::{RebuildError, RebuildProgress, rebuild};
 pub use schema::ensure_schema;
+pub use status::{ProjectionStatus, status};
 pub use watch::{AppliedWatch, WaitOutcome};
 
 use contracts::events::v1::EventEnvelope;

@@ -31,7 +31,10 @@ CREATE TABLE parked_events (
     kafka_partition integer,
     kafka_offset    bigint,
     parked_at       timestamptz NOT NULL DEFAULT now(),
-    resolved_at     timestamptz
+    resolved_at     timestamptz,
+    -- Who skipped it (`role:subject`) and why.
+    resolved_by     text,
+    resolution      text
 );
 CREATE INDEX parked_events_aggregate_idx ON parked_events (aggregate_id, id) WHERE status = 'parked';
 ";
@@ -68,7 +71,31 @@ pub(crate) async fn set_search_path(
     Ok(())
 }
 
-/// Creates the projection's live schema unless it exists. Safe to call from every replica.
+/// Adds what later versions of the runtime's tables have to a schema made by an earlier one.
+async fn upgrade(connection: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+    let missing: bool = sqlx::query_scalar(
+        "SELECT NOT EXISTS (SELECT 1 FROM information_schema.columns \
+          WHERE table_schema = $1 AND table_name = 'parked_events' AND column_name = 'resolved_by')",
+    )
+    .bind(schema)
+    .fetch_one(&mut *connection)
+    .await?;
+    if missing {
+        connection
+            .execute(
+                format!(
+                    "ALTER TABLE {}.parked_events ADD COLUMN resolved_by text, ADD COLUMN resolution text",
+                    quoted(schema)
+                )
+                .as_str(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Creates the projection's live schema unless it exists, or brings an existing one up to
+/// date. Safe to call from every replica.
 pub async fn ensure_schema(pool: &PgPool, projection: &impl Projection) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     // Replicas starting together must not both create it.
@@ -81,7 +108,9 @@ pub async fn ensure_schema(pool: &PgPool, projection: &impl Projection) -> Resul
             .bind(projection.schema())
             .fetch_one(&mut *tx)
             .await?;
-    if !exists {
+    if exists {
+        upgrade(&mut tx, projection.schema()).await?;
+    } else {
         create(&mut tx, projection, projection.schema()).await?;
     }
     tx.commit().await

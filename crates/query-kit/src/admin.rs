@@ -1,5 +1,6 @@
-//! `/admin`: parked events (list, retry, skip) and rebuilding the read model, the same on
-//! every query service. The handlers see the projection only through [`Operations`].
+//! `/admin`: the projection's status, parked events (list, show, retry, skip) and rebuilding
+//! the read model, the same on every query service. The handlers see the projection only
+//! through [`Operations`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,7 +9,10 @@ use std::sync::{Arc, Mutex};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use projector::{ParkedEvent, Projection, RebuildProgress, RetryOutcome, Skipped};
+use projector::{
+    ParkedEvent, ParkedStatus, Projection, ProjectionStatus, RebuildProgress, RetryOutcome, Skip,
+    Skipped,
+};
 use serde::{Deserialize, Serialize};
 use service_kit::Problem;
 use service_kit::auth::{Principal, Role};
@@ -20,12 +24,25 @@ const RETRY_ATTEMPTS: u32 = 3;
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type Progress<'a> = Box<dyn Fn(&RebuildProgress) + Send + Sync + 'a>;
+/// A parked event with the bytes it arrived as.
+type WithPayload = Option<(ParkedEvent, Vec<u8>)>;
 
 /// The projector's admin functions bound to one projection and its event store.
 trait Operations: Send + Sync {
-    fn list(&self, after: i64, limit: i64) -> Boxed<'_, Result<Vec<ParkedEvent>, sqlx::Error>>;
+    fn status(&self) -> Boxed<'_, Result<ProjectionStatus, sqlx::Error>>;
+    fn list(
+        &self,
+        status: Option<ParkedStatus>,
+        after: i64,
+        limit: i64,
+    ) -> Boxed<'_, Result<Vec<ParkedEvent>, sqlx::Error>>;
+    fn get(&self, id: i64) -> Boxed<'_, Result<WithPayload, sqlx::Error>>;
     fn retry(&self, id: i64) -> Boxed<'_, Result<Option<RetryOutcome>, sqlx::Error>>;
-    fn skip(&self, id: i64) -> Boxed<'_, Result<Option<Skipped>, sqlx::Error>>;
+    fn skip<'a>(
+        &'a self,
+        id: i64,
+        skip: Skip<'a>,
+    ) -> Boxed<'a, Result<Option<Skipped>, sqlx::Error>>;
     fn rebuild<'a>(&'a self, progress: Progress<'a>) -> Boxed<'a, Result<(), String>>;
 }
 
@@ -37,12 +54,35 @@ struct Bound<P> {
 }
 
 impl<P: Projection> Operations for Bound<P> {
-    fn list(&self, after: i64, limit: i64) -> Boxed<'_, Result<Vec<ParkedEvent>, sqlx::Error>> {
+    fn status(&self) -> Boxed<'_, Result<ProjectionStatus, sqlx::Error>> {
+        Box::pin(projector::status(
+            &self.read_model,
+            &self.event_store,
+            self.projection.as_ref(),
+            self.aggregate_type,
+        ))
+    }
+
+    fn list(
+        &self,
+        status: Option<ParkedStatus>,
+        after: i64,
+        limit: i64,
+    ) -> Boxed<'_, Result<Vec<ParkedEvent>, sqlx::Error>> {
         Box::pin(projector::list_parked(
             &self.read_model,
             self.projection.as_ref(),
+            status,
             after,
             limit,
+        ))
+    }
+
+    fn get(&self, id: i64) -> Boxed<'_, Result<WithPayload, sqlx::Error>> {
+        Box::pin(projector::get_parked(
+            &self.read_model,
+            self.projection.as_ref(),
+            id,
         ))
     }
 
@@ -58,13 +98,18 @@ impl<P: Projection> Operations for Bound<P> {
         ))
     }
 
-    fn skip(&self, id: i64) -> Boxed<'_, Result<Option<Skipped>, sqlx::Error>> {
+    fn skip<'a>(
+        &'a self,
+        id: i64,
+        skip: Skip<'a>,
+    ) -> Boxed<'a, Result<Option<Skipped>, sqlx::Error>> {
         let store = Some((&self.event_store, self.aggregate_type));
         let projection = self.projection.as_ref();
         Box::pin(projector::skip_parked(
             &self.read_model,
             projection,
             id,
+            skip,
             store,
             RETRY_ATTEMPTS,
         ))
@@ -133,10 +178,12 @@ pub struct RebuildStatus {
     pub error: Option<String>,
 }
 
-/// Mounts `/admin/parked` (list, retry, skip).
+/// Mounts `/admin/projection` (status) and `/admin/parked` (list, show, retry, skip).
 pub fn configure_parked(config: &mut web::ServiceConfig) {
     config
+        .route("/admin/projection", web::get().to(projection_status))
         .route("/admin/parked", web::get().to(parked))
+        .route("/admin/parked/{id}", web::get().to(parked_event))
         .route("/admin/parked/{id}/retry", web::post().to(retry))
         .route("/admin/parked/{id}/skip", web::post().to(skip));
 }
@@ -148,10 +195,32 @@ pub fn configure_rebuild(config: &mut web::ServiceConfig) {
         .route("/admin/rebuild", web::get().to(rebuild_status));
 }
 
+/// The projection against its event store: applied vs. stored events, the lag in events and
+/// seconds, parked, skipped and pending events, and the latest rebuild on this instance.
+#[utoipa::path(get, path = "/admin/projection", tag = "admin",
+    responses((status = 200, description = "The projection's status")))]
+pub async fn projection_status(
+    state: web::Data<AdminState>,
+    caller: Principal,
+) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin])?;
+    let status = state
+        .operations
+        .status()
+        .await
+        .map_err(|error| Problem::unavailable(&error))?;
+    let mut body = serde_json::to_value(status).unwrap_or_default();
+    body["rebuild"] = serde_json::to_value(current_rebuild(&state)).unwrap_or_default();
+    Ok(HttpResponse::Ok().json(body))
+}
+
 /// Query string of `GET /admin/parked`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ParkedParams {
+    /// Only events `parked` (waiting for an operator) or `skipped` (given up); default both.
+    #[param(value_type = Option<String>)]
+    pub status: Option<ParkedStatus>,
     /// Only ids after this one.
     pub after: Option<i64>,
     /// At most this many (default 100, at most 1000).
@@ -173,10 +242,33 @@ pub async fn parked(
     }
     let events: Vec<ParkedEvent> = state
         .operations
-        .list(params.after.unwrap_or(0), limit)
+        .list(params.status, params.after.unwrap_or(0), limit)
         .await
         .map_err(|error| Problem::unavailable(&error))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": events })))
+}
+
+/// One parked event with the message it arrived as: the decoded envelope, or the raw bytes
+/// and why they did not decode.
+#[utoipa::path(get, path = "/admin/parked/{id}", tag = "admin",
+    params(("id" = i64, Path, description = "Parked event id")),
+    responses((status = 200, description = "The parked event and its message"), (status = 404, body = Problem)))]
+pub async fn parked_event(
+    state: web::Data<AdminState>,
+    caller: Principal,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin])?;
+    let id = id.into_inner();
+    let (event, payload) = state
+        .operations
+        .get(id)
+        .await
+        .map_err(|error| Problem::unavailable(&error))?
+        .ok_or_else(|| not_found(id))?;
+    let mut body = serde_json::to_value(event).unwrap_or_default();
+    body["message"] = contracts::json::envelope_or_raw(&payload).into();
+    Ok(HttpResponse::Ok().json(body))
 }
 
 fn not_found(id: i64) -> Problem {
@@ -213,22 +305,45 @@ pub async fn retry(
     outcome(state.operations.retry(id).await, id)
 }
 
-/// Skips parked event `id` for good (its effect is never applied), then retries the rest of
-/// its aggregate.
+/// Body of `POST /admin/parked/{id}/skip`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SkipRequest {
+    /// Why the event is given up (1 to 500 characters), recorded with who skipped it.
+    pub reason: String,
+}
+
+/// Skips parked event `id` for good (its effect is never applied), recording who skipped it
+/// and why, then retries the rest of its aggregate.
 #[utoipa::path(post, path = "/admin/parked/{id}/skip", tag = "admin",
     params(("id" = i64, Path, description = "Parked event id")),
+    request_body = SkipRequest,
     responses((status = 200, description = "What the retry after the skip applied"), (status = 404, body = Problem),
-        (status = 409, description = "Not the next sequence of its aggregate", body = Problem)))]
+        (status = 409, description = "Not the next sequence of its aggregate", body = Problem),
+        (status = 422, description = "No usable reason", body = Problem)))]
 pub async fn skip(
     state: web::Data<AdminState>,
     caller: Principal,
     id: web::Path<i64>,
+    body: web::Json<SkipRequest>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(&[Role::Admin])?;
     let id = id.into_inner();
+    let reason = domain_kit::Reason::parse(&body.reason).map_err(|error| {
+        Problem::validation(vec![service_kit::FieldError::new(
+            "reason",
+            error.code,
+            error.message,
+        )])
+    })?;
+    let by = caller.actor();
+    let skip = Skip {
+        by: &by,
+        reason: reason.as_str(),
+    };
     let skipped = state
         .operations
-        .skip(id)
+        .skip(id, skip)
         .await
         .map_err(|error| Problem::unavailable(&error))?;
     match skipped {
@@ -319,6 +434,10 @@ pub async fn rebuild_status(
     caller: Principal,
 ) -> Result<HttpResponse, Problem> {
     caller.require(&[Role::Admin])?;
+    Ok(HttpResponse::Ok().json(current_rebuild(&state)))
+}
+
+fn current_rebuild(state: &AdminState) -> RebuildStatus {
     let mut status = state
         .rebuild
         .lock()
@@ -327,5 +446,5 @@ pub async fn rebuild_status(
     if status.state.is_empty() {
         status.state = "idle".into();
     }
-    Ok(HttpResponse::Ok().json(status))
+    status
 }

@@ -100,11 +100,14 @@ impl Suite {
     }
 
     /// Fixtures for the operator routes every read service shares (query-kit's `/admin`):
-    /// the parked-event list, retry and skip of an id that is not parked, and with `rebuild`
-    /// the rebuild's progress (starting one writes by design and is tested on its own).
+    /// the projection's status, the parked-event list, show, retry and skip of an id that is
+    /// not parked, and with `rebuild` the rebuild's progress (starting one writes by design
+    /// and is tested on its own).
     pub fn admin_operations(self, client: &reqwest::Client, rebuild: bool) -> Self {
         let suite = self
+            .operation("GET /admin/projection", client, "/admin/projection", None)
             .operation("GET /admin/parked", client, "/admin/parked", None)
+            .operation("GET /admin/parked/{id}", client, "/admin/parked/1", None)
             .operation(
                 "POST /admin/parked/{id}/retry",
                 client,
@@ -115,7 +118,7 @@ impl Suite {
                 "POST /admin/parked/{id}/skip",
                 client,
                 "/admin/parked/1/skip",
-                None,
+                Some(serde_json::json!({ "reason": "a hostile test" })),
             );
         if rebuild {
             suite

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod hostile;
 pub mod invariants;
 pub mod service;
+pub mod stack;
 pub mod store;
 
 use std::future::Future;

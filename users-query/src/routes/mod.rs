@@ -15,7 +15,9 @@ use utoipa::OpenApi;
     paths(
         users::get,
         users::list,
+        query_kit::admin::projection_status,
         query_kit::admin::parked,
+        query_kit::admin::parked_event,
         query_kit::admin::retry,
         query_kit::admin::skip,
         query_kit::admin::start_rebuild,

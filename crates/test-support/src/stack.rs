@@ -1,18 +1,17 @@
 //! The whole system as real binaries: users-command, users-query, orders-command,
 //! orders-query and saga-orchestrator, each on its own fresh database, with fresh topics and
-//! consumer groups of their own, on the test Postgres and Tansu.
-
-#![allow(dead_code)]
+//! consumer groups of their own, on the test Postgres and Tansu. For the tests that cross
+//! every service (sagas, hostile input to the read services, the operator CLI).
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::service::{binary_command, free_port, ready};
+use crate::{database_env, eventually, fresh_database, fresh_topic};
 use serde_json::{Value, json};
 use service_kit::settings::DatabaseSettings;
 use sqlx::PgPool;
-use test_support::service::{binary_command, free_port, ready};
-use test_support::{database_env, eventually, fresh_database, fresh_topic};
 use uuid::Uuid;
 
 /// Long enough for anything the stack does in a test; short enough to fail a stuck one.
@@ -51,7 +50,7 @@ impl Process {
     /// Starts the process with `extra` variables and waits until it is ready.
     pub async fn start_with(&mut self, extra: &[(&str, &str)]) {
         self.spawn(extra, false);
-        let client = test_support::auth::admin_client();
+        let client = crate::auth::admin_client();
         ready(&client, &self.address, SETTLE).await;
     }
 
@@ -98,6 +97,9 @@ pub struct Stack {
     pub users_read: PgPool,
     pub orders_read: PgPool,
     pub saga_db: PgPool,
+    /// The topics the command services publish to.
+    pub users_topic: String,
+    pub orders_topic: String,
 }
 
 /// Quick retries and breaker settings so the fault tests run in seconds.
@@ -202,7 +204,7 @@ impl Stack {
             saga_process.start()
         );
         Self {
-            client: test_support::auth::admin_client(),
+            client: crate::auth::admin_client(),
             users_command,
             users_query,
             orders_command,
@@ -212,6 +214,8 @@ impl Stack {
             users_read: users_read.pool(),
             orders_read: orders_read.pool(),
             saga_db: saga.pool(),
+            users_topic,
+            orders_topic,
         }
     }
 
@@ -432,7 +436,7 @@ fn service_token_file() -> String {
     let path = std::env::temp_dir().join(format!("saga-token-{}", Uuid::new_v4().simple()));
     std::fs::write(
         &path,
-        test_support::auth::token("saga-orchestrator", service_kit::auth::Role::Service),
+        crate::auth::token("saga-orchestrator", service_kit::auth::Role::Service),
     )
     .expect("the saga's token file written");
     path.to_string_lossy().into_owned()
