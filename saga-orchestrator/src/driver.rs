@@ -169,6 +169,10 @@ impl<S: Steps> Driver<S> {
     /// gauge, until `cancel` fires.
     pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
         let this = Arc::new(self);
+        // Exported from the start, so a dashboard and an alert see zero, not no data.
+        for kind in [Kind::PlaceOrder, Kind::CancelOrder] {
+            metrics::counter!("saga_started_total", "kind" => kind.as_str()).increment(0);
+        }
         let wake = Arc::new(Notify::new());
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(listen(this.pool.clone(), wake.clone(), cancel.clone()));
@@ -422,21 +426,32 @@ async fn listen(pool: PgPool, wake: Arc<Notify>, cancel: CancellationToken) -> a
     Ok(())
 }
 
-/// Keeps `saga_in_flight{kind}` equal to the sagas not yet terminal.
+/// Keeps `saga_in_flight{kind}` equal to the sagas not yet terminal, and
+/// `saga_in_flight_by_state{state}` to how many of them are at each step.
 async fn report_in_flight(pool: PgPool, cancel: CancellationToken) -> anyhow::Result<()> {
     while !cancel.is_cancelled() {
-        let counts: Result<Vec<(String, i64)>, _> = sqlx::query_as(
-            "SELECT kind, count(*) FROM sagas WHERE finished_at IS NULL GROUP BY kind",
+        let counts: Result<Vec<(String, String, i64)>, _> = sqlx::query_as(
+            "SELECT kind, state, count(*) FROM sagas WHERE finished_at IS NULL GROUP BY kind, state",
         )
         .fetch_all(&pool)
         .await;
         if let Ok(counts) = counts {
             for kind in [Kind::PlaceOrder, Kind::CancelOrder] {
-                let count = counts
+                let count: i64 = counts
                     .iter()
-                    .find(|(name, _)| name == kind.as_str())
-                    .map_or(0, |(_, count)| *count);
+                    .filter(|(name, _, _)| name == kind.as_str())
+                    .map(|(_, _, count)| count)
+                    .sum();
                 metrics::gauge!("saga_in_flight", "kind" => kind.as_str()).set(count as f64);
+            }
+            for state in State::ALL.into_iter().filter(|state| !state.is_terminal()) {
+                let count: i64 = counts
+                    .iter()
+                    .filter(|(_, name, _)| name == state.as_str())
+                    .map(|(_, _, count)| count)
+                    .sum();
+                metrics::gauge!("saga_in_flight_by_state", "state" => state.as_str())
+                    .set(count as f64);
             }
         }
         tokio::select! {

@@ -162,6 +162,8 @@ impl Downstream {
             .layer(BreakerLayer(breaker.clone()))
             .timeout(Duration::from_millis(settings.timeout_ms))
             .service(transport);
+        // Exported from the start, so a dashboard and an alert see zero, not no data.
+        metrics::counter!("saga_call_retries_total", "downstream" => name).increment(0);
         Self {
             name,
             stack: Stack::new(stack),

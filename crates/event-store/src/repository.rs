@@ -254,6 +254,14 @@ impl PersistedEventRepository for PgEventRepository {
                 .map_err(unknown)?;
         }
         tx.commit().await.map_err(unknown)?;
+        for event in events {
+            metrics::counter!(
+                "event_store_events_appended_total",
+                "aggregate_type" => event.aggregate_type.clone(),
+                "event_type" => event.event_type.clone()
+            )
+            .increment(1);
+        }
         Ok(())
     }
 

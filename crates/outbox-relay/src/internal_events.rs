@@ -4,6 +4,7 @@ use std::time::Duration;
 
 pub(crate) fn started() {
     tracing::info!("outbox relay started");
+    metrics::counter!("outbox_relay_published_total").increment(0);
 }
 
 pub(crate) fn stopped() {
@@ -20,6 +21,11 @@ pub(crate) fn published(partition: i16, rows: usize, oldest_age_seconds: f64, to
     metrics::counter!("outbox_relay_published_total").increment(rows as u64);
     metrics::histogram!("outbox_relay_batch_seconds").record(took.as_secs_f64());
     metrics::histogram!("outbox_relay_lag_seconds").record(oldest_age_seconds.max(0.0));
+}
+
+pub(crate) fn backlog(rows: i64, oldest_age_seconds: f64) {
+    metrics::gauge!("outbox_backlog_rows").set(rows as f64);
+    metrics::gauge!("outbox_oldest_row_age_seconds").set(oldest_age_seconds.max(0.0));
 }
 
 pub(crate) fn pass_failed(partition: i16, error: &crate::RelayError) {

@@ -158,6 +158,7 @@ impl Relay {
         let mut backoff = Duration::ZERO;
         let mut next_sweep = Instant::now() + self.config.sweep_interval;
         internal_events::started();
+        self.measure_backlog().await;
         while !cancel.is_cancelled() {
             let mut failed = false;
             for partition in std::mem::take(&mut dirty) {
@@ -219,11 +220,24 @@ impl Relay {
             if Instant::now() >= next_sweep {
                 next_sweep = Instant::now() + self.config.sweep_interval;
                 dirty.extend(0..PARTITIONS);
+                self.measure_backlog().await;
             }
         }
         self.producer_flush();
         internal_events::stopped();
         Ok(())
+    }
+
+    /// Reports the unpublished rows and the oldest one's age (one query per sweep).
+    async fn measure_backlog(&self) {
+        let measured: Result<(i64, Option<f64>), sqlx::Error> = sqlx::query_as(
+            "SELECT count(*), extract(epoch FROM now() - min(created_at))::float8 FROM outbox",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        if let Ok((rows, oldest)) = measured {
+            internal_events::backlog(rows, oldest.unwrap_or(0.0));
+        }
     }
 
     async fn listen(&self) -> Result<PgListener, sqlx::Error> {

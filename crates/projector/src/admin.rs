@@ -97,6 +97,20 @@ pub async fn list_parked(
     Ok(parked)
 }
 
+/// Events of `projection` waiting for an operator.
+pub(crate) async fn count_parked(
+    pool: &PgPool,
+    projection: &impl Projection,
+) -> Result<i64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    set_search_path(&mut tx, projection.schema()).await?;
+    let parked = sqlx::query_scalar("SELECT count(*) FROM parked_events WHERE status = 'parked'")
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(parked)
+}
+
 /// Parked event `id` of `projection` with the bytes it arrived with; `None` if there is none.
 pub async fn get_parked(
     pool: &PgPool,

@@ -279,6 +279,9 @@ impl<P: Projection> Projector<P> {
             }
             Err(error) => internal_events::gap_sweep_failed(name, &error),
         }
+        if let Ok(parked) = crate::admin::count_parked(&self.pool, self.projection.as_ref()).await {
+            internal_events::parked_now(name, parked);
+        }
     }
 }
 

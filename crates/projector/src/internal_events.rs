@@ -57,6 +57,11 @@ pub(crate) fn gap_parked(projection: &str, parked: u64) {
         .increment(parked);
 }
 
+pub(crate) fn parked_now(projection: &str, parked: i64) {
+    metrics::gauge!("projector_parked_events", "projection" => projection.to_owned())
+        .set(parked as f64);
+}
+
 pub(crate) fn lag(projection: &str, events: i64) {
     metrics::gauge!("projector_lag_events", "projection" => projection.to_owned())
         .set(events as f64);
