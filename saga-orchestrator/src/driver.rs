@@ -22,6 +22,8 @@ use uuid::Uuid;
 use crate::ports::{StepContext, Steps};
 use crate::projection::STARTED_CHANNEL;
 use crate::resilience;
+use tracing::Instrument as _;
+
 use crate::saga::{self, Decision, Kind, Reply, Snapshot, State, StepOutcome};
 
 /// The `[saga]` section: deadlines, retries and the driver's pace.
@@ -90,6 +92,7 @@ struct Claimed {
     attempts: i32,
     deadline_at: DateTime<Utc>,
     correlation_id: String,
+    traceparent: Option<String>,
     started_at: DateTime<Utc>,
     cancel_requested: bool,
     position: i32,
@@ -127,7 +130,7 @@ impl Claimed {
 
 const CLAIM: &str = "
 SELECT s.id, s.kind, s.order_id, s.user_id, s.amount_cents, s.state, s.release_needed, s.reason,
-       s.then_state, s.attempts, s.deadline_at, s.correlation_id, s.started_at,
+       s.then_state, s.attempts, s.deadline_at, s.correlation_id, s.traceparent, s.started_at,
        EXISTS (SELECT 1 FROM sagas c WHERE c.kind = 'cancel-order' AND c.order_id = s.order_id)
            AS cancel_requested,
        (SELECT coalesce(max(position), 0) FROM saga_steps WHERE saga_id = s.id) AS position
@@ -223,7 +226,16 @@ impl<S: Steps> Driver<S> {
         else {
             return Ok(false);
         };
-        match self.advance(&mut tx, &saga).await {
+        // Each step is a span of the trace that started the saga.
+        let span = tracing::info_span!(
+            "saga.step",
+            otel.name = %format!("saga {} {}", saga.kind, saga.state),
+            saga_id = %saga.id,
+            order_id = %saga.order_id,
+            state = %saga.state,
+        );
+        trace_context::set_parent(&span, saga.traceparent.as_deref());
+        match self.advance(&mut tx, &saga).instrument(span).await {
             Ok(finished) => {
                 tx.commit().await?;
                 if let Some((kind, state)) = finished {

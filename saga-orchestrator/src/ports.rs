@@ -7,6 +7,7 @@ use std::future::Future;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tower::BoxError;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::resilience::{self, Answer, Call, Downstream};
@@ -74,14 +75,27 @@ impl Steps for HttpSteps {
                 Some(json!({ "reason": context.reason.as_deref().unwrap_or("rejected") })),
             ),
         };
+        // A client span per call (retries within it included); the service continues it.
+        let span = tracing::info_span!(
+            "http.client",
+            otel.name = %format!("{method} {}", downstream.name()),
+            otel.kind = "client",
+            http.request.method = %method,
+            server.address = downstream.name(),
+            step = step.as_str(),
+        );
         let call = Call {
+            traceparent: trace_context::of(&span),
             method,
             path,
             body,
             idempotency_key: context.idempotency_key(step),
             correlation_id: context.correlation_id.clone(),
         };
-        reply(downstream.name(), downstream.call(call).await)
+        reply(
+            downstream.name(),
+            downstream.call(call).instrument(span).await,
+        )
     }
 }
 

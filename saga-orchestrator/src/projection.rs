@@ -34,6 +34,8 @@ CREATE TABLE sagas (
     next_attempt_at timestamptz NOT NULL,
     deadline_at     timestamptz NOT NULL,
     correlation_id  text        NOT NULL,
+    -- the span that started the saga; its steps continue that trace
+    traceparent     text,
     started_at      timestamptz NOT NULL,
     updated_at      timestamptz NOT NULL,
     finished_at     timestamptz,
@@ -79,8 +81,8 @@ async fn start(connection: &mut PgConnection, saga: Start) -> Result<(), sqlx::E
     let state = saga::initial(saga.kind, saga.amount_cents);
     let inserted = sqlx::query(
         "INSERT INTO sagas (id, kind, order_id, user_id, amount_cents, state, next_attempt_at, \
-                            deadline_at, correlation_id, started_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, now(), $7, $8, now(), now()) \
+                            deadline_at, correlation_id, traceparent, started_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, now(), $7, $8, $9, now(), now()) \
          ON CONFLICT DO NOTHING",
     )
     .bind(saga.id)
@@ -91,6 +93,8 @@ async fn start(connection: &mut PgConnection, saga: Start) -> Result<(), sqlx::E
     .bind(state.as_str())
     .bind(saga.deadline_at)
     .bind(&saga.correlation_id)
+    // The span consuming the event that starts the saga.
+    .bind(trace_context::current())
     .execute(&mut *connection)
     .await?
     .rows_affected();
@@ -120,6 +124,10 @@ impl Projection for SagaLog {
 
     fn ddl(&self) -> &str {
         DDL
+    }
+
+    fn upgrades(&self) -> &str {
+        "ALTER TABLE sagas ADD COLUMN IF NOT EXISTS traceparent text"
     }
 
     async fn apply(

@@ -29,6 +29,8 @@ pub struct Call {
     /// outcome.
     pub idempotency_key: String,
     pub correlation_id: String,
+    /// The calling span's trace context, sent as `traceparent`.
+    pub traceparent: Option<String>,
 }
 
 /// A downstream service's answer.
@@ -284,6 +286,9 @@ impl Service<Call> for Http {
             .bearer_auth(self.token.token())
             .header("Idempotency-Key", call.idempotency_key)
             .header(service_kit::http::CORRELATION_ID, call.correlation_id);
+        if let Some(traceparent) = call.traceparent {
+            request = request.header(trace_context::TRACEPARENT, traceparent);
+        }
         if let Some(body) = call.body {
             request = request.json(&body);
         }
@@ -557,6 +562,7 @@ mod tests {
             body: None,
             idempotency_key: "k".into(),
             correlation_id: "c".into(),
+            traceparent: None,
         }
     }
 

@@ -53,6 +53,7 @@ async fn a_service_behind_tls_is_called_when_its_ca_is_configured() {
         body: None,
         idempotency_key: "saga:test:ping".into(),
         correlation_id: "test".into(),
+        traceparent: None,
     };
     let url = format!("https://localhost:{port}");
 

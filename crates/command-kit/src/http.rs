@@ -96,7 +96,8 @@ pub fn metadata(context: RequestContext, idempotency: Option<IdempotencyKey>) ->
         correlation_id: context.correlation_id,
         causation_id: context.request_id,
         actor: context.actor,
-        traceparent: Some(context.traceparent),
+        // The span running the command (its events' cause), else the request's.
+        traceparent: trace_context::current().or(Some(context.traceparent)),
         idempotency,
     }
 }
@@ -105,7 +106,7 @@ pub fn metadata(context: RequestContext, idempotency: Option<IdempotencyKey>) ->
 /// there is one, answering a repeated `Idempotency-Key` (bound to `body`) with the first
 /// outcome, with the request's context as the events' metadata. `refused` turns the bus's
 /// error into the context's problem.
-#[tracing::instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %id, correlation_id = %context.correlation_id))]
+#[tracing::instrument(name = "command", skip_all, fields(otel.name = %format!("{} command", A::TYPE), aggregate_type = A::TYPE, aggregate_id = %id, correlation_id = %context.correlation_id))]
 pub async fn execute<A>(
     bus: &event_store::CommandBus<A>,
     id: uuid::Uuid,

@@ -331,21 +331,38 @@ impl Relay {
     ) -> Result<(usize, Option<rdkafka::error::KafkaError>), RelayError> {
         let producer = self.producer();
         let mut deliveries = Vec::with_capacity(rows.len());
+        // Each row's publish span, ended once the broker answered.
+        let mut spans = Vec::with_capacity(rows.len());
         let mut send_failure = None;
         for row in rows {
             let topic: &str = row.try_get("topic")?;
             let key: &str = row.try_get("message_key")?;
             let payload: &[u8] = row.try_get("payload")?;
             let headers: serde_json::Value = row.try_get("headers")?;
+            // The publish is a span of the trace that wrote the row; consumers continue it.
+            let span = tracing::info_span!(
+                "outbox.publish",
+                otel.name = %format!("{topic} publish"),
+                otel.kind = "producer",
+                messaging.system = "kafka",
+                messaging.destination.name = %topic,
+            );
+            trace_context::set_parent(&span, headers[trace_context::TRACEPARENT].as_str());
+            let traceparent = trace_context::of(&span);
             let mut kafka_headers = OwnedHeaders::new();
             for (name, value) in headers.as_object().into_iter().flatten() {
-                if let Some(value) = value.as_str() {
+                let value = match traceparent.as_deref() {
+                    Some(ours) if name == trace_context::TRACEPARENT => Some(ours),
+                    _ => value.as_str(),
+                };
+                if let Some(value) = value {
                     kafka_headers = kafka_headers.insert(Header {
                         key: name,
                         value: Some(value),
                     });
                 }
             }
+            spans.push(span);
             let record = FutureRecord::to(topic)
                 .key(key)
                 .payload(payload)
@@ -374,6 +391,7 @@ impl Relay {
             };
             failure.get_or_insert(error);
         }
+        drop(spans);
         let failure = failure.or(send_failure);
         if failure.is_some() {
             self.renew_producer_if_fatal(&producer);

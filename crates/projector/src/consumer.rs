@@ -10,7 +10,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -334,5 +334,13 @@ fn incoming(message: &rdkafka::message::BorrowedMessage<'_>) -> Incoming {
         topic: message.topic().to_owned(),
         partition: message.partition(),
         offset: message.offset(),
+        traceparent: message.headers().and_then(|headers| {
+            headers
+                .iter()
+                .find(|header| header.key == trace_context::TRACEPARENT)
+                .and_then(|header| header.value)
+                .and_then(|value| std::str::from_utf8(value).ok())
+                .map(str::to_owned)
+        }),
     }
 }

@@ -60,6 +60,13 @@ pub trait Projection: Send + Sync + 'static {
     /// `search_path` set to the schema being built.
     fn ddl(&self) -> &str;
 
+    /// Idempotent statements bringing a schema made by an earlier version of `ddl` up to date
+    /// (e.g. `ALTER TABLE … ADD COLUMN IF NOT EXISTS …`); they run at start with `search_path`
+    /// set to the live schema. None by default.
+    fn upgrades(&self) -> &str {
+        ""
+    }
+
     /// Applies one event inside the runtime's transaction (search_path is set). It runs once
     /// per event in effect: the runtime has already checked the sequence.
     fn apply(

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use contracts::Message;
 use contracts::events::v1::EventEnvelope;
 use sqlx::{Acquire, PgConnection, PgPool};
+use tracing::Instrument as _;
 
 use crate::schema::set_search_path;
 use crate::{ApplyError, Projection};
@@ -24,6 +25,30 @@ pub(crate) struct Incoming {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
+    /// The `traceparent` header of a Kafka record.
+    pub traceparent: Option<String>,
+}
+
+impl Incoming {
+    /// The span applying a record from Kafka: a consumer span continuing the producer's trace
+    /// (none for events replayed from the store).
+    fn span(&self) -> tracing::Span {
+        if self.partition < 0 {
+            return tracing::Span::none();
+        }
+        let span = tracing::info_span!(
+            "kafka.consume",
+            otel.name = %format!("{} process", self.topic),
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            messaging.destination.name = %self.topic,
+            messaging.kafka.partition = self.partition,
+            messaging.kafka.offset = self.offset,
+            messaging.kafka.message.key = %self.key,
+        );
+        trace_context::set_parent(&span, self.traceparent.as_deref());
+        span
+    }
 }
 
 /// What a batch did.
@@ -120,7 +145,9 @@ pub(crate) async fn apply_in(
     set_search_path(connection, schema).await?;
     let mut outcome = Outcome::default();
     for incoming in batch {
-        process(connection, projection, schema, incoming, care, &mut outcome).await?;
+        process(connection, projection, schema, incoming, care, &mut outcome)
+            .instrument(incoming.span())
+            .await?;
     }
     if notify {
         let moved = outcome

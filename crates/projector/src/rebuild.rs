@@ -249,6 +249,7 @@ fn to_incoming(row: &sqlx::postgres::PgRow) -> Result<Incoming, sqlx::Error> {
         topic: "event-store".to_owned(),
         partition: -1,
         offset: row.try_get("position")?,
+        traceparent: None,
     })
 }
 

@@ -71,8 +71,13 @@ pub(crate) async fn set_search_path(
     Ok(())
 }
 
-/// Adds what later versions of the runtime's tables have to a schema made by an earlier one.
-async fn upgrade(connection: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+/// Adds what later versions of the runtime's and the projection's tables have to a schema made
+/// by an earlier one.
+async fn upgrade(
+    connection: &mut PgConnection,
+    projection: &impl Projection,
+    schema: &str,
+) -> Result<(), sqlx::Error> {
     let missing: bool = sqlx::query_scalar(
         "SELECT NOT EXISTS (SELECT 1 FROM information_schema.columns \
           WHERE table_schema = $1 AND table_name = 'parked_events' AND column_name = 'resolved_by')",
@@ -90,6 +95,10 @@ async fn upgrade(connection: &mut PgConnection, schema: &str) -> Result<(), sqlx
                 .as_str(),
             )
             .await?;
+    }
+    if !projection.upgrades().is_empty() {
+        set_search_path(connection, schema).await?;
+        connection.execute(projection.upgrades()).await?;
     }
     Ok(())
 }
@@ -109,7 +118,7 @@ pub async fn ensure_schema(pool: &PgPool, projection: &impl Projection) -> Resul
             .fetch_one(&mut *tx)
             .await?;
     if exists {
-        upgrade(&mut tx, projection.schema()).await?;
+        upgrade(&mut tx, projection, projection.schema()).await?;
     } else {
         create(&mut tx, projection, projection.schema()).await?;
     }

@@ -12,6 +12,7 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 /// Header carrying the correlation id in and out.
@@ -24,14 +25,16 @@ pub struct RequestContext {
     pub correlation_id: String,
     /// Unique to this request; the causation id of what it commands.
     pub request_id: String,
-    /// From a valid `traceparent` header, or a new trace.
+    /// This request's span, a child of a valid `traceparent` header (or a new trace).
     pub traceparent: String,
     /// The authenticated caller as `role:subject` (`anonymous` on a public route).
     pub actor: String,
 }
 
 impl RequestContext {
-    fn from_headers(request: &HttpRequest) -> Self {
+    /// The context of `request`, handled in `span` (whose traceparent it carries when the
+    /// span is traced).
+    fn from_headers(request: &HttpRequest, span: Option<&tracing::Span>) -> Self {
         let header = |name: &str| {
             request
                 .headers()
@@ -42,9 +45,14 @@ impl RequestContext {
         let correlation_id = header(CORRELATION_ID)
             .filter(|id| valid_correlation_id(id))
             .map_or_else(|| Uuid::now_v7().to_string(), str::to_owned);
-        let traceparent = header("traceparent")
-            .filter(|value| valid_traceparent(value))
-            .map_or_else(new_traceparent, str::to_owned);
+        let traceparent = span
+            .and_then(trace_context::of)
+            .or_else(|| {
+                header(trace_context::TRACEPARENT)
+                    .filter(|value| valid_traceparent(value))
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(new_traceparent);
         Self {
             correlation_id,
             request_id: Uuid::now_v7().to_string(),
@@ -63,7 +71,7 @@ impl FromRequest for RequestContext {
             .extensions()
             .get::<Self>()
             .cloned()
-            .unwrap_or_else(|| Self::from_headers(request));
+            .unwrap_or_else(|| Self::from_headers(request, None));
         if let Some(caller) = request.extensions().get::<crate::auth::Principal>() {
             context.actor = caller.actor();
         }
@@ -101,21 +109,44 @@ fn new_traceparent() -> String {
     format!("00-{trace}-{span}-01")
 }
 
-/// Middleware: attaches the request context, echoes the correlation id, and counts and times
-/// every request by route pattern and status.
+/// Middleware: runs the request in a server span (the child of its `traceparent`), attaches
+/// the request context, echoes the correlation id, and counts and times every request by
+/// route pattern and status.
 pub async fn observe(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let context = RequestContext::from_headers(request.request());
-    let correlation_id = context.correlation_id.clone();
-    request.extensions_mut().insert(context);
     let method = request.method().to_string();
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let mut response = next.call(request).await?;
+    // Probes and scrapes every few seconds would drown the traces.
+    let quiet = route.starts_with("/health/") || route == "/metrics";
+    let span = if quiet {
+        tracing::Span::none()
+    } else {
+        tracing::info_span!(
+        "http.server",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        )
+    };
+    let incoming = request
+        .headers()
+        .get(trace_context::TRACEPARENT)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|value| valid_traceparent(value));
+    trace_context::set_parent(&span, incoming);
+    let context = RequestContext::from_headers(request.request(), Some(&span));
+    let correlation_id = context.correlation_id.clone();
+    request.extensions_mut().insert(context);
+    let mut response = next.call(request).instrument(span.clone()).await?;
+    span.record("http.response.status_code", response.status().as_u16());
     let status = response.status().as_u16().to_string();
     metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
         .increment(1);

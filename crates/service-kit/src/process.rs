@@ -6,8 +6,8 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 /// Runs a service binary: answers `--help` and `--version`, refuses other arguments with a
-/// one-line error and exit code 2, then initialises logs, loads the settings and runs `serve`
-/// with a token that SIGTERM or SIGINT cancels.
+/// one-line error and exit code 2, then initialises logs and traces, loads the settings and runs
+/// `serve` with a token that SIGTERM or SIGINT cancels; queued spans are exported before it returns.
 pub async fn run<S, L, F, Fut>(
     name: &'static str,
     version: &str,
@@ -35,7 +35,9 @@ where
         }
         None => {}
     }
-    crate::telemetry::init(name);
+    let telemetry = crate::telemetry::init(name);
     let settings = load().context("loading settings")?;
-    serve(settings, crate::shutdown::on_signal()).await
+    let result = serve(settings, crate::shutdown::on_signal()).await;
+    telemetry.shutdown().await;
+    result
 }

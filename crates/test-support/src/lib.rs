@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod hostile;
 pub mod invariants;
+pub mod otlp;
 pub mod service;
 pub mod stack;
 pub mod store;

@@ -122,6 +122,16 @@ impl Stack {
 
     /// Starts every service; the saga gets `saga_extra` variables too.
     pub async fn start_with(deadline_ms: u64, saga_extra: &[(&str, &str)]) -> Self {
+        Self::start_everywhere(deadline_ms, saga_extra, &[]).await
+    }
+
+    /// Starts every service with the `every` variables (e.g. a trace endpoint); the saga gets
+    /// `saga_extra` too.
+    pub async fn start_everywhere(
+        deadline_ms: u64,
+        saga_extra: &[(&str, &str)],
+        every: &[(&str, &str)],
+    ) -> Self {
         let (users_es, users_read, orders_es, orders_read, saga) = tokio::join!(
             fresh_database(),
             fresh_database(),
@@ -197,11 +207,14 @@ impl Stack {
             saga_env,
         );
         // The command services migrate their stores before the others read them.
-        tokio::join!(users_command.start(), orders_command.start());
         tokio::join!(
-            users_query.start(),
-            orders_query.start(),
-            saga_process.start()
+            users_command.start_with(every),
+            orders_command.start_with(every)
+        );
+        tokio::join!(
+            users_query.start_with(every),
+            orders_query.start_with(every),
+            saga_process.start_with(every)
         );
         Self {
             client: crate::auth::admin_client(),
