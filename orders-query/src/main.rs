@@ -27,10 +27,12 @@ environment variables ORDERS_QUERY__<SECTION>__<KEY>, for example:
   ORDERS_QUERY__HTTP__TLS__CERT_FILE=/etc/cqrs/tls/cert.pem and ORDERS_QUERY__HTTP__TLS__KEY_FILE=…/key.pem
       serve HTTPS only, with this PEM certificate chain and key (off unless both are set)
 Every endpoint but health, metrics and the API documents wants Authorization: Bearer <JWT>.
-Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
+Logs are JSON lines on stdout, filtered by RUST_LOG (default info), with trace_id and span_id.
+Traces: OpenTelemetry spans go over OTLP/HTTP (JSON) to OTEL_EXPORTER_OTLP_ENDPOINT when it is set
+(also OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_BSP_SCHEDULE_DELAY, OTEL_TRACES_SAMPLER).
 Endpoints: GET /orders/{id}[?min_version=N&wait_ms=M], GET /orders?user_id=|status=&limit=
-&cursor= (newest first), GET /users/{user_id}/order-summary, /admin/parked, /admin/rebuild,
-/health/live, /health/ready, /metrics, /api-docs/openapi.json, /swagger-ui/
+&cursor= (newest first), GET /users/{user_id}/order-summary, /admin/projection, /admin/parked,
+/admin/rebuild, /health/live, /health/ready, /metrics, /api-docs/openapi.json, /swagger-ui/
 SIGTERM or SIGINT stops it after in-flight requests and the projector's current batch.";
 
 #[tokio::main]

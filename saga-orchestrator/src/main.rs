@@ -42,9 +42,12 @@ environment variables SAGA_ORCHESTRATOR__<SECTION>__<KEY>, for example:
   SAGA_ORCHESTRATOR__HTTP__TLS__CERT_FILE=/etc/cqrs/tls/cert.pem and SAGA_ORCHESTRATOR__HTTP__TLS__KEY_FILE=…/key.pem
       serve HTTPS only, with this PEM certificate chain and key (off unless both are set)
 Every endpoint but health, metrics and the API documents wants Authorization: Bearer <JWT>.
-Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
+Logs are JSON lines on stdout, filtered by RUST_LOG (default info), with trace_id and span_id.
+Traces: OpenTelemetry spans go over OTLP/HTTP (JSON) to OTEL_EXPORTER_OTLP_ENDPOINT when it is set
+(also OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_BSP_SCHEDULE_DELAY, OTEL_TRACES_SAMPLER).
 Endpoints: GET /sagas/{id}, GET /sagas?state=&kind=&order_id=&limit=&cursor= (newest first),
-/admin/parked, /health/live, /health/ready, /metrics, /api-docs/openapi.json, /swagger-ui/
+/admin/projection, /admin/parked, /health/live, /health/ready, /metrics, /api-docs/openapi.json,
+/swagger-ui/
 SIGTERM or SIGINT stops it after in-flight requests; a step cut short runs again on restart.";
 
 #[tokio::main]

@@ -143,174 +143,142 @@ async fn every_service_exports_the_families_dashboards_and_alerts_use() {
     );
 }
 
-/// The span of `trace` named `name` exported by `service` whose parent is `parent` (any
-/// parent when `None`).
-fn find<'a>(
-    trace: &'a [Span],
-    service: &str,
-    kind: i64,
-    name: impl Fn(&str) -> bool,
-    parent: Option<&Span>,
-) -> Option<&'a Span> {
-    trace.iter().find(|span| {
-        span.service == service
-            && span.kind == kind
-            && name(&span.name)
-            && parent.is_none_or(|parent| span.parent_span_id == parent.span_id)
-    })
-}
-
+const INTERNAL: i64 = 1;
 const SERVER: i64 = 2;
 const CLIENT: i64 = 3;
 const PRODUCER: i64 = 4;
 const CONSUMER: i64 = 5;
 
-/// The chain from a placed order to its approval, as parent/child spans of one trace; `None`
-/// until every link has been exported.
-fn chain(trace: &[Span], caller_span: &str) -> Option<Vec<Span>> {
-    let placed = trace.iter().find(|span| {
-        span.service == "orders-command"
-            && span.kind == SERVER
-            && span.name == "POST /orders"
-            && span.parent_span_id == caller_span
-    })?;
-    let command = find(
-        trace,
+/// How a link's span name is matched.
+#[derive(Clone, Copy)]
+enum Name {
+    Is(&'static str),
+    StartsWith(&'static str),
+    EndsWith(&'static str),
+}
+
+impl Name {
+    fn matches(self, name: &str) -> bool {
+        match self {
+            Self::Is(text) => name == text,
+            Self::StartsWith(text) => name.starts_with(text),
+            Self::EndsWith(text) => name.ends_with(text),
+        }
+    }
+}
+
+/// The links from a placed order to its approval: service, span kind, name, and the index of
+/// the link that must be its parent (`None`: the caller's span for the first, any for others).
+const CHAIN: &[(&str, i64, Name, Option<usize>)] = &[
+    ("orders-command", SERVER, Name::Is("POST /orders"), None), // 0
+    (
         "orders-command",
-        1,
-        |n| n == "order command",
-        Some(placed),
-    )?;
-    let published = find(
-        trace,
+        INTERNAL,
+        Name::Is("order command"),
+        Some(0),
+    ), // 1
+    (
         "orders-command",
         PRODUCER,
-        |n| n.ends_with(" publish"),
-        Some(command),
-    )?;
-    let projected = find(
-        trace,
+        Name::EndsWith(" publish"),
+        Some(1),
+    ), // 2
+    (
         "orders-query",
         CONSUMER,
-        |n| n.ends_with(" process"),
-        Some(published),
-    )?;
-    let consumed = find(
-        trace,
+        Name::EndsWith(" process"),
+        Some(2),
+    ), // 3
+    (
         "saga-orchestrator",
         CONSUMER,
-        |n| n.ends_with(" process"),
-        Some(published),
-    )?;
-    let step = find(
-        trace,
+        Name::EndsWith(" process"),
+        Some(2),
+    ), // 4
+    (
         "saga-orchestrator",
-        1,
-        |n| n.starts_with("saga place-order RESERVING_CREDIT"),
-        Some(consumed),
-    )?;
-    let call = find(
-        trace,
+        INTERNAL,
+        Name::Is("saga place-order RESERVING_CREDIT"),
+        Some(4),
+    ), // 5
+    (
         "saga-orchestrator",
         CLIENT,
-        |n| n == "POST users-command",
-        Some(step),
-    )?;
-    let reserved = find(
-        trace,
+        Name::Is("POST users-command"),
+        Some(5),
+    ), // 6
+    (
         "users-command",
         SERVER,
-        |n| n == "POST /users/{id}/credit-reservations",
-        Some(call),
-    )?;
-    let reservation = find(
-        trace,
-        "users-command",
-        1,
-        |n| n == "user command",
-        Some(reserved),
-    )?;
-    let user_published = find(
-        trace,
+        Name::Is("POST /users/{id}/credit-reservations"),
+        Some(6),
+    ), // 7
+    ("users-command", INTERNAL, Name::Is("user command"), Some(7)), // 8
+    (
         "users-command",
         PRODUCER,
-        |n| n.ends_with(" publish"),
-        Some(reservation),
-    )?;
-    let user_projected = find(
-        trace,
-        "users-query",
-        CONSUMER,
-        |n| n.ends_with(" process"),
-        Some(user_published),
-    )?;
+        Name::EndsWith(" publish"),
+        Some(8),
+    ), // 9
+    ("users-query", CONSUMER, Name::EndsWith(" process"), Some(9)), // 10
     // And back: the saga approves the order at orders-command, in the same trace.
-    let approving = find(
-        trace,
+    (
         "saga-orchestrator",
-        1,
-        |n| n.starts_with("saga place-order APPROVING_ORDER"),
+        INTERNAL,
+        Name::StartsWith("saga place-order APPROVING_ORDER"),
         None,
-    )?;
-    let approve_call = find(
-        trace,
+    ), // 11
+    (
         "saga-orchestrator",
         CLIENT,
-        |n| n == "POST orders-command",
-        Some(approving),
-    )?;
-    let approved = find(
-        trace,
+        Name::Is("POST orders-command"),
+        Some(11),
+    ), // 12
+    (
         "orders-command",
         SERVER,
-        |n| n == "POST /orders/{id}/approve",
-        Some(approve_call),
-    )?;
-    let approval = find(
-        trace,
+        Name::Is("POST /orders/{id}/approve"),
+        Some(12),
+    ), // 13
+    (
         "orders-command",
-        1,
-        |n| n == "order command",
-        Some(approved),
-    )?;
-    let approval_published = find(
-        trace,
+        INTERNAL,
+        Name::Is("order command"),
+        Some(13),
+    ), // 14
+    (
         "orders-command",
         PRODUCER,
-        |n| n.ends_with(" publish"),
-        Some(approval),
-    )?;
-    let approval_projected = find(
-        trace,
+        Name::EndsWith(" publish"),
+        Some(14),
+    ), // 15
+    (
         "orders-query",
         CONSUMER,
-        |n| n.ends_with(" process"),
-        Some(approval_published),
-    )?;
-    Some(
-        [
-            placed,
-            command,
-            published,
-            projected,
-            consumed,
-            step,
-            call,
-            reserved,
-            reservation,
-            user_published,
-            user_projected,
-            approving,
-            approve_call,
-            approved,
-            approval,
-            approval_published,
-            approval_projected,
-        ]
-        .into_iter()
-        .cloned()
-        .collect(),
-    )
+        Name::EndsWith(" process"),
+        Some(15),
+    ), // 16
+];
+
+/// The spans of [`CHAIN`] in `trace`, each the child of the one it names; `None` until every
+/// link has been exported.
+fn chain(trace: &[Span], caller_span: &str) -> Option<Vec<Span>> {
+    let mut found: Vec<Span> = Vec::new();
+    for (index, (service, kind, name, parent)) in CHAIN.iter().enumerate() {
+        let parent_id = match parent {
+            Some(parent) => Some(found[*parent].span_id.as_str()),
+            None if index == 0 => Some(caller_span),
+            None => None,
+        };
+        let span = trace.iter().find(|span| {
+            span.service == *service
+                && span.kind == *kind
+                && name.matches(&span.name)
+                && parent_id.is_none_or(|parent| span.parent_span_id == parent)
+        })?;
+        found.push(span.clone());
+    }
+    Some(found)
 }
 
 #[tokio::test]

@@ -27,7 +27,9 @@ environment variables USERS_COMMAND__<SECTION>__<KEY>, for example:
   USERS_COMMAND__HTTP__TLS__CERT_FILE=/etc/cqrs/tls/cert.pem and USERS_COMMAND__HTTP__TLS__KEY_FILE=…/key.pem
       serve HTTPS only, with this PEM certificate chain and key (off unless both are set)
 Every endpoint but health, metrics and the API documents wants Authorization: Bearer <JWT>.
-Logs are JSON lines on stdout, filtered by RUST_LOG (default info).
+Logs are JSON lines on stdout, filtered by RUST_LOG (default info), with trace_id and span_id.
+Traces: OpenTelemetry spans go over OTLP/HTTP (JSON) to OTEL_EXPORTER_OTLP_ENDPOINT when it is set
+(also OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_BSP_SCHEDULE_DELAY, OTEL_TRACES_SAMPLER).
 Endpoints: /users..., /health/live, /health/ready, /metrics, /api-docs/openapi.json, /swagger-ui/
 SIGTERM or SIGINT stops it after in-flight requests and the relay's current batch finish.";
 
