@@ -32,8 +32,8 @@ With an admin token (export ESCTL_TOKEN=$(cargo xtask token --sub ops --role adm
   esctl sagas show 0190d5a8-…                      a saga with its step history
 
 Exit codes: 0 done; 1 failed; 2 bad usage; 3 not found (unknown id or topic);
-4 unreachable (database, broker or service); 5 token missing or refused;
-6 refused in this state (a rebuild is running, not the next event to skip).";
+4 unreachable or unavailable (database, broker or service); 5 token missing or refused;
+6 refused in the current state (a skip out of order).";
 
 /// Operate the event-sourced CQRS system: read event streams and aggregate state from the
 /// event stores, inspect and tail Kafka topics, watch the outbox, replay stored events; and

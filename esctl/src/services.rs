@@ -107,9 +107,20 @@ impl Services {
             ))
         })?;
         let status = response.status();
-        let text = response.text().await.unwrap_or_default();
+        let text = response.text().await.map_err(|error| {
+            Failure::unreachable(format!(
+                "{service} at {base} broke off its answer to {path}: {}",
+                output::causes(&error)
+            ))
+        })?;
         let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status.is_success() {
+            if answer.is_null() {
+                anyhow::bail!(
+                    "{service} answered {status} to {path} without JSON: {}",
+                    output::cut(text.trim(), 200)
+                );
+            }
             return Ok(answer);
         }
         let mut why = match (answer["title"].as_str(), answer["detail"].as_str()) {
@@ -142,6 +153,8 @@ impl Services {
             }
             404 => Failure::not_found(message).into(),
             409 => Failure::conflict(message).into(),
+            // The service is up but cannot serve (its database or broker is down).
+            503 => Failure::unreachable(message).into(),
             _ => anyhow::anyhow!(message),
         })
     }
