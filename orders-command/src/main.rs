@@ -4,7 +4,9 @@ const HELP: &str = "\
 orders-command: the write side of the Orders bounded context (REST commands -> event store ->
 outbox -> Kafka topic orders.events).
 
-Usage: orders-command [--help] [--version]
+Usage: orders-command [--help] [--version] [migrate]
+  migrate   bring the event store's tables up to date, then exit (0 when done; what a
+            Kubernetes migration Job runs); without it, the service runs
 
 Configuration comes from defaults, then the TOML file named by ORDERS_COMMAND_CONFIG, then
 environment variables ORDERS_COMMAND__<SECTION>__<KEY>, for example:
@@ -40,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         HELP,
         Settings::load,
+        Application::migrate,
         |settings, cancel| async move {
             Application::build(settings, cancel)
                 .await?

@@ -4,7 +4,9 @@ const HELP: &str = "\
 orders-query: the read side of the Orders bounded context (Kafka topic orders.events -> projector
 -> read model in its own database -> REST queries).
 
-Usage: orders-query [--help] [--version]
+Usage: orders-query [--help] [--version] [migrate]
+  migrate   bring the read model's schema up to date, then exit (0 when done; what a
+            Kubernetes migration Job runs); without it, the service runs
 
 Configuration comes from defaults, then the TOML file named by ORDERS_QUERY_CONFIG, then
 environment variables ORDERS_QUERY__<SECTION>__<KEY>, for example:
@@ -42,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         HELP,
         Settings::load,
+        Application::migrate,
         |settings, cancel| async move {
             Application::build(settings, cancel)
                 .await?

@@ -7,7 +7,9 @@ reason (orders-command); past the deadline it rejects the order as timed out and
 reservation. On OrderCancelled it releases the order's credit. Saga state lives in its own
 database and survives restarts; every call carries an idempotency key.
 
-Usage: saga-orchestrator [--help] [--version]
+Usage: saga-orchestrator [--help] [--version] [migrate]
+  migrate   bring the saga log's schema up to date, then exit (0 when done; what a
+            Kubernetes migration Job runs); without it, the service runs
 
 Configuration comes from defaults, then the TOML file named by SAGA_ORCHESTRATOR_CONFIG, then
 environment variables SAGA_ORCHESTRATOR__<SECTION>__<KEY>, for example:
@@ -57,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         HELP,
         Settings::load,
+        Application::migrate,
         |settings, cancel| async move {
             Application::build(settings, cancel)
                 .await?

@@ -19,6 +19,17 @@ const SPARE_CONNECTIONS: u32 = 6;
 pub struct Application;
 
 impl Application {
+    /// Creates or upgrades the read model's schema and returns (`saga-orchestrator migrate`).
+    pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
+        query_kit::migrate(
+            &settings.database,
+            &SagaLog {
+                deadline: settings.saga.deadline(),
+            },
+        )
+        .await
+    }
+
     /// Creates the saga log's schema if needed, starts the projector and the driver, and
     /// binds the port; the service stops when `cancel` is cancelled.
     pub async fn build(

@@ -17,6 +17,11 @@ use crate::settings::Settings;
 pub struct Application;
 
 impl Application {
+    /// Brings the event store's tables up to date and returns (`users-command migrate`).
+    pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
+        command_kit::migrate(&settings.database).await
+    }
+
     /// Connects, migrates, starts the relay and binds the port; the service stops when
     /// `cancel` is cancelled.
     pub async fn build(settings: Settings, cancel: CancellationToken) -> anyhow::Result<Service> {

@@ -35,11 +35,17 @@ fn an_unknown_argument_is_a_one_line_error() {
 fn a_misspelt_setting_stops_the_service_with_a_clear_error() {
     let output = users_command()
         .env("USERS_COMMAND__HTTP__PROT", "1")
+        .env("RUST_BACKTRACE", "1")
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("prot"), "names the unknown key: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one line, with every cause and no backtrace even with RUST_BACKTRACE=1: {stderr}"
+    );
 }
 
 #[test]

@@ -4,7 +4,9 @@ const HELP: &str = "\
 users-query: the read side of the Users bounded context (Kafka topic users.events -> projector
 -> read model in its own database -> REST queries).
 
-Usage: users-query [--help] [--version]
+Usage: users-query [--help] [--version] [migrate]
+  migrate   bring the read model's schema up to date, then exit (0 when done; what a
+            Kubernetes migration Job runs); without it, the service runs
 
 Configuration comes from defaults, then the TOML file named by USERS_QUERY_CONFIG, then
 environment variables USERS_QUERY__<SECTION>__<KEY>, for example:
@@ -45,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         HELP,
         Settings::load,
+        Application::migrate,
         |settings, cancel| async move {
             Application::build(settings, cancel)
                 .await?

@@ -12,6 +12,11 @@ use crate::settings::Settings;
 pub struct Application;
 
 impl Application {
+    /// Creates or upgrades the read model's schema and returns (`users-query migrate`).
+    pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
+        query_kit::migrate(&settings.database, &UsersView).await
+    }
+
     /// Creates the read model's schema if needed, starts the projector and binds the port;
     /// the service stops when `cancel` is cancelled.
     pub async fn build(

@@ -34,6 +34,21 @@ pub struct WriteSide {
     admin: SharedAdmin,
 }
 
+/// Brings the event store's tables up to date and returns: `<service> migrate`.
+pub async fn migrate(database: &DatabaseSettings) -> anyhow::Result<()> {
+    let pool = database.pool();
+    migrate_pool(&pool).await?;
+    pool.close().await;
+    Ok(())
+}
+
+async fn migrate_pool(pool: &PgPool) -> anyhow::Result<()> {
+    event_store::MIGRATOR
+        .run(pool)
+        .await
+        .context("migrating the event store")
+}
+
 impl WriteSide {
     /// Connects to (and, if configured, migrates) the event store and starts the relay to
     /// `topic`: it makes sure the topic exists first, however late the broker comes up.
@@ -46,10 +61,7 @@ impl WriteSide {
     ) -> anyhow::Result<Self> {
         let pool = database.pool();
         if database.migrate {
-            event_store::MIGRATOR
-                .run(&pool)
-                .await
-                .context("migrating the event store")?;
+            migrate_pool(&pool).await?;
         }
         let admin = service_kit::kafka::shared_admin(&kafka.brokers)
             .context("creating a Kafka admin client")?;

@@ -40,6 +40,32 @@ pub struct ReadSideSettings<'a> {
     pub aggregate_type: &'static str,
 }
 
+/// Creates the read model's schema, or upgrades it, and returns: `<service> migrate`.
+pub async fn migrate<P: Projection>(
+    database: &DatabaseSettings,
+    projection: &P,
+) -> anyhow::Result<()> {
+    read_model(database, projection).await?.close().await;
+    Ok(())
+}
+
+/// A pool whose search path is the projection's live schema, once that schema is up to date.
+async fn read_model<P: Projection>(
+    database: &DatabaseSettings,
+    projection: &P,
+) -> anyhow::Result<PgPool> {
+    let schema = projection.schema();
+    let pool = database.pool_with(
+        database
+            .connect_options()
+            .options([("search_path", schema)]),
+    );
+    projector::ensure_schema(&pool, projection)
+        .await
+        .with_context(|| format!("creating the read model {schema}"))?;
+    Ok(pool)
+}
+
 /// A query service's read model with its projector running beside it.
 pub struct ReadSide {
     /// The read model's pool; its search path is the live schema.
@@ -60,14 +86,7 @@ impl ReadSide {
     ) -> anyhow::Result<Self> {
         let projection = Arc::new(projection);
         let schema = projection.schema().to_owned();
-        let options = settings
-            .database
-            .connect_options()
-            .options([("search_path", schema.as_str())]);
-        let pool = settings.database.pool_with(options);
-        projector::ensure_schema(&pool, projection.as_ref())
-            .await
-            .with_context(|| format!("creating the read model {schema}"))?;
+        let pool = read_model(settings.database, projection.as_ref()).await?;
         let broker = service_kit::kafka::shared_admin(&settings.kafka.brokers)
             .context("creating a Kafka admin client")?;
 

@@ -19,7 +19,7 @@ pub const SETTLE: Duration = Duration::from_secs(60);
 
 /// A service binary of this workspace (built by `cargo build --workspace`, which
 /// `cargo xtask test` and `cargo nextest run --workspace` do).
-fn binary(name: &str) -> PathBuf {
+pub fn binary(name: &str) -> PathBuf {
     let deps = std::env::current_exe().expect("the test binary's path");
     let dir = deps
         .parent()
