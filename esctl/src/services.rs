@@ -220,11 +220,6 @@ pub async fn projections_status(services: &Services, as_json: bool) -> anyhow::R
             .iter()
             .map(|status| {
                 let lag_seconds = status["lag_seconds"].as_f64().unwrap_or_default();
-                let bound = if status["lag_seconds_is_lower_bound"] == true {
-                    "≥"
-                } else {
-                    ""
-                };
                 let rebuild = &status["rebuild"];
                 let rebuild = match rebuild["state"].as_str() {
                     Some("running") => format!(
@@ -242,7 +237,7 @@ pub async fn projections_status(services: &Services, as_json: bool) -> anyhow::R
                     status["applied_events"].to_string(),
                     status["stored_events"].to_string(),
                     status["lag_events"].to_string(),
-                    format!("{bound}{lag_seconds:.1}"),
+                    format!("{lag_seconds:.1}"),
                     status["parked"].to_string(),
                     status["pending"].to_string(),
                     rebuild,

@@ -750,6 +750,13 @@ async fn health_metrics_and_openapi_are_served() {
         json!({ "status": "ready", "checks": { "database": "up", "broker": "up" } })
     );
     app.register("metrics@example.com", 1).await;
+    // A method HTTP does not define must not become a label value of its own.
+    let brew = reqwest::Method::from_bytes(b"BREW").unwrap();
+    app.client
+        .request(brew, app.url("/users"))
+        .send()
+        .await
+        .unwrap();
     let metrics = app
         .client
         .get(app.url("/metrics"))
@@ -760,6 +767,8 @@ async fn health_metrics_and_openapi_are_served() {
         .await
         .unwrap();
     assert!(metrics.contains("http_requests_total"), "{metrics}");
+    assert!(metrics.contains(r#"method="other""#), "{metrics}");
+    assert!(!metrics.contains("BREW"), "{metrics}");
     let openapi = body(
         app.client
             .get(app.url("/api-docs/openapi.json"))

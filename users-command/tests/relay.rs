@@ -79,6 +79,41 @@ async fn the_relay_wakes_on_commit_rather_than_on_its_sweep() {
 }
 
 #[tokio::test]
+async fn a_row_written_outside_any_trace_is_published_with_a_trace_of_its_own() {
+    // Spans get trace ids once a tracer provider is installed, as in every service.
+    let _telemetry = service_kit::telemetry::init("relay-test");
+    let (_, pool, topic) = migrated_store::<Users>().await;
+    // Commands sent straight to the bus, in no span: the rows carry no traceparent.
+    let bus = bus(&pool, &topic);
+    arrange_events(&bus, 2, 0, 1).await;
+    let untraced: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE NOT headers ? 'traceparent'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(untraced, 2, "the rows were written without a trace");
+    let relay = Relay::new(pool.clone(), producer(), RelayConfig::default()).unwrap();
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(relay.run(cancel.clone()));
+    let records = test_support::read_topic_until(&topic, Duration::from_secs(30), |records| {
+        records.len() >= 2
+    })
+    .await;
+    for record in &records {
+        let traceparent = record
+            .header("traceparent")
+            .unwrap_or_else(|| panic!("record {} was published without a traceparent", record.key));
+        let parts: Vec<&str> = traceparent.split('-').collect();
+        assert!(
+            parts.len() == 4 && parts[1].len() == 32 && parts[2].len() == 16,
+            "not a W3C traceparent: {traceparent}"
+        );
+    }
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn a_relay_started_on_a_backlog_of_ten_thousand_rows_drains_it_in_order() {
     let (_, pool, topic) = migrated_store::<Users>().await;
     // 200 users with 50 events each.

@@ -362,6 +362,16 @@ impl Relay {
                     });
                 }
             }
+            // A row written without a trace (older rows, a replay) starts one here, and its
+            // consumers continue it.
+            if headers.get(trace_context::TRACEPARENT).is_none()
+                && let Some(ours) = traceparent.as_deref()
+            {
+                kafka_headers = kafka_headers.insert(Header {
+                    key: trace_context::TRACEPARENT,
+                    value: Some(ours),
+                });
+            }
             spans.push(span);
             let record = FutureRecord::to(topic)
                 .key(key)

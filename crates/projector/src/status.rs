@@ -1,17 +1,13 @@
 //! How far a projection is behind its event store, for operators.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 use sqlx::{PgPool, Row};
 
 use crate::Projection;
 use crate::schema::set_search_path;
 
-/// Store events examined, newest first, to date the oldest one not yet applied.
-const SCAN_LIMIT: usize = 100_000;
-/// Store events examined per query.
-const PAGE: i64 = 1_000;
+/// Aggregates compared per query.
+const PAGE: i64 = 5_000;
 
 /// A projection compared with its event store.
 #[derive(Debug, Clone, Serialize)]
@@ -24,11 +20,8 @@ pub struct ProjectionStatus {
     pub applied_events: i64,
     /// `stored_events - applied_events`: committed but not yet visible in the read model.
     pub lag_events: i64,
-    /// Age of the oldest event not yet applied (0 when none is behind).
+    /// Age of the oldest stored event not yet applied (0 when none is behind).
     pub lag_seconds: f64,
-    /// True when the oldest event behind was not found among the newest `SCAN_LIMIT` events
-    /// examined: the lag is at least `lag_seconds`.
-    pub lag_seconds_is_lower_bound: bool,
     /// Aggregates the read model has seen.
     pub aggregates: i64,
     /// Events waiting for an operator.
@@ -65,10 +58,10 @@ pub async fn status(
             .fetch_one(event_store)
             .await?;
     let lag_events = (stored_events - applied_events).max(0);
-    let (lag_seconds, lag_seconds_is_lower_bound) = if lag_events == 0 {
-        (0.0, false)
+    let lag_seconds = if lag_events == 0 {
+        0.0
     } else {
-        oldest_behind(&mut tx, event_store, aggregate_type, lag_events).await?
+        oldest_behind(&mut tx, event_store, aggregate_type, stored_events).await?
     };
     tx.commit().await?;
     Ok(ProjectionStatus {
@@ -77,7 +70,6 @@ pub async fn status(
         applied_events,
         lag_events,
         lag_seconds,
-        lag_seconds_is_lower_bound,
         aggregates,
         parked,
         skipped,
@@ -85,57 +77,86 @@ pub async fn status(
     })
 }
 
-/// The age in seconds of the oldest stored event the read model has not applied, found by
-/// walking the store newest first until `behind` such events are seen (or `SCAN_LIMIT`, then
-/// the age is a lower bound).
+/// The age in seconds of the oldest stored event the read model has not applied (0 if none).
+///
+/// Exact, and bounded by the number of aggregates rather than of events: an aggregate's events
+/// are applied in sequence, so its oldest event behind is the one after its checkpoint. First
+/// every checkpointed aggregate is compared with its stream, a page of checkpoints at a time;
+/// if the events behind those do not account for every stored event the read model has not
+/// counted, the aggregates it has never seen are looked for too (whole streams behind).
 async fn oldest_behind(
     read_model: &mut sqlx::PgConnection,
     event_store: &PgPool,
     aggregate_type: &str,
-    behind: i64,
-) -> Result<(f64, bool), sqlx::Error> {
-    let mut before = i64::MAX;
-    let (mut found, mut scanned) = (0_i64, 0_usize);
+    stored: i64,
+) -> Result<f64, sqlx::Error> {
     let mut oldest: Option<f64> = None;
-    let mut oldest_scanned = 0.0;
-    while scanned < SCAN_LIMIT {
-        let rows = sqlx::query(
-            "SELECT position, aggregate_id, sequence, \
-                    extract(epoch FROM now() - recorded_at)::float8 AS age \
-               FROM events WHERE aggregate_type = $1 AND position < $2 \
-              ORDER BY position DESC LIMIT $3",
+    let mut older = |age: Option<f64>| {
+        if let Some(age) = age {
+            oldest = Some(oldest.map_or(age, |oldest: f64| oldest.max(age)));
+        }
+    };
+    let (mut after, mut covered) = (String::new(), 0_i64);
+    loop {
+        let page: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT aggregate_id, last_sequence FROM checkpoints \
+              WHERE aggregate_id > $1 ORDER BY aggregate_id LIMIT $2",
+        )
+        .bind(&after)
+        .bind(PAGE)
+        .fetch_all(&mut *read_model)
+        .await?;
+        let Some((last, _)) = page.last() else { break };
+        after = last.clone();
+        let (ids, sequences): (Vec<String>, Vec<i64>) = page.into_iter().unzip();
+        // Every stored event of these aggregates, and the age of the oldest past a checkpoint.
+        let (events, age): (i64, Option<f64>) = sqlx::query_as(
+            "SELECT count(*), \
+                    max(extract(epoch FROM now() - e.recorded_at)::float8) \
+                      FILTER (WHERE e.sequence > c.last_sequence) \
+               FROM unnest($2::text[], $3::bigint[]) AS c(aggregate_id, last_sequence) \
+               JOIN events e ON e.aggregate_type = $1 AND e.aggregate_id = c.aggregate_id",
         )
         .bind(aggregate_type)
-        .bind(before)
-        .bind(PAGE)
-        .fetch_all(event_store)
-        .await?;
-        let Some(last) = rows.last() else {
-            return Ok((oldest.unwrap_or(0.0), false));
-        };
-        before = last.get("position");
-        scanned += rows.len();
-        let ids: Vec<String> = rows.iter().map(|row| row.get("aggregate_id")).collect();
-        let checkpoints: HashMap<String, i64> = sqlx::query_as(
-            "SELECT aggregate_id, last_sequence FROM checkpoints WHERE aggregate_id = ANY($1)",
-        )
         .bind(&ids)
-        .fetch_all(&mut *read_model)
-        .await?
-        .into_iter()
-        .collect();
-        for row in &rows {
-            let id: String = row.get("aggregate_id");
-            let age: f64 = row.get("age");
-            oldest_scanned = age;
-            if row.get::<i64, _>("sequence") > checkpoints.get(&id).copied().unwrap_or(0) {
-                found += 1;
-                oldest = Some(oldest.map_or(age, |oldest: f64| oldest.max(age)));
+        .bind(&sequences)
+        .fetch_one(event_store)
+        .await?;
+        covered += events;
+        older(age);
+    }
+    if covered < stored {
+        // Some aggregates have events but no checkpoint: every one of their events is behind,
+        // the first the oldest.
+        let mut after = String::new();
+        loop {
+            let page: Vec<(String, f64)> = sqlx::query_as(
+                "SELECT aggregate_id, extract(epoch FROM now() - recorded_at)::float8 \
+                   FROM events WHERE aggregate_type = $1 AND aggregate_id > $2 AND sequence = 1 \
+                  ORDER BY aggregate_id LIMIT $3",
+            )
+            .bind(aggregate_type)
+            .bind(&after)
+            .bind(PAGE)
+            .fetch_all(event_store)
+            .await?;
+            let Some((last, _)) = page.last() else { break };
+            after = last.clone();
+            let ids: Vec<&String> = page.iter().map(|(id, _)| id).collect();
+            let seen: std::collections::HashSet<String> = sqlx::query_scalar(
+                "SELECT aggregate_id FROM checkpoints WHERE aggregate_id = ANY($1)",
+            )
+            .bind(&ids)
+            .fetch_all(&mut *read_model)
+            .await?
+            .into_iter()
+            .collect();
+            for (id, age) in &page {
+                if !seen.contains(id) {
+                    older(Some(*age));
+                }
             }
         }
-        if found >= behind {
-            return Ok((oldest.unwrap_or(0.0), false));
-        }
     }
-    Ok((oldest_scanned.max(oldest.unwrap_or(0.0)), true))
+    Ok(oldest.unwrap_or(0.0))
 }

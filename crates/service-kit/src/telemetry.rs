@@ -50,6 +50,11 @@ fn export_configured() -> bool {
 pub fn init(service: &'static str) -> Telemetry {
     // The metrics recorder first, so nothing recorded while the service is built is lost.
     crate::metrics::handle();
+    // Only the first call builds a provider and an exporter (and their threads).
+    static CALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if CALLED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Telemetry { provider: None };
+    }
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let mut builder = SdkTracerProvider::builder()
         .with_resource(Resource::builder().with_service_name(service).build());
