@@ -7,6 +7,7 @@
 mod auth;
 mod services;
 mod stack;
+mod tools;
 mod topic;
 
 use clap::{Parser, Subcommand};
@@ -64,7 +65,8 @@ enum Command {
         #[arg(long, default_value_t = 12 * 3_600)]
         ttl_secs: u64,
     },
-    /// Prepare whatever is missing (Postgres, Tansu), then run the whole test suite.
+    /// Prepare whatever is missing (Postgres, Tansu, promtool, kubernetes-validate), then run
+    /// the whole test suite.
     ///
     /// Extra arguments go to `cargo nextest run`, e.g. `cargo xtask test -- relay`.
     Test {

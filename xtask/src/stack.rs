@@ -59,7 +59,7 @@ fn output(command: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn found(program: &str) -> bool {
+pub fn found(program: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .stdout(Stdio::null())
@@ -345,6 +345,9 @@ pub fn test(args: &[String]) -> Result<()> {
             "warnings",
         ])
         .current_dir(root()))?;
+    // The validators of deploy/ first: nothing is running yet if installing them fails.
+    crate::tools::ensure_promtool()?;
+    let kubernetes_validate = crate::tools::ensure_kubernetes_validate()?;
     let postgres = ensure_postgres()?;
     drop_test_databases(postgres.port)?;
     let broker = ensure_tansu()?;
@@ -369,7 +372,8 @@ pub fn test(args: &[String]) -> Result<()> {
         .env("TEST_PG_USER", PG_USER)
         .env("TEST_PG_PASSWORD", PG_PASSWORD)
         .env("TEST_KAFKA_BROKERS", &broker.brokers)
-        .env("TEST_TANSU_BIN", ensure_tansu_installed()?);
+        .env("TEST_TANSU_BIN", ensure_tansu_installed()?)
+        .env("KUBERNETES_VALIDATE", kubernetes_validate);
     step("running the test suite");
     let result = run(&mut command);
     if let Some(pid) = broker.started {

@@ -2,8 +2,10 @@
 //! builds from and `deploy/k8s/<service>.yaml`. Docker and Kubernetes cannot run in CI,
 //! so these checks stand in for them; nothing here starts a process or touches the network.
 
+mod common;
+
+use common::{read, root};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::Value;
 
@@ -28,7 +30,7 @@ const DEPLOYED: &[Deployed] = &[
     Deployed {
         name: "users-command",
         port: 5001,
-        k8s: "deploy/k8s/users-command.yaml",
+        k8s: "deploy/k8s/base/users-command.yaml",
         settings: &[
             "users-command/src/settings.rs",
             "crates/command-kit/src/settings.rs",
@@ -43,7 +45,7 @@ const DEPLOYED: &[Deployed] = &[
     Deployed {
         name: "users-query",
         port: 5011,
-        k8s: "deploy/k8s/users-query.yaml",
+        k8s: "deploy/k8s/base/users-query.yaml",
         settings: &[
             "users-query/src/settings.rs",
             "crates/query-kit/src/settings.rs",
@@ -58,7 +60,7 @@ const DEPLOYED: &[Deployed] = &[
     Deployed {
         name: "orders-command",
         port: 5002,
-        k8s: "deploy/k8s/orders-command.yaml",
+        k8s: "deploy/k8s/base/orders-command.yaml",
         settings: &[
             "orders-command/src/settings.rs",
             "crates/command-kit/src/settings.rs",
@@ -73,7 +75,7 @@ const DEPLOYED: &[Deployed] = &[
     Deployed {
         name: "orders-query",
         port: 5012,
-        k8s: "deploy/k8s/orders-query.yaml",
+        k8s: "deploy/k8s/base/orders-query.yaml",
         settings: &[
             "orders-query/src/settings.rs",
             "crates/query-kit/src/settings.rs",
@@ -88,7 +90,7 @@ const DEPLOYED: &[Deployed] = &[
     Deployed {
         name: "saga-orchestrator",
         port: 5020,
-        k8s: "deploy/k8s/saga-orchestrator.yaml",
+        k8s: "deploy/k8s/base/saga-orchestrator.yaml",
         settings: &[
             "saga-orchestrator/src/settings.rs",
             // The `saga` section, and the `users` and `orders` sections.
@@ -104,20 +106,6 @@ const DEPLOYED: &[Deployed] = &[
         databases: &["saga", "orders_es"],
     },
 ];
-
-/// The repository root: the parent of `xtask/`.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
-fn read(relative: &str) -> String {
-    let path = root().join(relative);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()))
-}
 
 fn parse(text: &str, what: &str) -> Value {
     serde_yaml_ng::from_str(text)
@@ -619,6 +607,153 @@ fn every_variable_in_compose_and_kubernetes_is_a_setting_its_service_knows() {
             "these variables name no setting of {} (see {:?}): {unknown:?}",
             service.name,
             service.settings
+        );
+    }
+}
+
+/// The observability and tool containers, and the port each publishes for a browser or an
+/// exporter on the host.
+const SUPPORTING: &[(&str, &str)] = &[
+    ("otel-collector", "4318:4318"),
+    ("jaeger", "16686:16686"),
+    ("prometheus", "9090:9090"),
+    ("grafana", "3000:3000"),
+    ("loki", "3100:3100"),
+    ("alloy", "12345:12345"),
+    ("pgweb", "8081:8081"),
+    ("kafka-ui", "8080:8080"),
+];
+
+/// Containers whose images hold no shell or HTTP client, so Compose cannot check them; the
+/// reason is in compose.yaml beside each, and nothing waits for them to be healthy.
+const UNCHECKABLE: &[&str] = &["otel-collector", "alloy"];
+
+#[test]
+fn compose_runs_the_observability_stack_and_the_tools_on_their_ports() {
+    let compose = compose();
+    for (name, published) in SUPPORTING {
+        let service = compose_service(&compose, name);
+        let ports = ports(service);
+        assert!(
+            ports.iter().any(|port| port == published),
+            "{name} should publish {published}, has {ports:?}"
+        );
+    }
+}
+
+#[test]
+fn every_long_running_container_has_a_healthcheck_and_a_pinned_image() {
+    let compose = compose();
+    for (name, service) in compose_services(&compose) {
+        if let Some(image) = service["image"]
+            .as_str()
+            .filter(|_| service["build"].is_null())
+        {
+            let tag = image.rsplit_once(':').map(|(_, tag)| tag).unwrap_or("");
+            assert!(
+                !tag.is_empty() && tag != "latest" && !tag.contains('/'),
+                "{name}'s image {image} is not pinned to a version"
+            );
+        }
+        let one_shot = service["restart"].as_str() == Some("no");
+        if one_shot || UNCHECKABLE.contains(&name.as_str()) {
+            continue;
+        }
+        let test = &service["healthcheck"]["test"];
+        assert!(
+            test.as_sequence().is_some_and(|words| words.len() > 1),
+            "{name} has no healthcheck"
+        );
+    }
+}
+
+#[test]
+fn every_file_compose_mounts_from_the_repository_exists() {
+    let compose = compose();
+    for (name, service) in compose_services(&compose) {
+        for volume in service["volumes"].as_sequence().into_iter().flatten() {
+            let source = match volume {
+                Value::Mapping(_) => scalar(&volume["source"]),
+                short => scalar(short)
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            };
+            // .stack/auth is made by `cargo xtask token` on the host (see compose.yaml).
+            let Some(relative) = source.strip_prefix("./") else {
+                continue;
+            };
+            if relative.starts_with(".stack/") {
+                continue;
+            }
+            assert!(
+                root().join(relative).exists(),
+                "{name} mounts ./{relative}, which does not exist"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_service_is_configured_for_its_containers_and_exports_traces_and_is_scraped() {
+    let compose = compose();
+    let prometheus = read("deploy/prometheus/prometheus.yml");
+    let collector = read("deploy/otel-collector/config.yaml");
+    assert!(
+        collector.contains("endpoint: 0.0.0.0:4318"),
+        "the collector does not receive OTLP/HTTP on 4318"
+    );
+    for deployed in DEPLOYED {
+        let name = deployed.name;
+        let environment = environment(compose_service(&compose, name));
+        let set = |variable: &str| {
+            environment
+                .iter()
+                .find(|(key, _)| key == variable)
+                .map(|(_, value)| value.clone())
+        };
+        assert_eq!(
+            set("OTEL_EXPORTER_OTLP_ENDPOINT").as_deref(),
+            Some("http://otel-collector:4318"),
+            "{name} should export its spans to the collector"
+        );
+        assert!(set("RUST_LOG").is_some(), "{name} sets no RUST_LOG");
+        // The settings whose defaults (127.0.0.1, the local key files) are wrong in a
+        // container: each must be set.
+        let mut required = vec![
+            "HTTP__HOST",
+            "HTTP__PORT",
+            "AUTH__JWKS_FILE",
+            "DATABASE__HOST",
+            "DATABASE__PORT",
+            "DATABASE__USERNAME",
+            "DATABASE__PASSWORD",
+            "DATABASE__DATABASE_NAME",
+            "KAFKA__BROKERS",
+            "TOPIC",
+        ];
+        if deployed.databases.len() > 1 {
+            required.extend([
+                "EVENT_STORE__HOST",
+                "EVENT_STORE__PORT",
+                "EVENT_STORE__USERNAME",
+                "EVENT_STORE__PASSWORD",
+                "EVENT_STORE__DATABASE_NAME",
+            ]);
+        }
+        if name == "saga-orchestrator" {
+            required.extend(["USERS__URL", "ORDERS__URL", "SAGA__TOKEN_FILE"]);
+        }
+        for key in required {
+            let variable = format!("{}{key}", deployed.prefix);
+            assert!(set(&variable).is_some(), "{name} does not set {variable}");
+        }
+        assert!(
+            prometheus.contains(&format!("job_name: {name}"))
+                && prometheus.contains(&format!("\"{name}:{}\"", deployed.port)),
+            "deploy/prometheus/prometheus.yml does not scrape {name} on {}",
+            deployed.port
         );
     }
 }
