@@ -5,7 +5,11 @@
 use std::path::PathBuf;
 
 fn lock_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema.lock")
+    // At run time (cargo and nextest set it): a build reused from another checkout of the
+    // workspace would carry that checkout's path in env!.
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    crate_dir.join("schema.lock")
 }
 
 #[test]
