@@ -73,6 +73,12 @@ pub fn write_saga_token(key: &KeyPair) -> Result<()> {
 
 /// `cargo xtask token`: prints a token of the stack's key.
 pub fn print_token(subject: &str, role: &str, ttl_secs: u64) -> Result<()> {
+    println!("{}", token(subject, role, ttl_secs)?);
+    Ok(())
+}
+
+/// A token of the stack's key (made on first use).
+pub fn token(subject: &str, role: &str, ttl_secs: u64) -> Result<String> {
     let role = match role {
         "admin" => Role::Admin,
         "customer" => Role::Customer,
@@ -82,9 +88,5 @@ pub fn print_token(subject: &str, role: &str, ttl_secs: u64) -> Result<()> {
     anyhow::ensure!(!subject.trim().is_empty(), "--sub must not be empty");
     anyhow::ensure!(ttl_secs > 0, "--ttl-secs must be at least 1");
     let key = ensure_keys()?;
-    println!(
-        "{}",
-        key.token(&AuthSettings::default(), subject, role, ttl_secs)?
-    );
-    Ok(())
+    key.token(&AuthSettings::default(), subject, role, ttl_secs)
 }

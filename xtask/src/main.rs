@@ -1,4 +1,4 @@
-//! Developer tooling: `cargo xtask up | down | status | topic | token | test`.
+//! Developer tooling: `cargo xtask up | down | status | topic | token | test | bench`.
 //!
 //! Brings up the local stack on this machine without Docker: the Debian Postgres cluster
 //! (installed if missing), the Tansu broker (installed with `cargo install` if missing), the
@@ -30,6 +30,9 @@ enum Command {
         /// Return once everything is healthy; stop it later with `cargo xtask down`.
         #[arg(long)]
         detach: bool,
+        /// Build and run the services optimised (`cargo build --release`), as for benchmarks.
+        #[arg(long)]
+        release: bool,
     },
     /// Stop what `cargo xtask up --detach` started.
     Down,
@@ -65,6 +68,17 @@ enum Command {
         #[arg(long, default_value_t = 12 * 3_600)]
         ttl_secs: u64,
     },
+    /// Measure every stage against the running stack; update docs/benchmarks.md.
+    ///
+    /// Start the stack first with `cargo xtask up --release --detach`. Builds the harness in
+    /// release mode and runs it with an admin token of the stack's key; arguments go to it,
+    /// e.g. `cargo xtask bench -- b1 --runs 1` or `cargo xtask bench -- --quick --report -`
+    /// (see `cargo xtask bench -- --help`). The full run takes about half an hour here.
+    Bench {
+        /// Arguments for cqrs-bench.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Prepare whatever is missing (Postgres, Tansu, promtool, kubernetes-validate), then run
     /// the whole test suite.
     ///
@@ -79,7 +93,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Up { detach } => services::up(detach),
+        Command::Up { detach, release } => services::up(detach, release),
         Command::Down => services::down(),
         Command::Status => services::status(),
         Command::Topic {
@@ -99,9 +113,36 @@ fn main() {
             ttl_secs,
         } => auth::print_token(&sub, &role, ttl_secs),
         Command::Test { args } => stack::test(&args),
+        Command::Bench { args } => bench(&args),
     };
     if let Err(error) = result {
         eprintln!("xtask: {error:#}");
         std::process::exit(1);
     }
+}
+
+/// `cargo xtask bench`: the release build of cqrs-bench, run with an admin token.
+fn bench(args: &[String]) -> anyhow::Result<()> {
+    let token = auth::token("bench", "admin", 6 * 3_600)?;
+    stack::step("building the benchmark harness (release)");
+    stack::run(
+        std::process::Command::new("cargo")
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "-p",
+                "bench",
+                "--bin",
+                "cqrs-bench",
+            ])
+            .current_dir(stack::root()),
+    )?;
+    let binary = services::target_dir().join("release").join("cqrs-bench");
+    stack::run(
+        std::process::Command::new(binary)
+            .args(args)
+            .env("BENCH_TOKEN", token)
+            .current_dir(stack::root()),
+    )
 }

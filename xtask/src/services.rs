@@ -56,7 +56,7 @@ const SERVICES: &[Service] = &[
     },
 ];
 
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| stack::root().join("target"))
@@ -76,7 +76,7 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     response.split_whitespace().nth(1)?.parse().ok()
 }
 
-pub fn up(detach: bool) -> Result<()> {
+pub fn up(detach: bool, release: bool) -> Result<()> {
     let postgres = stack::ensure_postgres()?;
     let dir = stack::state_dir()?;
     if let Some(cluster) = &postgres.started {
@@ -91,6 +91,9 @@ pub fn up(detach: bool) -> Result<()> {
     step("building the services");
     let mut build = Command::new("cargo");
     build.args(["build", "--quiet"]).current_dir(stack::root());
+    if release {
+        build.arg("--release");
+    }
     for service in SERVICES {
         build.args(["--bin", service.name]);
     }
@@ -109,7 +112,8 @@ pub fn up(detach: bool) -> Result<()> {
             "starting {} on {} (log in .stack/{}.log)",
             service.name, service.port, service.name
         ));
-        let mut command = Command::new(target_dir().join("debug").join(service.name));
+        let profile = if release { "release" } else { "debug" };
+        let mut command = Command::new(target_dir().join(profile).join(service.name));
         for (section, database) in service.databases {
             command
                 .env(

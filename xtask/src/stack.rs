@@ -21,7 +21,10 @@ pub const TOPICS: &[(&str, i32)] = &[("users.events", 3), ("orders.events", 3)];
 
 /// The repository root (the parent of `xtask/`).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // At run time (cargo run, cargo test and nextest set it): a build reused from another
+    // checkout of the workspace would carry that checkout's path in env!.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()

@@ -30,7 +30,7 @@ pub fn partition_for(aggregate_id: &str) -> i16 {
 }
 
 /// Builds the wire envelope of a stored event.
-pub(crate) fn envelope(
+pub fn envelope(
     event: &SerializedEvent,
     event_id: Uuid,
     recorded_at: DateTime<Utc>,

@@ -1,0 +1,229 @@
+//! cqrs-bench: measures every stage of the running local stack and writes docs/benchmarks.md.
+//! `cargo xtask bench` builds it in release mode, gives it a token and runs it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use bench::{NAMES, Sizes, Target};
+use clap::Parser;
+use secrecy::SecretString;
+use service_kit::settings::DatabaseSettings;
+
+/// Benchmarks of the event-sourced CQRS system against the running stack (`cargo xtask up`):
+/// B0 pgbench limit, B1 commands, B2 relay, B3 projections, B4 sagas, B5 growth. Prints each
+/// table as it is done and writes them, with the machine and the date, into the report.
+#[derive(Parser)]
+#[command(name = "cqrs-bench", version)]
+struct Cli {
+    /// Benchmarks to run (b0 b1 b2 b3 b4 b5); all when none. B1 runs B0 first, and B2-B4 run
+    /// B0 and B1 first, for the rates they depend on.
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(NAMES))]
+    only: Vec<String>,
+    /// Tiny sizes and one run of each: seconds in all, for checking the harness.
+    #[arg(long)]
+    quick: bool,
+    /// Runs of each measurement (the table holds medians); default 3, 1 with --quick.
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Seconds of each timed load; default 10, 1 with --quick.
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Markdown file to update (its generated section only); "-" to write none.
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    report: String,
+    /// Bearer token with the admin role (`cargo xtask token --sub bench --role admin`).
+    #[arg(long, env = "BENCH_TOKEN", hide_env_values = true)]
+    token: String,
+    #[arg(
+        long,
+        env = "BENCH_USERS_COMMAND_URL",
+        default_value = "http://127.0.0.1:5001"
+    )]
+    users_command_url: String,
+    #[arg(
+        long,
+        env = "BENCH_USERS_QUERY_URL",
+        default_value = "http://127.0.0.1:5011"
+    )]
+    users_query_url: String,
+    #[arg(
+        long,
+        env = "BENCH_ORDERS_COMMAND_URL",
+        default_value = "http://127.0.0.1:5002"
+    )]
+    orders_command_url: String,
+    #[arg(
+        long,
+        env = "BENCH_ORDERS_QUERY_URL",
+        default_value = "http://127.0.0.1:5012"
+    )]
+    orders_query_url: String,
+    /// Kafka bootstrap brokers.
+    #[arg(long, env = "BENCH_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// The topic users-command publishes to.
+    #[arg(long, default_value = "users.events")]
+    users_topic: String,
+    /// Postgres server for scratch databases and pgbench (role needs CREATEDB).
+    #[arg(long, env = "BENCH_PG_HOST", default_value = "127.0.0.1")]
+    pg_host: String,
+    #[arg(long, env = "BENCH_PG_PORT", default_value_t = 5432)]
+    pg_port: u16,
+    #[arg(long, env = "BENCH_PG_USER", default_value = "cqrs")]
+    pg_user: String,
+    #[arg(
+        long,
+        env = "BENCH_PG_PASSWORD",
+        default_value = "cqrs",
+        hide_default_value = true
+    )]
+    pg_password: String,
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(error) = run(cli).await {
+        eprintln!("cqrs-bench: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut sizes = if cli.quick {
+        Sizes::quick()
+    } else {
+        Sizes::full()
+    };
+    if let Some(runs) = cli.runs {
+        anyhow::ensure!(runs > 0, "--runs must be at least 1");
+        sizes.runs = runs;
+    }
+    if let Some(seconds) = cli.seconds {
+        anyhow::ensure!(seconds > 0, "--seconds must be at least 1");
+        sizes.seconds = seconds;
+    }
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", cli.token.trim())
+            .parse()
+            .context("the token is not a valid header value")?,
+    );
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .pool_max_idle_per_host(64)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let target = Target {
+        users_command: cli.users_command_url.trim_end_matches('/').to_owned(),
+        users_query: cli.users_query_url.trim_end_matches('/').to_owned(),
+        orders_command: cli.orders_command_url.trim_end_matches('/').to_owned(),
+        orders_query: cli.orders_query_url.trim_end_matches('/').to_owned(),
+        client,
+        server: DatabaseSettings {
+            host: cli.pg_host,
+            port: cli.pg_port,
+            username: cli.pg_user,
+            password: SecretString::from(cli.pg_password),
+            ..DatabaseSettings::default()
+        },
+        brokers: cli.brokers,
+        users_topic: cli.users_topic,
+    };
+    check_reachable(&target).await?;
+    let machine = machine(&target).await;
+    eprintln!("[bench] {}", machine.replace('\n', " "));
+    let sections = bench::run(&target, &sizes, &cli.only).await?;
+    if cli.report != "-" {
+        let path = PathBuf::from(&cli.report);
+        let existing = std::fs::read_to_string(&path).unwrap_or_default();
+        let machine = format!("{machine}\nSizes: {sizes:?}\n");
+        std::fs::write(&path, bench::write_report(&existing, &machine, &sections))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("[bench] wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Every service must answer /health/ready, or the figures would measure failures.
+async fn check_reachable(target: &Target) -> anyhow::Result<()> {
+    for url in [
+        &target.users_command,
+        &target.users_query,
+        &target.orders_command,
+        &target.orders_query,
+    ] {
+        let ready = target
+            .client
+            .get(format!("{url}/health/ready"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success());
+        anyhow::ensure!(
+            ready,
+            "{url} is not ready: start the stack with `cargo xtask up --release --detach`"
+        );
+    }
+    Ok(())
+}
+
+/// The machine, the date and the builds, for the report's header.
+async fn machine(target: &Target) -> String {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find(|line| line.starts_with("model name"))
+        .and_then(|line| line.split(':').nth(1))
+        .map_or("unknown CPU".to_owned(), |model| model.trim().to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let memory_gib = read("/proc/meminfo")
+        .lines()
+        .find(|line| line.starts_with("MemTotal"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    let kernel = read("/proc/sys/kernel/osrelease");
+    let postgres: String = sqlx::query_scalar("SELECT version()")
+        .fetch_one(&target.server.pool())
+        .await
+        .unwrap_or_else(|_| "unknown".to_owned());
+    let postgres = postgres.split(" on ").next().unwrap_or_default().to_owned();
+    let profile = services_profile();
+    format!(
+        "Machine: {cores} cores ({cpu}), {memory_gib:.0} GiB, Linux {}; {postgres}; Tansu broker.\n\
+         Date: {} UTC. Services built {profile}; this harness built {}.",
+        kernel.trim(),
+        chrono::Utc::now().format("%Y-%m-%d %H:%M"),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    )
+}
+
+/// Whether the running users-command is a release or a debug build (from its executable's
+/// path under target/).
+fn services_profile() -> &'static str {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return "unknown";
+    };
+    for entry in entries.flatten() {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if comm.trim() == "users-command" {
+            let exe = std::fs::read_link(entry.path().join("exe")).unwrap_or_default();
+            let exe = exe.to_string_lossy();
+            return if exe.contains("/release/") {
+                "release"
+            } else if exe.contains("/debug/") {
+                "debug"
+            } else {
+                "unknown"
+            };
+        }
+    }
+    "unknown"
+}
