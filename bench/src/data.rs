@@ -54,16 +54,23 @@ impl Scratch {
         Ok(scratch)
     }
 
-    /// Drops the database.
+    /// Drops the database (retrying while an autovacuum worker still holds it: Postgres stops
+    /// those for a DROP DATABASE, but only a superuser may use FORCE).
     pub async fn drop(self) -> anyhow::Result<()> {
         self.pool.close().await;
         let admin = maintenance(&self.server).await?;
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.settings.database_name
-        ))
-        .execute(&admin)
-        .await?;
+        let statement = format!("DROP DATABASE IF EXISTS {}", self.settings.database_name);
+        let mut attempts = 0;
+        loop {
+            match sqlx::query(&statement).execute(&admin).await {
+                Ok(_) => break,
+                Err(_) if attempts < 20 => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
         admin.close().await;
         Ok(())
     }

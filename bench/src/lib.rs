@@ -25,13 +25,60 @@ pub struct Target {
     pub users_query: String,
     pub orders_command: String,
     pub orders_query: String,
-    /// Sends an admin bearer token with every request.
-    pub client: reqwest::Client,
+    /// HTTP clients, each sending the bearer token of another admin subject: the services
+    /// limit requests per subject, so load spread over many subjects is what many callers
+    /// would send. Client `n % len` serves load client (or request) `n`.
+    pub clients: Vec<reqwest::Client>,
     /// The Postgres server: scratch databases and pgbench go there.
     pub server: DatabaseSettings,
     pub brokers: String,
     /// The topic users-command publishes to.
     pub users_topic: String,
+}
+
+impl Target {
+    /// The HTTP client of load client (or request) `n`.
+    pub fn client(&self, n: usize) -> &reqwest::Client {
+        &self.clients[n % self.clients.len()]
+    }
+
+    /// Waits until both command services report an empty outbox, so a measurement does not
+    /// pay for the backlog an earlier one left (up to ten minutes; the relay sweeps every 5 s).
+    pub async fn settle(&self, progress: &(dyn Fn(String) + Sync)) -> anyhow::Result<()> {
+        let deadline = Instant::now() + std::time::Duration::from_secs(600);
+        let mut reported = Instant::now();
+        loop {
+            let mut backlog = 0.0;
+            for service in [&self.users_command, &self.orders_command] {
+                let metrics = self
+                    .client(0)
+                    .get(format!("{service}/metrics"))
+                    .send()
+                    .await?
+                    .text()
+                    .await?;
+                backlog += metrics
+                    .lines()
+                    .find_map(|line| line.strip_prefix("outbox_backlog_rows "))
+                    .and_then(|value| value.trim().parse::<f64>().ok())
+                    .unwrap_or(0.0);
+            }
+            if backlog == 0.0 {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the outboxes still hold {backlog} rows after ten minutes"
+            );
+            if reported.elapsed().as_secs() >= 10 {
+                progress(format!(
+                    "waiting for the relays: {backlog} rows in the outboxes"
+                ));
+                reported = Instant::now();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
 }
 
 /// How much each benchmark does.
@@ -52,6 +99,8 @@ pub struct Sizes {
     pub growth_commands: u64,
     pub snapshot_events: u64,
     pub burst_orders: u64,
+    /// Arrival rate of the B2-B4 open loops; half of B1's highest rate when not given.
+    pub rate: Option<f64>,
 }
 
 impl Sizes {
@@ -59,7 +108,7 @@ impl Sizes {
     pub fn full() -> Self {
         Self {
             runs: 3,
-            seconds: 10,
+            seconds: 5,
             clients: vec![1, 8, 32],
             max_operations: 200_000,
             drain_rows: 100_000,
@@ -68,6 +117,7 @@ impl Sizes {
             growth_commands: 2_000,
             snapshot_events: 10_000,
             burst_orders: 500,
+            rate: None,
         }
     }
 
@@ -84,6 +134,7 @@ impl Sizes {
             growth_commands: 20,
             snapshot_events: 60,
             burst_orders: 10,
+            rate: None,
         }
     }
 }
@@ -166,13 +217,33 @@ impl Section {
     }
 }
 
-/// The benchmarks by name, in the order they run.
-pub const NAMES: &[&str] = &["b0", "b1", "b2", "b3", "b4", "b5"];
+/// The benchmarks by name, in the order they run. `b2` is `b2-latency` and `b2-drain`, `b3`
+/// is `b3-latency` and `b3-rebuild`.
+pub const NAMES: &[&str] = &[
+    "b0",
+    "b1",
+    "b2",
+    "b2-latency",
+    "b2-drain",
+    "b3",
+    "b3-latency",
+    "b3-rebuild",
+    "b4",
+    "b5",
+];
 
 /// Runs the benchmarks named in `only` (all when empty), printing each table as it is done
 /// and progress lines on stderr; returns every section.
 pub async fn run(target: &Target, sizes: &Sizes, only: &[String]) -> anyhow::Result<Vec<Section>> {
-    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let wanted = |name: &str| {
+        only.is_empty()
+            || only.iter().any(|o| {
+                o == name
+                    || name
+                        .strip_prefix(o.as_str())
+                        .is_some_and(|rest| rest.starts_with('-'))
+            })
+    };
     let progress = |line: String| eprintln!("[bench] {line}");
     let mut findings = scenarios::Findings::default();
     let mut sections = Vec::new();
@@ -183,9 +254,10 @@ pub async fn run(target: &Target, sizes: &Sizes, only: &[String]) -> anyhow::Res
             sections.push(section);
         }
     };
-    // B1 needs B0's limit; B2-B4 need B1's rates: run the earlier ones when a later one is
-    // asked for alone.
-    let needs_b1 = wanted("b1") || wanted("b2") || wanted("b3") || wanted("b4");
+    // B1 needs B0's limit; the half loads of B2-B4 need B1's rates (unless a rate is given):
+    // the earlier ones run when a later one is asked for alone.
+    let latency = wanted("b2-latency") || wanted("b3-latency");
+    let needs_b1 = wanted("b1") || ((latency || wanted("b4")) && sizes.rate.is_none());
     if wanted("b0") || needs_b1 {
         progress(format!("B0: pgbench at {:?} clients", sizes.clients));
         done(
@@ -200,21 +272,22 @@ pub async fn run(target: &Target, sizes: &Sizes, only: &[String]) -> anyhow::Res
             &mut sections,
         );
     }
-    if wanted("b2") || wanted("b3") {
+    if latency {
+        target.settle(&progress).await?;
         progress("B2/B3: half load, commit → broker and → read model".to_owned());
         done(
             scenarios::b2_b3_latency(target, sizes, &findings).await?,
             &mut sections,
         );
     }
-    if wanted("b2") {
+    if wanted("b2-drain") {
         progress(format!("B2: draining {} outbox rows", sizes.drain_rows));
         done(
             vec![scenarios::b2_drain(target, sizes).await?],
             &mut sections,
         );
     }
-    if wanted("b3") {
+    if wanted("b3-rebuild") {
         progress(format!("B3: rebuilds of {:?} events", sizes.rebuild_events));
         done(
             vec![scenarios::b3_rebuild(target, sizes).await?],
@@ -222,6 +295,7 @@ pub async fn run(target: &Target, sizes: &Sizes, only: &[String]) -> anyhow::Res
         );
     }
     if wanted("b4") {
+        target.settle(&progress).await?;
         progress("B4: sagas".to_owned());
         done(
             vec![scenarios::b4(target, sizes, &findings).await?],
@@ -242,47 +316,96 @@ pub async fn run(target: &Target, sizes: &Sizes, only: &[String]) -> anyhow::Res
     Ok(sections)
 }
 
-/// Replaces the generated part of `document` (between the results markers) with `sections`
-/// and a header naming the machine and the date; the rest of the file (analysis, profiles,
-/// before/after) is kept.
+/// Writes `sections` into the generated part of `document` (between the results markers):
+/// each replaces the table of the same benchmark, tables of benchmarks not run this time are
+/// kept (with the machine line they were measured under), so one benchmark can be rerun
+/// alone. The rest of the file (analysis, profiles, before/after) is kept as it is.
 pub fn write_report(document: &str, machine: &str, sections: &[Section]) -> String {
     const START: &str = "<!-- results:start (written by cargo xtask bench) -->";
     const END: &str = "<!-- results:end -->";
-    let mut generated = format!("{START}\n\n{machine}\n");
+    const MARK: &str = "<!-- section:";
+    let (before, old, after) = match (document.find(START), document.find(END)) {
+        (Some(start), Some(end)) if end > start => (
+            &document[..start],
+            &document[start + START.len()..end],
+            &document[end + END.len()..],
+        ),
+        _ => ("# Benchmarks\n\n", "", "\n"),
+    };
+    // The old block: `<!-- section:id -->` then the table, up to the next mark.
+    let mut tables: Vec<(String, String)> = Vec::new();
+    for chunk in old.split(MARK).skip(1) {
+        if let Some((id, body)) = chunk.split_once(" -->") {
+            tables.push((id.to_owned(), body.trim().to_owned()));
+        }
+    }
     for section in sections {
-        generated.push('\n');
-        generated.push_str(&section.markdown());
+        let body = format!("{}\n\n{machine}", section.markdown().trim());
+        match tables.iter_mut().find(|(id, _)| id == section.id) {
+            Some(table) => table.1 = body,
+            None => tables.push((section.id.to_owned(), body)),
+        }
+    }
+    let order = |id: &str| {
+        ORDER
+            .iter()
+            .position(|known| *known == id)
+            .unwrap_or(ORDER.len())
+    };
+    tables.sort_by_key(|(id, _)| order(id));
+    let mut generated = format!("{START}\n");
+    for (id, body) in tables {
+        generated.push_str(&format!("\n{MARK}{id} -->\n{body}\n"));
     }
     generated.push('\n');
     generated.push_str(END);
-    match (document.find(START), document.find(END)) {
-        (Some(start), Some(end)) if end > start => format!(
-            "{}{generated}{}",
-            &document[..start],
-            &document[end + END.len()..]
-        ),
-        _ => format!("# Benchmarks\n\n{generated}\n"),
-    }
+    format!("{before}{generated}{after}")
 }
+
+/// The order of the tables in the report.
+const ORDER: &[&str] = &[
+    "b0",
+    "b1",
+    "b2",
+    "b2-drain",
+    "b3",
+    "b3-rebuild",
+    "b4",
+    "b5",
+    "b5-snapshot",
+];
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_report_replaces_only_the_generated_part() {
-        let mut section = Section::new("b0", "B0 limit", &["clients", "tx/s"]);
-        section.row(vec!["1".to_owned(), "900".to_owned()]);
-        let first = write_report("", "Machine: test", std::slice::from_ref(&section));
+    fn the_report_replaces_the_tables_it_measured_and_keeps_the_others() {
+        let mut limit = Section::new("b0", "B0 limit", &["clients", "tx/s"]);
+        limit.row(vec!["1".to_owned(), "900".to_owned()]);
+        let mut growth = Section::new("b5", "B5 growth", &["events", "p50 ms"]);
+        growth.row(vec!["0".to_owned(), "1.5".to_owned()]);
+        let first = write_report("", "Machine: first", &[growth.clone(), limit.clone()]);
         assert!(
             first.contains("| clients | tx/s |\n|---|---|\n| 1 | 900 |"),
             "{first}"
         );
+        assert!(
+            first.find("B0 limit") < first.find("B5 growth"),
+            "in benchmark order"
+        );
         let edited = first.replace("# Benchmarks", "# Benchmarks\n\nOur analysis.")
             + "\n## Profiles\n\nKept.\n";
-        section.rows[0][1] = "1000".to_owned();
-        let second = write_report(&edited, "Machine: test", &[section]);
+        limit.rows[0][1] = "1000".to_owned();
+        let second = write_report(&edited, "Machine: second", &[limit]);
         assert!(second.contains("Our analysis.") && second.contains("## Profiles\n\nKept."));
         assert!(second.contains("| 1 | 1000 |") && !second.contains("| 1 | 900 |"));
+        // B5 was not rerun: its table and the machine it was measured on stay.
+        assert!(second.contains("| 0 | 1.5 |\n\nMachine: first"), "{second}");
+        assert!(
+            second.contains("| 1 | 1000 |\n\nMachine: second"),
+            "{second}"
+        );
+        assert_eq!(second.matches("<!-- section:b0 -->").count(), 1);
     }
 }

@@ -26,15 +26,27 @@ struct Cli {
     /// Runs of each measurement (the table holds medians); default 3, 1 with --quick.
     #[arg(long)]
     runs: Option<usize>,
-    /// Seconds of each timed load; default 10, 1 with --quick.
+    /// Seconds of each timed load; default 5, 1 with --quick.
     #[arg(long)]
     seconds: Option<u64>,
+    /// Arrival rate (per second) of the B2-B4 open loops, instead of half of B1's highest
+    /// rate (then B0 and B1 need not run first).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Markdown file to update (its generated section only); "-" to write none.
     #[arg(long, default_value = "docs/benchmarks.md")]
     report: String,
-    /// Bearer token with the admin role (`cargo xtask token --sub bench --role admin`).
-    #[arg(long, env = "BENCH_TOKEN", hide_env_values = true)]
-    token: String,
+    /// Bearer tokens with the admin role, comma-separated, of different subjects (the services
+    /// limit requests per subject; `cargo xtask bench` makes 64). Load client n uses token
+    /// n modulo their number.
+    #[arg(
+        long,
+        env = "BENCH_TOKENS",
+        hide_env_values = true,
+        value_delimiter = ',',
+        required = true
+    )]
+    tokens: Vec<String>,
     #[arg(
         long,
         env = "BENCH_USERS_COMMAND_URL",
@@ -100,28 +112,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         anyhow::ensure!(runs > 0, "--runs must be at least 1");
         sizes.runs = runs;
     }
+    if let Some(rate) = cli.rate {
+        anyhow::ensure!(
+            rate > 0.0 && rate.is_finite(),
+            "--rate must be a positive number"
+        );
+        sizes.rate = Some(rate);
+    }
     if let Some(seconds) = cli.seconds {
         anyhow::ensure!(seconds > 0, "--seconds must be at least 1");
         sizes.seconds = seconds;
     }
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {}", cli.token.trim())
-            .parse()
-            .context("the token is not a valid header value")?,
+    let mut clients = Vec::new();
+    for token in cli
+        .tokens
+        .iter()
+        .map(|token| token.trim())
+        .filter(|t| !t.is_empty())
+    {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}")
+                .parse()
+                .context("a token is not a valid header value")?,
+        );
+        clients.push(
+            reqwest::Client::builder()
+                .default_headers(headers)
+                .timeout(Duration::from_secs(60))
+                .build()?,
+        );
+    }
+    anyhow::ensure!(
+        !clients.is_empty(),
+        "no token given (--tokens or BENCH_TOKENS)"
     );
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
-        .pool_max_idle_per_host(64)
-        .timeout(Duration::from_secs(60))
-        .build()?;
     let target = Target {
         users_command: cli.users_command_url.trim_end_matches('/').to_owned(),
         users_query: cli.users_query_url.trim_end_matches('/').to_owned(),
         orders_command: cli.orders_command_url.trim_end_matches('/').to_owned(),
         orders_query: cli.orders_query_url.trim_end_matches('/').to_owned(),
-        client,
+        clients,
         server: DatabaseSettings {
             host: cli.pg_host,
             port: cli.pg_port,
@@ -132,14 +164,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         brokers: cli.brokers,
         users_topic: cli.users_topic,
     };
-    check_reachable(&target).await?;
+    // The in-process benchmarks (B0, the drain, the rebuild, B5) need Postgres and the broker
+    // only.
+    let over_http = ["b1", "b2", "b2-latency", "b3", "b3-latency", "b4"];
+    if cli.only.is_empty()
+        || cli
+            .only
+            .iter()
+            .any(|name| over_http.contains(&name.as_str()))
+    {
+        check_reachable(&target).await?;
+    }
     let machine = machine(&target).await;
     eprintln!("[bench] {}", machine.replace('\n', " "));
     let sections = bench::run(&target, &sizes, &cli.only).await?;
     if cli.report != "-" {
         let path = PathBuf::from(&cli.report);
         let existing = std::fs::read_to_string(&path).unwrap_or_default();
-        let machine = format!("{machine}\nSizes: {sizes:?}\n");
+        let machine = format!("{machine} Runs {}, {} s loads.", sizes.runs, sizes.seconds);
         std::fs::write(&path, bench::write_report(&existing, &machine, &sections))
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("[bench] wrote {}", path.display());
@@ -147,25 +189,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every service must answer /health/ready, or the figures would measure failures.
+/// Every service must answer /health/ready (within a minute: a busy broker can hold a readiness
+/// check up), or the figures would measure failures.
 async fn check_reachable(target: &Target) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     for url in [
         &target.users_command,
         &target.users_query,
         &target.orders_command,
         &target.orders_query,
     ] {
-        let ready = target
-            .client
-            .get(format!("{url}/health/ready"))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .is_ok_and(|response| response.status().is_success());
-        anyhow::ensure!(
-            ready,
-            "{url} is not ready: start the stack with `cargo xtask up --release --detach`"
-        );
+        loop {
+            let ready = target
+                .client(0)
+                .get(format!("{url}/health/ready"))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .is_ok_and(|response| response.status().is_success());
+            if ready {
+                break;
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "{url} is not ready: start the stack with `cargo xtask up --release --detach`"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
     Ok(())
 }
@@ -186,8 +236,12 @@ async fn machine(target: &Target) -> String {
         .and_then(|kib| kib.parse::<f64>().ok())
         .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
     let kernel = read("/proc/sys/kernel/osrelease");
+    let maintenance = DatabaseSettings {
+        database_name: "postgres".to_owned(),
+        ..target.server.clone()
+    };
     let postgres: String = sqlx::query_scalar("SELECT version()")
-        .fetch_one(&target.server.pool())
+        .fetch_one(&maintenance.pool())
         .await
         .unwrap_or_else(|_| "unknown".to_owned());
     let postgres = postgres.split(" on ").next().unwrap_or_default().to_owned();

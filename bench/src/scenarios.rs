@@ -215,9 +215,9 @@ mod secrecy_free {
 
 // ---- B1 ------------------------------------------------------------------------------------
 
-async fn register(target: &Target, email: &str) -> anyhow::Result<Uuid> {
+async fn register(target: &Target, n: usize, email: &str) -> anyhow::Result<Uuid> {
     let response = target
-        .client
+        .client(n)
         .post(format!("{}/users", target.users_command))
         .json(&json!({ "email": email, "name": "Bench User", "credit_limit_cents": 100_000_000_000_i64 }))
         .send()
@@ -232,9 +232,9 @@ async fn register(target: &Target, email: &str) -> anyhow::Result<Uuid> {
         .context("register answered no id")
 }
 
-async fn place(target: &Target, user: Uuid) -> anyhow::Result<Uuid> {
+async fn place(target: &Target, n: usize, user: Uuid) -> anyhow::Result<Uuid> {
     let response = target
-        .client
+        .client(n)
         .post(format!("{}/orders", target.orders_command))
         .json(&json!({
             "user_id": user,
@@ -257,7 +257,14 @@ async fn place(target: &Target, user: Uuid) -> anyhow::Result<Uuid> {
 async fn customers(target: &Target, count: usize) -> anyhow::Result<Arc<Vec<Uuid>>> {
     let mut users = Vec::with_capacity(count);
     for _ in 0..count {
-        users.push(register(target, &format!("{}@customer.bench", Uuid::now_v7())).await?);
+        users.push(
+            register(
+                target,
+                users.len(),
+                &format!("{}@customer.bench", Uuid::now_v7()),
+            )
+            .await?,
+        );
     }
     Ok(Arc::new(users))
 }
@@ -283,18 +290,20 @@ pub async fn b1(
             for _ in 0..sizes.runs {
                 let (target, users) = (target.clone(), users.clone());
                 let duration = Duration::from_secs(sizes.seconds);
-                let measured = closed_loop(clients, duration, sizes.max_operations, move |_, n| {
-                    let (target, users) = (target.clone(), users.clone());
-                    async move {
-                        if command == "register-user" {
-                            register(&target, &format!("{}@b1.bench", Uuid::now_v7())).await?;
-                        } else {
-                            place(&target, users[n as usize % users.len()]).await?;
+                let measured =
+                    closed_loop(clients, duration, sizes.max_operations, move |client, n| {
+                        let (target, users) = (target.clone(), users.clone());
+                        async move {
+                            if command == "register-user" {
+                                register(&target, client, &format!("{}@b1.bench", Uuid::now_v7()))
+                                    .await?;
+                            } else {
+                                place(&target, client, users[n as usize % users.len()]).await?;
+                            }
+                            Ok(())
                         }
-                        Ok(())
-                    }
-                })
-                .await;
+                    })
+                    .await;
                 runs.push(measured);
             }
             let throughput = median(&runs.iter().map(Throughput::per_second).collect::<Vec<_>>());
@@ -349,8 +358,11 @@ async fn watch_topic(
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("bench-{}", Uuid::now_v7()))
         .set("enable.auto.commit", "false")
+        // Tansu answers a fetch only when its wait runs out: wait little, or the wait is
+        // what this measures.
+        .set("fetch.wait.max.ms", "5")
         .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
     let partitions = metadata
         .topics()
         .first()
@@ -361,7 +373,7 @@ async fn watch_topic(
     }
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions as i32 {
-        let (_, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
+        let (_, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(30))?;
         assignment.add_partition_offset(topic, partition, Offset::Offset(high))?;
     }
     consumer.assign(&assignment)?;
@@ -396,7 +408,7 @@ pub async fn b2_b3_latency(
     sizes: &Sizes,
     findings: &Findings,
 ) -> anyhow::Result<Vec<Section>> {
-    let load = (findings.register_max / 2.0).max(1.0);
+    let load = sizes.rate.unwrap_or(findings.register_max / 2.0).max(1.0);
     let mut consumed_runs = Vec::new();
     let mut command_runs = Vec::new();
     let mut visible_runs = Vec::new();
@@ -413,20 +425,21 @@ pub async fn b2_b3_latency(
             Duration::from_secs(sizes.seconds),
             sizes.max_operations,
             Duration::from_secs(30),
-            move |_, due| {
+            move |n, due| {
                 let (target, registered, visible) = (
                     shared_target.clone(),
                     shared_registered.clone(),
                     shared_visible.clone(),
                 );
                 async move {
-                    let id = register(&target, &format!("{}@b2.bench", Uuid::now_v7())).await?;
+                    let n = n as usize;
+                    let id = register(&target, n, &format!("{}@b2.bench", Uuid::now_v7())).await?;
                     let committed = Instant::now();
                     let latency = due.elapsed();
                     registered.lock().unwrap().push(id.to_string());
                     // Read your write: answered once the projector applied version 1.
                     let response = target
-                        .client
+                        .client(n)
                         .get(format!(
                             "{}/users/{id}?min_version=1&wait_ms=10000",
                             target.users_query
@@ -468,7 +481,7 @@ pub async fn b2_b3_latency(
     ];
     let mut relay = Section::new(
         "b2",
-        "B2 relay: commit → on the broker, at half load",
+        "B2 relay: commit → on the broker, under open-loop load",
         &header,
     );
     let [c50, c99, c999] = quantiles(&command_runs);
@@ -501,7 +514,7 @@ pub async fn b2_b3_latency(
     );
     let mut visible = Section::new(
         "b3",
-        "B3 projections: commit → visible in users-query, at half load",
+        "B3 projections: commit → visible in users-query, under open-loop load",
         &header,
     );
     let [v50, v99, v999] = quantiles(&visible_runs);
@@ -535,53 +548,9 @@ pub async fn b2_drain(target: &Target, sizes: &Sizes) -> anyhow::Result<Section>
     let mut seconds = Vec::new();
     let before = cpu::snapshot();
     for _ in 0..sizes.runs {
-        let scratch = Scratch::event_store(&target.server, "drain").await?;
-        let topic = format!("bench.drain.{}", Uuid::now_v7().simple());
-        let admin = service_kit::kafka::admin(&target.brokers)?;
-        service_kit::kafka::ensure_topic(&admin, &topic, 3).await?;
-        sqlx::query(
-            "INSERT INTO outbox (partition_key, topic, message_key, payload, headers, event_id) \
-             SELECT (g % 16)::smallint, $1, 'aggregate-' || (g % 10000), \
-                    decode(repeat('ab', 160), 'hex'), \
-                    jsonb_build_object('event_id', gen_random_uuid()::text, 'event_type', 'UserRenamed'), \
-                    gen_random_uuid() \
-               FROM generate_series(1, $2) AS g",
-        )
-        .bind(&topic)
-        .bind(sizes.drain_rows as i64)
-        .execute(&scratch.pool)
-        .await
-        .context("filling the outbox")?;
-        let relay = outbox_relay::Relay::new(
-            scratch.pool.clone(),
-            outbox_relay::ProducerSettings {
-                brokers: target.brokers.clone(),
-                delivery_timeout: Duration::from_secs(30),
-            },
-            outbox_relay::RelayConfig::default(),
-        )?;
-        let cancel = CancellationToken::new();
-        let started = Instant::now();
-        let task = tokio::spawn(relay.run(cancel.clone()));
-        let deadline = started + Duration::from_secs(600);
-        loop {
-            let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
-                .fetch_one(&scratch.pool)
-                .await?;
-            if left == 0 {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("the relay left {left} rows after 10 minutes");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let took = started.elapsed().as_secs_f64();
-        cancel.cancel();
-        let _ = task.await;
+        let took = drain_once(target, sizes.drain_rows).await?;
         seconds.push(took);
         rates.push(sizes.drain_rows as f64 / took);
-        scratch.drop().await?;
     }
     section.row(vec![
         sizes.drain_rows.to_string(),
@@ -591,10 +560,60 @@ pub async fn b2_drain(target: &Target, sizes: &Sizes) -> anyhow::Result<Section>
     ]);
     section.note(
         "One relay (as in a command service) on a scratch event store holding the backlog, \
-         publishing 160-byte records over 16 outbox partitions to a fresh 3-partition topic; \
+         publishing 160-byte records from 16 outbox partitions to a fresh 3-partition topic, \
          from its start until the outbox is empty.",
     );
     Ok(section)
+}
+
+/// Seconds one relay takes to publish a backlog of `rows`.
+async fn drain_once(target: &Target, rows: u64) -> anyhow::Result<f64> {
+    let scratch = Scratch::event_store(&target.server, "drain").await?;
+    let topic = format!("bench.drain.{}", Uuid::now_v7().simple());
+    let admin = service_kit::kafka::admin(&target.brokers)?;
+    service_kit::kafka::ensure_topic(&admin, &topic, 3).await?;
+    sqlx::query(
+        "INSERT INTO outbox (partition_key, topic, message_key, payload, headers, event_id) \
+         SELECT (g % 16)::smallint, $1, 'aggregate-' || (g % 10000), \
+                decode(repeat('ab', 160), 'hex'), \
+                jsonb_build_object('event_id', gen_random_uuid()::text, 'event_type', 'UserRenamed'), \
+                gen_random_uuid() \
+           FROM generate_series(1, $2) AS g",
+    )
+    .bind(&topic)
+    .bind(rows as i64)
+    .execute(&scratch.pool)
+    .await
+    .context("filling the outbox")?;
+    let relay = outbox_relay::Relay::new(
+        scratch.pool.clone(),
+        outbox_relay::ProducerSettings {
+            brokers: target.brokers.clone(),
+            delivery_timeout: Duration::from_secs(30),
+        },
+        outbox_relay::RelayConfig::default(),
+    )?;
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let task = tokio::spawn(relay.run(cancel.clone()));
+    let deadline = started + Duration::from_secs(900);
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+            .fetch_one(&scratch.pool)
+            .await?;
+        if left == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the relay left {left} rows after 15 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed().as_secs_f64();
+    cancel.cancel();
+    let _ = task.await;
+    scratch.drop().await?;
+    Ok(took)
 }
 
 // ---- B3 rebuild ------------------------------------------------------------------------------
@@ -603,9 +622,11 @@ pub async fn b3_rebuild(target: &Target, sizes: &Sizes) -> anyhow::Result<Sectio
     let mut section = Section::new(
         "b3-rebuild",
         "B3 projections: rebuilding users_view",
-        &["events", "seconds", "events/s", "CPU s"],
+        &["events", "runs", "seconds", "events/s", "CPU s"],
     );
     for &events in &sizes.rebuild_events {
+        // A million-event rebuild takes minutes: one run of those.
+        let runs = if events > 200_000 { 1 } else { sizes.runs };
         let store = Scratch::event_store(&target.server, "rebuild_es").await?;
         store_user_events(&store.pool, events, 10, |_| {}).await?;
         let read = Scratch::create(&target.server, "rebuild_read").await?;
@@ -618,7 +639,7 @@ pub async fn b3_rebuild(target: &Target, sizes: &Sizes) -> anyhow::Result<Sectio
         let read_pool = read.settings.pool_with(options);
         let mut seconds = Vec::new();
         let before = cpu::snapshot();
-        for _ in 0..sizes.runs {
+        for _ in 0..runs {
             let started = Instant::now();
             let done = projector::rebuild(&read_pool, &store.pool, &projection, "user", |_| {})
                 .await
@@ -631,6 +652,7 @@ pub async fn b3_rebuild(target: &Target, sizes: &Sizes) -> anyhow::Result<Sectio
         let took = median(&seconds);
         section.row(vec![
             events.to_string(),
+            runs.to_string(),
             format!("{took:.2}"),
             rate(events as f64 / took),
             cpu::between(&before, &cpu::snapshot()),
@@ -651,11 +673,11 @@ pub async fn b3_rebuild(target: &Target, sizes: &Sizes) -> anyhow::Result<Sectio
 
 /// Waits (up to a minute) until orders-query shows `order` at version 2, and checks that it
 /// was approved.
-async fn approved(target: &Target, order: Uuid) -> anyhow::Result<()> {
+async fn approved(target: &Target, n: usize, order: Uuid) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let response = target
-            .client
+            .client(n)
             .get(format!(
                 "{}/orders/{order}?min_version=2&wait_ms=10000",
                 target.orders_query
@@ -688,7 +710,7 @@ pub async fn b4(target: &Target, sizes: &Sizes, findings: &Findings) -> anyhow::
         ],
     );
     let users = customers(target, 64).await?;
-    let load = (findings.place_max / 2.0).max(1.0);
+    let load = sizes.rate.unwrap_or(findings.place_max / 2.0).max(1.0);
     let before = cpu::snapshot();
     let mut runs = Vec::new();
     for _ in 0..sizes.runs {
@@ -702,9 +724,10 @@ pub async fn b4(target: &Target, sizes: &Sizes, findings: &Findings) -> anyhow::
                 move |n, _| {
                     let (target, users) = (target.clone(), users.clone());
                     async move {
-                        let order = place(&target, users[n as usize % users.len()]).await?;
+                        let n = n as usize;
+                        let order = place(&target, n, users[n % users.len()]).await?;
                         let placed = Instant::now();
-                        approved(&target, order).await?;
+                        approved(&target, n, order).await?;
                         Ok(placed.elapsed())
                     }
                 },
@@ -737,14 +760,14 @@ pub async fn b4(target: &Target, sizes: &Sizes, findings: &Findings) -> anyhow::
             8,
             Duration::from_secs(120),
             sizes.burst_orders,
-            move |_, n| {
+            move |client, n| {
                 let (target, users, placed) = (
                     shared_target.clone(),
                     shared_users.clone(),
                     shared_placed.clone(),
                 );
                 async move {
-                    let order = place(&target, users[n as usize % users.len()]).await?;
+                    let order = place(&target, client, users[n as usize % users.len()]).await?;
                     placed.lock().unwrap().push(order);
                     Ok(())
                 }
@@ -752,8 +775,8 @@ pub async fn b4(target: &Target, sizes: &Sizes, findings: &Findings) -> anyhow::
         )
         .await;
         let orders = placed.lock().unwrap().clone();
-        for order in &orders {
-            approved(target, *order).await?;
+        for (n, order) in orders.iter().enumerate() {
+            approved(target, n, *order).await?;
         }
         per_second.push(orders.len() as f64 / started.elapsed().as_secs_f64());
     }

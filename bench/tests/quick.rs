@@ -3,6 +3,7 @@
 //! what it says (operations done, nothing missing), never how fast.
 
 use bench::{Section, Sizes, Target};
+use service_kit::auth::Role;
 use test_support::stack::Stack;
 
 fn section<'a>(sections: &'a [Section], id: &str) -> &'a Section {
@@ -38,7 +39,9 @@ async fn every_benchmark_runs_end_to_end_at_tiny_sizes() {
         users_query: stack.users_query.address.clone(),
         orders_command: stack.orders_command.address.clone(),
         orders_query: stack.orders_query.address.clone(),
-        client: test_support::auth::admin_client(),
+        clients: (0..8)
+            .map(|n| test_support::auth::client_as(&format!("bench-{n}"), Role::Admin))
+            .collect(),
         server: test_support::server_settings(),
         brokers: test_support::kafka_brokers(),
         users_topic: stack.users_topic.clone(),

@@ -9,7 +9,7 @@ use service_kit::settings::{DatabaseSettings, HttpSettings, KafkaSettings};
 pub const ENV_PREFIX: &str = "ORDERS_COMMAND";
 
 /// Everything orders-command can be configured with.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub http: HttpSettings,

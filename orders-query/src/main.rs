@@ -23,6 +23,8 @@ environment variables ORDERS_QUERY__<SECTION>__<KEY>, for example:
   ORDERS_QUERY__TOPIC=orders.events
   ORDERS_QUERY__PROJECTOR__GROUP_ID=orders-query       consumer group of every instance
   ORDERS_QUERY__PROJECTOR__GAP_TIMEOUT_MS=30000        wait for a missing sequence, then park
+  ORDERS_QUERY__PROJECTOR__FETCH_WAIT_MS=100           longest the broker holds an empty fetch: lower
+                                                       shows new events sooner, with more idle fetches
   ORDERS_QUERY__READS__MAX_WAIT_MS=10000               longest min_version wait
   ORDERS_QUERY__AUTH__JWKS_URL=https://idp.example/jwks.json
       fetch the keys from an identity provider instead (refetched every 30 s and for a new kid)

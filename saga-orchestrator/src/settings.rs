@@ -12,7 +12,7 @@ use crate::resilience::DownstreamSettings;
 pub const ENV_PREFIX: &str = "SAGA_ORCHESTRATOR";
 
 /// Everything saga-orchestrator can be configured with.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub http: HttpSettings,

@@ -26,6 +26,8 @@ environment variables USERS_QUERY__<SECTION>__<KEY>, for example:
   USERS_QUERY__TOPIC=users.events
   USERS_QUERY__PROJECTOR__GROUP_ID=users-query      consumer group of every instance
   USERS_QUERY__PROJECTOR__GAP_TIMEOUT_MS=30000      wait for a missing sequence, then park
+  USERS_QUERY__PROJECTOR__FETCH_WAIT_MS=100         longest the broker holds an empty fetch: lower
+                                                    shows new events sooner, with more idle fetches
   USERS_QUERY__READS__MAX_WAIT_MS=10000             longest min_version wait
   USERS_QUERY__AUTH__JWKS_URL=https://idp.example/jwks.json
       fetch the keys from an identity provider instead (refetched every 30 s and for a new kid)

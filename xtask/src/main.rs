@@ -123,7 +123,11 @@ fn main() {
 
 /// `cargo xtask bench`: the release build of cqrs-bench, run with an admin token.
 fn bench(args: &[String]) -> anyhow::Result<()> {
-    let token = auth::token("bench", "admin", 6 * 3_600)?;
+    // One subject per load client: the services limit requests per subject.
+    let tokens = (0..64)
+        .map(|n| auth::token(&format!("bench-{n}"), "admin", 6 * 3_600))
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .join(",");
     stack::step("building the benchmark harness (release)");
     stack::run(
         std::process::Command::new("cargo")
@@ -139,10 +143,12 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
             .current_dir(stack::root()),
     )?;
     let binary = services::target_dir().join("release").join("cqrs-bench");
-    stack::run(
-        std::process::Command::new(binary)
-            .args(args)
-            .env("BENCH_TOKEN", token)
-            .current_dir(stack::root()),
-    )
+    // Not stack::run: its error would print the command, tokens included.
+    let status = std::process::Command::new(binary)
+        .args(args)
+        .env("BENCH_TOKENS", tokens)
+        .current_dir(stack::root())
+        .status()?;
+    anyhow::ensure!(status.success(), "cqrs-bench failed ({status})");
+    Ok(())
 }

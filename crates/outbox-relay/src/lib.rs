@@ -158,7 +158,11 @@ impl Relay {
         let mut backoff = Duration::ZERO;
         let mut next_sweep = Instant::now() + self.config.sweep_interval;
         internal_events::started();
-        self.measure_backlog().await;
+        let gauges = tokio::spawn(measure_backlog_every(
+            self.pool.clone(),
+            self.config.sweep_interval.min(Duration::from_secs(5)),
+            cancel.child_token(),
+        ));
         while !cancel.is_cancelled() {
             let mut failed = false;
             for partition in std::mem::take(&mut dirty) {
@@ -220,24 +224,12 @@ impl Relay {
             if Instant::now() >= next_sweep {
                 next_sweep = Instant::now() + self.config.sweep_interval;
                 dirty.extend(0..PARTITIONS);
-                self.measure_backlog().await;
             }
         }
+        gauges.abort();
         self.producer_flush();
         internal_events::stopped();
         Ok(())
-    }
-
-    /// Reports the unpublished rows and the oldest one's age (one query per sweep).
-    async fn measure_backlog(&self) {
-        let measured: Result<(i64, Option<f64>), sqlx::Error> = sqlx::query_as(
-            "SELECT count(*), extract(epoch FROM now() - min(created_at))::float8 FROM outbox",
-        )
-        .fetch_one(&self.pool)
-        .await;
-        if let Ok((rows, oldest)) = measured {
-            internal_events::backlog(rows, oldest.unwrap_or(0.0));
-        }
     }
 
     async fn listen(&self) -> Result<PgListener, sqlx::Error> {
@@ -413,5 +405,29 @@ impl Relay {
         if let Err(error) = self.producer().flush(Duration::from_secs(5)) {
             internal_events::flush_failed(&error);
         }
+    }
+}
+
+/// Measures the outbox every `every` until `cancel`: on its own task, so the gauges stay
+/// current while a pass waits on a slow or unreachable broker (when the alerts need them).
+async fn measure_backlog_every(pool: PgPool, every: Duration, cancel: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticks.tick() => measure_backlog(&pool).await,
+        }
+    }
+}
+
+async fn measure_backlog(pool: &PgPool) {
+    let measured: Result<(i64, Option<f64>), sqlx::Error> = sqlx::query_as(
+        "SELECT count(*), extract(epoch FROM now() - min(created_at))::float8 FROM outbox",
+    )
+    .fetch_one(pool)
+    .await;
+    if let Ok((rows, oldest)) = measured {
+        internal_events::backlog(rows, oldest.unwrap_or(0.0));
     }
 }

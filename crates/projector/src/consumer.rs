@@ -38,6 +38,10 @@ pub struct ProjectorConfig {
     pub gap_timeout: Duration,
     /// How often gaps are checked and lag is measured.
     pub housekeeping_interval: Duration,
+    /// Longest the broker may hold a fetch with nothing to return: an upper bound on how long
+    /// a new event waits in the broker before this projector sees it (some brokers, Tansu,
+    /// answer a fetch only when the wait runs out), against more idle fetches.
+    pub fetch_wait: Duration,
     /// A fault to inject, for crash tests. Never set in production.
     pub failpoint: Option<Failpoint>,
 }
@@ -57,6 +61,7 @@ impl ProjectorConfig {
             apply_attempts: 3,
             gap_timeout: Duration::from_secs(30),
             housekeeping_interval: Duration::from_secs(1),
+            fetch_wait: Duration::from_millis(100),
             failpoint: None,
         }
     }
@@ -147,7 +152,10 @@ impl<P: Projection> Projector<P> {
             .set("auto.offset.reset", "earliest")
             // Short fetch waits keep read-your-writes latency low on brokers that answer a
             // fetch only when its wait runs out.
-            .set("fetch.wait.max.ms", "100")
+            .set(
+                "fetch.wait.max.ms",
+                self.config.fetch_wait.as_millis().max(1).to_string(),
+            )
             // A crashed instance's partitions move to the others after 10 s, not 45.
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "2000")

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use service_kit::settings::KafkaSettings;
 
 /// The in-process projector.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProjectorSettings {
     /// Run the projector in this process.
@@ -19,6 +19,9 @@ pub struct ProjectorSettings {
     pub apply_attempts: u32,
     /// Milliseconds an aggregate waits for a missing sequence before it is parked.
     pub gap_timeout_ms: u64,
+    /// Longest milliseconds the broker may hold an empty fetch (Kafka's fetch.wait.max.ms):
+    /// lower makes new events visible sooner, at the cost of more idle fetches.
+    pub fetch_wait_ms: u64,
     /// Fault injection for crash tests (`pause-after-commit`); never set in production.
     pub failpoint: Option<String>,
 }
@@ -31,6 +34,7 @@ impl Default for ProjectorSettings {
             batch_size: 256,
             apply_attempts: 3,
             gap_timeout_ms: 30_000,
+            fetch_wait_ms: 100,
             failpoint: None,
         }
     }
@@ -59,13 +63,14 @@ impl ProjectorSettings {
         config.apply_attempts = self.apply_attempts.max(1);
         config.gap_timeout = Duration::from_millis(self.gap_timeout_ms);
         config.housekeeping_interval = Duration::from_millis(self.gap_timeout_ms.clamp(100, 1_000));
+        config.fetch_wait = Duration::from_millis(self.fetch_wait_ms.clamp(1, 5_000));
         config.failpoint = self.failpoint.as_deref().map(str::parse).transpose()?;
         Ok(config)
     }
 }
 
 /// Limits of the query endpoints.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReadSettings {
     /// How long `min_version` waits when `wait_ms` is not given.

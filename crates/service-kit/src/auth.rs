@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::Problem;
 
 /// The `[auth]` section.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// The JSON Web Key Set whose keys sign valid tokens (re-read when it changes).

@@ -13,8 +13,15 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 /// Loads `T` from its defaults, the TOML file named by `<PREFIX>_CONFIG` if set, and
 /// `<PREFIX>__SECTION__KEY` environment variables, in increasing precedence. (The file's
 /// variable has a single underscore so it is not read as a setting itself.)
-pub fn load<T: serde::de::DeserializeOwned>(prefix: &str) -> Result<T, config::ConfigError> {
-    let mut builder = config::Config::builder();
+pub fn load<T>(prefix: &str) -> Result<T, config::ConfigError>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize + Default,
+{
+    // The service's own defaults first, whole: a file or a variable that sets one key of a
+    // section keeps the service's other defaults of that section (its database name, its
+    // consumer group), not those of the section's type.
+    let mut builder =
+        config::Config::builder().add_source(config::Config::try_from(&T::default())?);
     if let Ok(file) = std::env::var(format!("{prefix}_CONFIG")) {
         builder = builder.add_source(config::File::with_name(&file).required(true));
     }
@@ -31,13 +38,24 @@ pub fn load<T: serde::de::DeserializeOwned>(prefix: &str) -> Result<T, config::C
         .try_deserialize()
 }
 
+/// Serializes a password for [`load`]'s layer of defaults, the only place settings are
+/// serialized: a configured password never is.
+fn defaults_only<S: serde::Serializer>(
+    password: &SecretString,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use secrecy::ExposeSecret;
+    serializer.serialize_str(password.expose_secret())
+}
+
 /// Where a service's Postgres database is.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub host: String,
     pub port: u16,
     pub username: String,
+    #[serde(serialize_with = "defaults_only")]
     pub password: SecretString,
     pub database_name: String,
     pub require_ssl: bool,
@@ -101,7 +119,7 @@ impl DatabaseSettings {
 }
 
 /// Where the Kafka-protocol broker is.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaSettings {
     /// Comma-separated `host:port` list.
@@ -125,7 +143,7 @@ impl Default for KafkaSettings {
 }
 
 /// Where and how a service serves HTTP.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
     pub host: String,
