@@ -54,21 +54,34 @@ impl Scratch {
         Ok(scratch)
     }
 
-    /// Drops the database (retrying while an autovacuum worker still holds it: Postgres stops
-    /// those for a DROP DATABASE, but only a superuser may use FORCE).
+    /// Drops the database. sqlx's `Pool::close` can return while a connection it closed is
+    /// still open on the server (seen once in a few runs), so our own role's sessions left on
+    /// the database are terminated; autovacuum workers, which Postgres stops itself for a DROP
+    /// DATABASE but which only a superuser may terminate (hence no FORCE), are waited for.
     pub async fn drop(self) -> anyhow::Result<()> {
         self.pool.close().await;
         let admin = maintenance(&self.server).await?;
-        let statement = format!("DROP DATABASE IF EXISTS {}", self.settings.database_name);
+        let name = &self.settings.database_name;
+        let statement = format!("DROP DATABASE IF EXISTS {name}");
         let mut attempts = 0;
         loop {
             match sqlx::query(&statement).execute(&admin).await {
                 Ok(_) => break,
                 Err(_) if attempts < 20 => {
                     attempts += 1;
+                    sqlx::query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                          WHERE datname = $1 AND usename = current_user AND pid <> pg_backend_pid()",
+                    )
+                    .bind(name)
+                    .execute(&admin)
+                    .await?;
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => {
+                    return Err(anyhow::Error::new(error)
+                        .context(format!("dropping the scratch database {name}")));
+                }
             }
         }
         admin.close().await;
