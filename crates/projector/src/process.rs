@@ -1,6 +1,6 @@
 //! One batch of events applied to a projection schema in one transaction.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use contracts::Message;
 use contracts::events::v1::EventEnvelope;
@@ -134,6 +134,10 @@ pub(crate) async fn apply_batch(
 }
 
 /// `apply_batch` inside a transaction the caller owns (and has locked as it needs).
+///
+/// A batch costs a few statements plus the projection's own: every aggregate in it is locked
+/// and read in one statement each, the runtime keeps their state in memory while it applies
+/// the events, and the checkpoints are written in one statement at the end.
 pub(crate) async fn apply_in(
     connection: &mut PgConnection,
     projection: &impl Projection,
@@ -144,11 +148,23 @@ pub(crate) async fn apply_in(
 ) -> Result<Outcome, BatchError> {
     set_search_path(connection, schema).await?;
     let mut outcome = Outcome::default();
+    if batch.is_empty() {
+        return Ok(outcome);
+    }
+    let mut aggregates: Vec<&str> = batch.iter().map(|incoming| incoming.key.as_str()).collect();
+    aggregates.sort_unstable();
+    aggregates.dedup();
+    lock_aggregates(connection, schema, &aggregates).await?;
+    let mut states = aggregate_states(connection, &aggregates).await?;
     for incoming in batch {
-        process(connection, projection, schema, incoming, care, &mut outcome)
+        let state = states
+            .get_mut(incoming.key.as_str())
+            .expect("every aggregate of the batch was read");
+        process(connection, projection, incoming, state, care, &mut outcome)
             .instrument(incoming.span())
             .await?;
     }
+    save_checkpoints(connection, &outcome.moved).await?;
     if notify {
         let moved = outcome
             .moved
@@ -205,43 +221,102 @@ pub(crate) async fn checkpoint(
     )
 }
 
-/// What the runtime knows of an aggregate before applying one of its events.
+/// Locks `aggregates` (sorted, so two writers never wait on each other in a cycle) in one
+/// statement.
+async fn lock_aggregates(
+    connection: &mut PgConnection,
+    schema: &str,
+    aggregates: &[&str],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || aggregate_id)) \
+           FROM unnest($3::text[]) AS locked (aggregate_id)",
+    )
+    .bind(AGGREGATE_NAMESPACE)
+    .bind(schema)
+    .bind(aggregates)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// What the runtime knows of an aggregate while a batch applies its events; read once per
+/// batch and kept current as the batch moves it.
+#[derive(Debug)]
 struct AggregateState {
     checkpoint: i64,
+    /// The first of its events parked and not skipped: later ones are held behind it.
     first_parked: Option<i64>,
+    /// Events wait behind a gap (conservatively true once any did in this batch).
     has_pending: bool,
 }
 
-async fn aggregate_state(
+async fn aggregate_states<'a>(
     connection: &mut PgConnection,
-    aggregate_id: &str,
-) -> Result<AggregateState, sqlx::Error> {
-    let (checkpoint, first_parked, has_pending) = sqlx::query_as(
-        "SELECT coalesce((SELECT last_sequence FROM checkpoints WHERE aggregate_id = $1), 0), \
-                (SELECT min(id) FROM parked_events WHERE aggregate_id = $1 AND status = 'parked'), \
-                EXISTS (SELECT 1 FROM pending_events WHERE aggregate_id = $1)",
+    aggregates: &[&'a str],
+) -> Result<HashMap<&'a str, AggregateState>, sqlx::Error> {
+    let rows: Vec<(String, i64, Option<i64>, bool)> = sqlx::query_as(
+        "SELECT a.aggregate_id, \
+                coalesce((SELECT last_sequence FROM checkpoints c WHERE c.aggregate_id = a.aggregate_id), 0), \
+                (SELECT min(id) FROM parked_events p \
+                  WHERE p.aggregate_id = a.aggregate_id AND p.status = 'parked'), \
+                EXISTS (SELECT 1 FROM pending_events e WHERE e.aggregate_id = a.aggregate_id) \
+           FROM unnest($1::text[]) AS a (aggregate_id)",
     )
-    .bind(aggregate_id)
-    .fetch_one(connection)
+    .bind(aggregates)
+    .fetch_all(connection)
     .await?;
-    Ok(AggregateState {
-        checkpoint,
-        first_parked,
-        has_pending,
-    })
+    let mut states = HashMap::with_capacity(aggregates.len());
+    for (aggregate, (id, checkpoint, first_parked, has_pending)) in aggregates.iter().zip(rows) {
+        debug_assert_eq!(*aggregate, id);
+        states.insert(
+            *aggregate,
+            AggregateState {
+                checkpoint,
+                first_parked,
+                has_pending,
+            },
+        );
+    }
+    Ok(states)
 }
 
-/// Records `incoming` as parked with `reason`.
+/// Writes the new version of every aggregate a batch moved, in one statement.
+async fn save_checkpoints(
+    connection: &mut PgConnection,
+    moved: &BTreeMap<String, i64>,
+) -> Result<(), sqlx::Error> {
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let (aggregates, versions): (Vec<&str>, Vec<i64>) = moved
+        .iter()
+        .map(|(aggregate, version)| (aggregate.as_str(), *version))
+        .unzip();
+    sqlx::query(
+        "INSERT INTO checkpoints (aggregate_id, last_sequence) \
+         SELECT * FROM unnest($1::text[], $2::bigint[]) \
+         ON CONFLICT (aggregate_id) DO UPDATE \
+            SET last_sequence = excluded.last_sequence, updated_at = now()",
+    )
+    .bind(aggregates)
+    .bind(versions)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Records `incoming` as parked with `reason`; answers its id.
 pub(crate) async fn park(
     connection: &mut PgConnection,
     incoming: &Incoming,
     sequence: Option<i64>,
     reason: &str,
     attempts: i32,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
         "INSERT INTO parked_events (aggregate_id, sequence, reason, payload, attempts, topic, \
-         kafka_partition, kafka_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         kafka_partition, kafka_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(&incoming.key)
     .bind(sequence)
@@ -251,9 +326,8 @@ pub(crate) async fn park(
     .bind(&incoming.topic)
     .bind(incoming.partition)
     .bind(incoming.offset)
-    .execute(connection)
-    .await?;
-    Ok(())
+    .fetch_one(connection)
+    .await
 }
 
 /// Applies `event`: directly on the fast path (a failure aborts the batch), or in a
@@ -294,16 +368,16 @@ pub(crate) async fn apply_with_retries(
 }
 
 /// One event, in order: held behind a parked one, parked if unreadable, a duplicate, pending
-/// behind a gap, or applied (followed by whatever was pending behind it).
-pub(crate) async fn process(
+/// behind a gap, or applied (followed by whatever was pending behind it). The caller has locked
+/// the aggregate and read its `state`, which this keeps current.
+async fn process(
     connection: &mut PgConnection,
     projection: &impl Projection,
-    schema: &str,
     incoming: &Incoming,
+    state: &mut AggregateState,
     care: Care,
     outcome: &mut Outcome,
 ) -> Result<(), BatchError> {
-    lock_aggregate(connection, schema, &incoming.key).await?;
     // Empty bytes decode as an all-default envelope; they are never a real event.
     let decoded = match incoming.payload.as_slice() {
         [] => Err(
@@ -313,7 +387,6 @@ pub(crate) async fn process(
             .map_err(|error| format!("undecodable event envelope: {error}")),
     };
     let sequence = decoded.as_ref().ok().map(|e| e.sequence as i64);
-    let state = aggregate_state(connection, &incoming.key).await?;
     let attempts = match care {
         Care::Fast => 1,
         Care::Careful { attempts } => attempts as i32,
@@ -331,19 +404,19 @@ pub(crate) async fn process(
                 "record key {:?} is not the envelope's aggregate id {:?}",
                 incoming.key, event.aggregate_id
             );
-            park(connection, incoming, sequence, &reason, 1).await?;
+            state.first_parked = Some(park(connection, incoming, sequence, &reason, 1).await?);
             outcome.parked += 1;
             return Ok(());
         }
         Err(reason) => {
-            park(connection, incoming, None, &reason, 1).await?;
+            state.first_parked = Some(park(connection, incoming, None, &reason, 1).await?);
             outcome.parked += 1;
             return Ok(());
         }
     };
     let Some(sequence) = i64::try_from(event.sequence).ok().filter(|s| *s > 0) else {
         let reason = format!("invalid sequence {} (sequences start at 1)", event.sequence);
-        park(connection, incoming, None, &reason, 1).await?;
+        state.first_parked = Some(park(connection, incoming, None, &reason, 1).await?);
         outcome.parked += 1;
         return Ok(());
     };
@@ -361,11 +434,13 @@ pub(crate) async fn process(
         .bind(&incoming.payload)
         .execute(&mut *connection)
         .await?;
+        state.has_pending = true;
         outcome.pending += 1;
         return Ok(());
     }
     if let Err(reason) = apply_with_retries(connection, projection, &event, care).await? {
-        park(connection, incoming, Some(sequence), &reason, attempts).await?;
+        state.first_parked =
+            Some(park(connection, incoming, Some(sequence), &reason, attempts).await?);
         outcome.parked += 1;
         if state.has_pending {
             park_pending(
@@ -374,24 +449,20 @@ pub(crate) async fn process(
                 "held behind a parked event of the same aggregate",
             )
             .await?;
+            state.has_pending = false;
         }
         return Ok(());
     }
     applied(outcome, &event);
-    let version = if state.has_pending {
-        drain_pending(connection, projection, incoming, sequence, care, outcome).await?
+    state.checkpoint = if state.has_pending {
+        drain_pending(
+            connection, projection, incoming, state, sequence, care, outcome,
+        )
+        .await?
     } else {
         sequence
     };
-    sqlx::query(
-        "INSERT INTO checkpoints (aggregate_id, last_sequence) VALUES ($1, $2) \
-         ON CONFLICT (aggregate_id) DO UPDATE SET last_sequence = excluded.last_sequence, updated_at = now()",
-    )
-    .bind(&incoming.key)
-    .bind(version)
-    .execute(&mut *connection)
-    .await?;
-    outcome.moved.insert(incoming.key.clone(), version);
+    outcome.moved.insert(incoming.key.clone(), state.checkpoint);
     Ok(())
 }
 
@@ -413,6 +484,7 @@ async fn drain_pending(
     connection: &mut PgConnection,
     projection: &impl Projection,
     incoming: &Incoming,
+    state: &mut AggregateState,
     mut version: i64,
     care: Care,
     outcome: &mut Outcome,
@@ -434,7 +506,8 @@ async fn drain_pending(
         let event = EventEnvelope::decode(waiting.payload.as_slice())
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         if let Err(reason) = apply_with_retries(connection, projection, &event, care).await? {
-            park(connection, &waiting, Some(version + 1), &reason, 0).await?;
+            state.first_parked =
+                Some(park(connection, &waiting, Some(version + 1), &reason, 0).await?);
             outcome.parked += 1;
             park_pending(
                 connection,
@@ -442,6 +515,7 @@ async fn drain_pending(
                 "held behind a parked event of the same aggregate",
             )
             .await?;
+            state.has_pending = false;
             break;
         }
         applied(outcome, &event);
@@ -512,4 +586,227 @@ pub(crate) async fn park_stale_gaps(
     }
     tx.commit().await?;
     Ok(parked)
+}
+
+#[cfg(test)]
+mod tests {
+    //! One batch holding every case at once, against a real Postgres database: the runtime
+    //! reads each aggregate's state once per batch, so what an event does to it must carry
+    //! over to the aggregate's later events of the same batch.
+
+    use contracts::events::v1::EventEnvelope;
+    use sqlx::PgPool;
+
+    use super::*;
+    use crate::schema::create;
+
+    /// Counts each aggregate's events and refuses an event of type "Poison" or one that does
+    /// not follow the last it applied (which the runtime must never hand it).
+    struct Tally;
+
+    impl Projection for Tally {
+        fn schema(&self) -> &str {
+            "tally_view"
+        }
+
+        fn ddl(&self) -> &str {
+            "CREATE TABLE tally (aggregate_id text PRIMARY KEY, last bigint NOT NULL)"
+        }
+
+        async fn apply(
+            &self,
+            connection: &mut PgConnection,
+            event: &EventEnvelope,
+        ) -> Result<(), ApplyError> {
+            if event.event_type == "Poison" {
+                return Err(ApplyError::Rejected("poison".to_owned()));
+            }
+            let moved = sqlx::query(
+                "INSERT INTO tally (aggregate_id, last) VALUES ($1, $2) \
+                 ON CONFLICT (aggregate_id) DO UPDATE SET last = excluded.last \
+                 WHERE tally.last = excluded.last - 1",
+            )
+            .bind(&event.aggregate_id)
+            .bind(event.sequence as i64)
+            .execute(connection)
+            .await?;
+            if moved.rows_affected() == 0 {
+                return Err(ApplyError::Rejected(format!(
+                    "out of order: {}",
+                    event.sequence
+                )));
+            }
+            Ok(())
+        }
+    }
+
+    fn event(aggregate: &str, sequence: u64) -> Incoming {
+        typed(aggregate, sequence, "Counted")
+    }
+
+    fn typed(aggregate: &str, sequence: u64, event_type: &str) -> Incoming {
+        let envelope = EventEnvelope {
+            aggregate_id: aggregate.to_owned(),
+            sequence,
+            event_type: event_type.to_owned(),
+            ..EventEnvelope::default()
+        };
+        Incoming {
+            key: aggregate.to_owned(),
+            payload: envelope.encode_to_vec(),
+            topic: "tally".to_owned(),
+            partition: -1,
+            offset: 0,
+            traceparent: None,
+        }
+    }
+
+    async fn schema() -> PgPool {
+        let pool = test_support::fresh_database().await.pool();
+        let mut tx = pool.begin().await.unwrap();
+        create(&mut tx, &Tally, "tally_view").await.unwrap();
+        tx.commit().await.unwrap();
+        pool
+    }
+
+    async fn rows(pool: &PgPool, sql: &str) -> Vec<(String, i64)> {
+        sqlx::query_as(sql).fetch_all(pool).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn what_an_event_does_to_its_aggregate_holds_for_the_later_ones_of_the_batch() {
+        let pool = schema().await;
+        let batch = vec![
+            // a: duplicates and a reordering: 4 waits for 3, which drains it.
+            event("a", 1),
+            event("a", 2),
+            event("a", 2),
+            event("a", 4),
+            event("a", 3),
+            event("a", 5),
+            event("a", 1),
+            // b: a poison event; the one after it is held, never applied around it.
+            event("b", 1),
+            typed("b", 2, "Poison"),
+            event("b", 3),
+            // c: 3 waits for 2, which is poison: 3 is parked behind it.
+            event("c", 1),
+            event("c", 3),
+            typed("c", 2, "Poison"),
+            // d: a gap that stays open.
+            event("d", 2),
+            event("d", 3),
+        ];
+        let outcome = apply_batch(&pool, &Tally, "tally_view", &batch, 2, false)
+            .await
+            .expect("the batch commits");
+        assert_eq!(outcome.applied, 5 + 1 + 1);
+        assert_eq!(outcome.duplicates, 2);
+        assert_eq!(outcome.parked, 3);
+        assert_eq!(
+            outcome.moved.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("a".to_owned(), 5),
+                ("b".to_owned(), 1),
+                ("c".to_owned(), 1)
+            ]
+        );
+        let checkpoints = rows(
+            &pool,
+            "SELECT aggregate_id, last_sequence FROM tally_view.checkpoints ORDER BY 1",
+        )
+        .await;
+        assert_eq!(
+            checkpoints,
+            vec![
+                ("a".to_owned(), 5),
+                ("b".to_owned(), 1),
+                ("c".to_owned(), 1)
+            ]
+        );
+        assert_eq!(
+            rows(
+                &pool,
+                "SELECT aggregate_id, last FROM tally_view.tally ORDER BY 1"
+            )
+            .await,
+            checkpoints,
+            "the read model moved exactly as the checkpoints say"
+        );
+        let parked: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT aggregate_id, sequence, reason FROM tally_view.parked_events ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let first_of_b = sqlx::query_scalar::<_, i64>(
+            "SELECT min(id) FROM tally_view.parked_events WHERE aggregate_id = 'b'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            parked,
+            vec![
+                ("b".to_owned(), 2, "poison".to_owned()),
+                (
+                    "b".to_owned(),
+                    3,
+                    format!("held behind parked event {first_of_b} of the same aggregate")
+                ),
+                ("c".to_owned(), 2, "poison".to_owned()),
+                (
+                    "c".to_owned(),
+                    3,
+                    "held behind a parked event of the same aggregate".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(
+            rows(
+                &pool,
+                "SELECT aggregate_id, sequence FROM tally_view.pending_events ORDER BY 1, 2"
+            )
+            .await,
+            vec![("d".to_owned(), 2), ("d".to_owned(), 3)]
+        );
+
+        // The next batch reads what the first one left: b stays held, d's gap fills.
+        let outcome = apply_batch(
+            &pool,
+            &Tally,
+            "tally_view",
+            &[event("b", 4), event("d", 1), event("a", 6)],
+            2,
+            false,
+        )
+        .await
+        .expect("the batch commits");
+        assert_eq!(
+            (outcome.applied, outcome.parked),
+            (1 + 2 + 1, 1),
+            "d1 drains 2 and 3"
+        );
+        assert_eq!(
+            rows(
+                &pool,
+                "SELECT aggregate_id, last FROM tally_view.tally ORDER BY 1"
+            )
+            .await,
+            vec![
+                ("a".to_owned(), 6),
+                ("b".to_owned(), 1),
+                ("c".to_owned(), 1),
+                ("d".to_owned(), 3)
+            ]
+        );
+        assert!(
+            rows(
+                &pool,
+                "SELECT aggregate_id, sequence FROM tally_view.pending_events"
+            )
+            .await
+            .is_empty()
+        );
+    }
 }
