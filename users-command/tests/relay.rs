@@ -169,24 +169,113 @@ async fn the_relay_rides_out_a_broker_killed_and_restarted_under_it() {
     task.await.unwrap().unwrap();
 }
 
-#[tokio::test]
-async fn a_relay_started_while_the_broker_is_down_creates_its_topic_and_publishes_once_it_is_up() {
+/// A users-command (relay on) running in this process on a fresh event store and topic,
+/// publishing to `broker`, whether it is up or not.
+struct OnBroker {
+    pool: sqlx::PgPool,
+    topic: String,
+    /// Its /metrics page.
+    metrics: String,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn on_broker(broker: &test_support::PrivateBroker) -> OnBroker {
     let (database, pool, _) = migrated_store::<Users>().await;
-    let mut broker = test_support::PrivateBroker::start().await;
-    broker.kill();
     let topic = format!("users.events.{}", uuid::Uuid::new_v4().simple());
     let mut settings = common::settings(database, &topic, true);
     settings.kafka.brokers = broker.brokers();
     let cancel = CancellationToken::new();
     let app = users_command::Application::build(settings, cancel.clone())
         .await
-        .expect("starts without the broker");
+        .expect("users-command starts, with or without its broker");
+    let metrics = format!("http://127.0.0.1:{}/metrics", app.port());
     let task = tokio::spawn(app.run_until_stopped());
+    OnBroker {
+        pool,
+        topic,
+        metrics,
+        cancel,
+        task,
+    }
+}
+
+#[tokio::test]
+async fn a_relay_started_while_the_broker_is_down_creates_its_topic_and_publishes_once_it_is_up() {
+    let mut broker = test_support::PrivateBroker::start().await;
+    broker.kill();
+    let OnBroker {
+        pool,
+        topic,
+        cancel,
+        task,
+        ..
+    } = on_broker(&broker).await;
     arrange_events(&bus(&pool, &topic), 3, 1, 3).await;
     broker.restart().await;
     drained(&pool, Duration::from_secs(90)).await;
     let seen = assert_all_on(&broker.brokers(), &pool, &topic, Duration::from_secs(60)).await;
     assert_eq!(seen.len(), 6);
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}
+
+/// The value of the unlabelled gauge `name` on the /metrics page at `url`.
+async fn gauge(url: &str, name: &str) -> Option<f64> {
+    let page = reqwest::get(url).await.ok()?.text().await.ok()?;
+    page.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// The backlog gauges are measured on a task of their own, so they follow the outbox while a
+/// relay pass waits on a broker that stopped answering: exactly when the OutboxRowsNotPublished
+/// alert needs them.
+#[tokio::test]
+async fn the_backlog_gauges_follow_the_outbox_while_the_broker_does_not_answer() {
+    let mut broker = test_support::PrivateBroker::start().await;
+    let OnBroker {
+        pool,
+        topic,
+        metrics,
+        cancel,
+        task,
+    } = on_broker(&broker).await;
+    let bus = bus(&pool, &topic);
+    arrange_events(&bus, 1, 0, 1).await;
+    drained(&pool, Duration::from_secs(60)).await;
+
+    broker.kill();
+    let follows = |rows: i64| {
+        let metrics = metrics.clone();
+        let pool = pool.clone();
+        async move {
+            test_support::eventually(
+                Duration::from_secs(30),
+                &format!("outbox_backlog_rows to show the {rows} rows in the outbox"),
+                || async {
+                    let value = gauge(&metrics, "outbox_backlog_rows").await?;
+                    (value == rows as f64 && outbox_len(&pool).await == rows).then_some(())
+                },
+            )
+            .await;
+        }
+    };
+    arrange_events(&bus, 3, 0, 3).await;
+    follows(3).await;
+    // The relay is stuck in a pass now; the gauges still move.
+    arrange_events(&bus, 2, 1, 2).await;
+    follows(3 + 4).await;
+    test_support::eventually(
+        Duration::from_secs(30),
+        "the oldest row's age to grow",
+        || async { (gauge(&metrics, "outbox_oldest_row_age_seconds").await? >= 2.0).then_some(()) },
+    )
+    .await;
+
+    broker.restart().await;
+    drained(&pool, Duration::from_secs(120)).await;
+    follows(0).await;
     cancel.cancel();
     task.await.unwrap().unwrap();
 }
