@@ -33,6 +33,11 @@ enum Command {
         /// Build and run the services optimised (`cargo build --release`), as for benchmarks.
         #[arg(long)]
         release: bool,
+        /// Start from nothing: drop and recreate the stack's databases and delete the broker's
+        /// data first (refused while any part of the stack runs). Every event, read model and
+        /// saga is lost.
+        #[arg(long)]
+        fresh: bool,
     },
     /// Stop what `cargo xtask up --detach` started.
     Down,
@@ -93,7 +98,11 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Up { detach, release } => services::up(detach, release),
+        Command::Up {
+            detach,
+            release,
+            fresh,
+        } => services::up(detach, release, fresh),
         Command::Down => services::down(),
         Command::Status => services::status(),
         Command::Topic {

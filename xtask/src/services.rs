@@ -76,9 +76,39 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     response.split_whitespace().nth(1)?.parse().ok()
 }
 
-pub fn up(detach: bool, release: bool) -> Result<()> {
+pub fn up(detach: bool, release: bool, fresh: bool) -> Result<()> {
+    if fresh {
+        let running: Vec<String> = SERVICES
+            .iter()
+            .map(|service| (service.name, service.port))
+            .chain([("tansu", stack::KAFKA_PORT)])
+            .filter(|(_, port)| stack::port_open(*port))
+            .map(|(name, port)| format!("{name} on {port}"))
+            .collect();
+        anyhow::ensure!(
+            running.is_empty(),
+            "--fresh needs the stack stopped, but {} still run: stop it with `cargo xtask down` \
+             (or Ctrl-C the `cargo xtask up` running it)",
+            running.join(", ")
+        );
+    }
     let postgres = stack::ensure_postgres()?;
     let dir = stack::state_dir()?;
+    if fresh {
+        step(&format!(
+            "starting fresh: recreating {} and deleting .stack/tansu.db",
+            stack::DATABASES.join(", ")
+        ));
+        stack::recreate_databases(postgres.port)?;
+        for file in ["tansu.db", "tansu.db-wal", "tansu.db-shm"] {
+            match std::fs::remove_file(dir.join(file)) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(error).with_context(|| format!("deleting .stack/{file}"));
+                }
+                _ => {}
+            }
+        }
+    }
     if let Some(cluster) = &postgres.started {
         std::fs::write(dir.join("postgres.started"), cluster)?;
     }

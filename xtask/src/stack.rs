@@ -199,6 +199,18 @@ fn psql(port: u16, sql: &str) -> Result<String> {
     ]))
 }
 
+/// Drops the stack's databases (with whatever is still connected) and creates them empty.
+pub fn recreate_databases(port: u16) -> Result<()> {
+    for database in DATABASES {
+        psql(
+            port,
+            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+        )?;
+        psql(port, &format!("CREATE DATABASE {database} OWNER {PG_USER}"))?;
+    }
+    Ok(())
+}
+
 /// Drops the databases earlier test runs left behind.
 pub fn drop_test_databases(port: u16) -> Result<()> {
     let list = psql(
