@@ -24,6 +24,8 @@ environment variables SAGA_ORCHESTRATOR__<SECTION>__<KEY>, for example:
   SAGA_ORCHESTRATOR__KAFKA__BROKERS=127.0.0.1:9092
   SAGA_ORCHESTRATOR__TOPIC=orders.events
   SAGA_ORCHESTRATOR__PROJECTOR__GROUP_ID=saga-orchestrator  consumer group of every instance
+  SAGA_ORCHESTRATOR__PROJECTOR__FETCH_WAIT_MS=100     longest the broker holds an empty fetch: lower
+                                                      starts sagas sooner, with more idle fetches
   SAGA_ORCHESTRATOR__SAGA__DEADLINE_MS=30000          a place-order saga's deadline
   SAGA_ORCHESTRATOR__SAGA__WORKERS=8                  sagas run at once (one connection each)
   SAGA_ORCHESTRATOR__SAGA__RETRY_MIN_MS=200           first delay before a failed step reruns

@@ -19,8 +19,10 @@ pub struct ProjectorSettings {
     pub apply_attempts: u32,
     /// Milliseconds an aggregate waits for a missing sequence before it is parked.
     pub gap_timeout_ms: u64,
-    /// Longest milliseconds the broker may hold an empty fetch (Kafka's fetch.wait.max.ms):
-    /// lower makes new events visible sooner, at the cost of more idle fetches.
+    /// Longest milliseconds the broker may hold an empty fetch (Kafka's fetch.wait.max.ms).
+    /// Apache Kafka answers as soon as a record arrives, so this only sets how often an idle
+    /// consumer asks; Tansu 0.6 holds every fetch this long, so there lower makes new events
+    /// visible sooner, at the cost of more idle fetches (`cargo xtask up` sets 10).
     pub fetch_wait_ms: u64,
     /// Fault injection for crash tests (`pause-after-commit`); never set in production.
     pub failpoint: Option<String>,
