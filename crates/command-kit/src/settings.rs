@@ -14,6 +14,8 @@ pub struct RelaySettings {
     pub batch_size: i64,
     /// Milliseconds between sweeps of every partition (notifications wake it sooner).
     pub sweep_interval_ms: u64,
+    /// Outbox partitions relayed at once (a database connection each).
+    pub concurrency: usize,
     /// Fault injection for crash tests (`pause-after-ack`); never set in production.
     pub failpoint: Option<String>,
 }
@@ -24,6 +26,7 @@ impl Default for RelaySettings {
             enabled: true,
             batch_size: 500,
             sweep_interval_ms: 5_000,
+            concurrency: 4,
             failpoint: None,
         }
     }
@@ -35,6 +38,7 @@ impl RelaySettings {
         Ok(outbox_relay::RelayConfig {
             batch_size: self.batch_size.max(1),
             sweep_interval: Duration::from_millis(self.sweep_interval_ms.max(10)),
+            concurrency: self.concurrency.clamp(1, 16),
             failpoint: self.failpoint.as_deref().map(str::parse).transpose()?,
             ..outbox_relay::RelayConfig::default()
         })

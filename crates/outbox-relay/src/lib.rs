@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use event_store::outbox::{NOTIFY_CHANNEL, PARTITIONS};
+use futures::StreamExt as _;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use sqlx::postgres::PgListener;
@@ -36,6 +37,9 @@ pub struct RelayConfig {
     pub sweep_interval: Duration,
     /// Longest pause after a failure before the partition is tried again.
     pub max_backoff: Duration,
+    /// Partitions relayed at once, each on a connection of its own: one partition's wait for
+    /// the broker's acknowledgements overlaps another's database work.
+    pub concurrency: usize,
     /// A fault to inject, for crash tests. Never set in production.
     pub failpoint: Option<Failpoint>,
 }
@@ -46,6 +50,7 @@ impl Default for RelayConfig {
             batch_size: 500,
             sweep_interval: Duration::from_secs(5),
             max_backoff: Duration::from_secs(5),
+            concurrency: 4,
             failpoint: None,
         }
     }
@@ -165,10 +170,17 @@ impl Relay {
         ));
         while !cancel.is_cancelled() {
             let mut failed = false;
-            for partition in std::mem::take(&mut dirty) {
-                match self.relay_partition(partition, &cancel).await {
-                    Ok(Pass::Drained | Pass::LeaseHeld) => {}
-                    Ok(Pass::Interrupted) => break,
+            // Each partition is relayed by one pass at a time, so its rows keep their order.
+            let (relay, cancel) = (&self, &cancel);
+            let mut passes = futures::stream::iter(std::mem::take(&mut dirty))
+                .take_while(|_| std::future::ready(!cancel.is_cancelled()))
+                .map(|partition| async move {
+                    (partition, relay.relay_partition(partition, cancel).await)
+                })
+                .buffer_unordered(self.config.concurrency.max(1));
+            while let Some((partition, pass)) = passes.next().await {
+                match pass {
+                    Ok(Pass::Drained | Pass::LeaseHeld | Pass::Interrupted) => {}
                     Err(error) => {
                         internal_events::pass_failed(partition, &error);
                         dirty.insert(partition);
@@ -176,6 +188,7 @@ impl Relay {
                     }
                 }
             }
+            drop(passes);
             backoff = if failed {
                 (backoff * 2).clamp(Duration::from_millis(100), self.config.max_backoff)
             } else {
