@@ -119,7 +119,12 @@ async fn a_relay_started_on_a_backlog_of_ten_thousand_rows_drains_it_in_order() 
     // 200 users with 50 events each.
     arrange_events(&bus(&pool, &topic), 200, 49, 8).await;
     assert_eq!(outbox_len(&pool).await, 10_000);
-    let relay = Relay::new(pool.clone(), producer(), RelayConfig::default()).unwrap();
+    // Four partitions at once: each partition's rows must still leave in order.
+    let config = RelayConfig {
+        concurrency: 4,
+        ..RelayConfig::default()
+    };
+    let relay = Relay::new(pool.clone(), producer(), config).unwrap();
     let cancel = CancellationToken::new();
     let task = tokio::spawn(relay.run(cancel.clone()));
     drained(&pool, Duration::from_secs(300)).await;

@@ -96,7 +96,7 @@ pub fn up(detach: bool, release: bool, fresh: bool) -> Result<()> {
         let running: Vec<String> = SERVICES
             .iter()
             .map(|service| (service.name, service.port))
-            .chain([("tansu", stack::KAFKA_PORT)])
+            .chain([("the broker", stack::KAFKA_PORT)])
             .filter(|(_, port)| stack::port_open(*port))
             .map(|(name, port)| format!("{name} on {port}"))
             .collect();

@@ -38,7 +38,8 @@ pub struct RelayConfig {
     /// Longest pause after a failure before the partition is tried again.
     pub max_backoff: Duration,
     /// Partitions relayed at once, each on a connection of its own: one partition's wait for
-    /// the broker's acknowledgements overlaps another's database work.
+    /// the broker's acknowledgements overlaps another's database work. 4 drains a backlog
+    /// about a third faster than 1 (docs/benchmarks.md), for three more connections.
     pub concurrency: usize,
     /// A fault to inject, for crash tests. Never set in production.
     pub failpoint: Option<Failpoint>,
@@ -50,7 +51,7 @@ impl Default for RelayConfig {
             batch_size: 500,
             sweep_interval: Duration::from_secs(5),
             max_backoff: Duration::from_secs(5),
-            concurrency: 4,
+            concurrency: 1,
             failpoint: None,
         }
     }
@@ -188,7 +189,6 @@ impl Relay {
                     }
                 }
             }
-            drop(passes);
             backoff = if failed {
                 (backoff * 2).clamp(Duration::from_millis(100), self.config.max_backoff)
             } else {

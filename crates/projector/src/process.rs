@@ -251,10 +251,10 @@ struct AggregateState {
     has_pending: bool,
 }
 
-async fn aggregate_states<'a>(
+async fn aggregate_states(
     connection: &mut PgConnection,
-    aggregates: &[&'a str],
-) -> Result<HashMap<&'a str, AggregateState>, sqlx::Error> {
+    aggregates: &[&str],
+) -> Result<HashMap<String, AggregateState>, sqlx::Error> {
     let rows: Vec<(String, i64, Option<i64>, bool)> = sqlx::query_as(
         "SELECT a.aggregate_id, \
                 coalesce((SELECT last_sequence FROM checkpoints c WHERE c.aggregate_id = a.aggregate_id), 0), \
@@ -266,19 +266,17 @@ async fn aggregate_states<'a>(
     .bind(aggregates)
     .fetch_all(connection)
     .await?;
-    let mut states = HashMap::with_capacity(aggregates.len());
-    for (aggregate, (id, checkpoint, first_parked, has_pending)) in aggregates.iter().zip(rows) {
-        debug_assert_eq!(*aggregate, id);
-        states.insert(
-            *aggregate,
-            AggregateState {
+    Ok(rows
+        .into_iter()
+        .map(|(aggregate, checkpoint, first_parked, has_pending)| {
+            let state = AggregateState {
                 checkpoint,
                 first_parked,
                 has_pending,
-            },
-        );
-    }
-    Ok(states)
+            };
+            (aggregate, state)
+        })
+        .collect())
 }
 
 /// Writes the new version of every aggregate a batch moved, in one statement.
