@@ -228,9 +228,7 @@ async fn a_relay_started_while_the_broker_is_down_creates_its_topic_and_publishe
 /// The value of the unlabelled gauge `name` on the /metrics page at `url`.
 async fn gauge(url: &str, name: &str) -> Option<f64> {
     let page = reqwest::get(url).await.ok()?.text().await.ok()?;
-    page.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
+    test_support::metric_sample(&page, name)
 }
 
 /// The backlog gauges are measured on a task of their own, so they follow the outbox while a

@@ -31,6 +31,15 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
+/// The value of `sample` (a metric's name with its labels, as exported) on a Prometheus text
+/// page, if the page has it.
+pub fn metric_sample(page: &str, sample: &str) -> Option<f64> {
+    page.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == sample).then(|| value.parse().ok())?
+    })
+}
+
 /// The broker's bootstrap address.
 pub fn kafka_brokers() -> String {
     env_or("TEST_KAFKA_BROKERS", "127.0.0.1:9092")

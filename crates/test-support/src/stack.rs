@@ -395,10 +395,7 @@ impl Stack {
             .text()
             .await
             .unwrap();
-        text.lines().find_map(|line| {
-            let (name, value) = line.rsplit_once(' ')?;
-            (name == sample).then(|| value.parse().ok())?
-        })
+        crate::metric_sample(&text, sample)
     }
 }
 
