@@ -1,5 +1,5 @@
 //! CPU seconds per process during a benchmark, from /proc (user + system time of every process
-//! whose name is one of the stack's: the five services, Postgres, Tansu).
+//! whose name is one of the stack's: the five services, Postgres, the Kafka broker's JVM).
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,7 @@ const WATCHED: &[&str] = &[
     "orders-query",
     "saga-orchestrat", // the kernel keeps 15 characters of a process name
     "postgres",
-    "tansu",
+    "java",
     "cqrs-bench",
 ];
 

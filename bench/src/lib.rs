@@ -31,7 +31,8 @@ pub struct Target {
     pub clients: Vec<reqwest::Client>,
     /// The Postgres server: scratch databases and pgbench go there.
     pub server: DatabaseSettings,
-    pub brokers: String,
+    /// The brokers (and the security, from `BENCH__KAFKA__…` variables).
+    pub kafka: service_kit::settings::KafkaSettings,
     /// The topic users-command publishes to.
     pub users_topic: String,
 }

@@ -71,7 +71,9 @@ struct Cli {
         default_value = "http://127.0.0.1:5012"
     )]
     orders_query_url: String,
-    /// Kafka bootstrap brokers.
+    /// Kafka bootstrap brokers. The connection's security comes from BENCH__KAFKA__…
+    /// variables, named as a service's (BENCH__KAFKA__SECURITY_PROTOCOL=sasl_ssl,
+    /// BENCH__KAFKA__SASL__USERNAME, BENCH__KAFKA__SASL__PASSWORD, BENCH__KAFKA__TLS__CA_FILE).
     #[arg(long, env = "BENCH_BROKERS", default_value = "127.0.0.1:9092")]
     brokers: String,
     /// The topic users-command publishes to.
@@ -161,7 +163,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             password: SecretString::from(cli.pg_password),
             ..DatabaseSettings::default()
         },
-        brokers: cli.brokers,
+        kafka: service_kit::settings::KafkaSettings {
+            brokers: cli.brokers,
+            ..service_kit::settings::kafka_from_env("BENCH")?
+        },
         users_topic: cli.users_topic,
     };
     // The in-process benchmarks (B0, the drain, the rebuild, B5) need Postgres and the broker
@@ -247,9 +252,10 @@ async fn machine(target: &Target) -> String {
     let postgres = postgres.split(" on ").next().unwrap_or_default().to_owned();
     let profile = services_profile();
     format!(
-        "Machine: {cores} cores ({cpu}), {memory_gib:.0} GiB, Linux {}; {postgres}; Tansu broker.\n\
+        "Machine: {cores} cores ({cpu}), {memory_gib:.0} GiB, Linux {}; {postgres}; Apache Kafka at {}.\n\
          Date: {} UTC. Services built {profile}; this harness built {}.",
         kernel.trim(),
+        target.kafka.brokers,
         chrono::Utc::now().format("%Y-%m-%d %H:%M"),
         if cfg!(debug_assertions) {
             "debug"

@@ -10,7 +10,7 @@ use chrono::Utc;
 use event_store::{CommandBus, CommandMetadata};
 use prost::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
+use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use users_command::contract::UsersContract;
@@ -350,17 +350,14 @@ pub async fn b1(
 /// Reads `topic` from its current end until cancelled, noting for each record its key and the
 /// time from the event's commit (its envelope's `recorded_at`) to its arrival here.
 async fn watch_topic(
-    brokers: &str,
+    kafka: &service_kit::settings::KafkaSettings,
     topic: &str,
     cancel: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<HashMap<String, f64>>> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let consumer: StreamConsumer = kafka
+        .client_config()
         .set("group.id", format!("bench-{}", Uuid::now_v7()))
         .set("enable.auto.commit", "false")
-        // Tansu answers a fetch only when its wait runs out: wait little, or the wait is
-        // what this measures.
-        .set("fetch.wait.max.ms", "5")
         .create()?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
     let partitions = metadata
@@ -415,7 +412,7 @@ pub async fn b2_b3_latency(
     let before = cpu::snapshot();
     for _ in 0..sizes.runs {
         let cancel = CancellationToken::new();
-        let watcher = watch_topic(&target.brokers, &target.users_topic, cancel.clone()).await?;
+        let watcher = watch_topic(&target.kafka, &target.users_topic, cancel.clone()).await?;
         let registered = Arc::new(Mutex::new(Vec::new()));
         let visible = Arc::new(Mutex::new(Samples::default()));
         let (shared_target, shared_registered, shared_visible) =
@@ -574,7 +571,7 @@ const DRAIN_CONCURRENCY: usize = 4;
 async fn drain_once(target: &Target, rows: u64) -> anyhow::Result<f64> {
     let scratch = Scratch::event_store(&target.server, "drain").await?;
     let topic = format!("bench.drain.{}", Uuid::now_v7().simple());
-    let admin = service_kit::kafka::admin(&target.brokers)?;
+    let admin = service_kit::kafka::admin(&target.kafka)?;
     service_kit::kafka::ensure_topic(&admin, &topic, 3).await?;
     sqlx::query(
         "INSERT INTO outbox (partition_key, topic, message_key, payload, headers, event_id) \
@@ -592,7 +589,7 @@ async fn drain_once(target: &Target, rows: u64) -> anyhow::Result<f64> {
     let relay = outbox_relay::Relay::new(
         scratch.pool.clone(),
         outbox_relay::ProducerSettings {
-            brokers: target.brokers.clone(),
+            kafka: target.kafka.clone(),
             delivery_timeout: Duration::from_secs(30),
         },
         outbox_relay::RelayConfig {

@@ -43,7 +43,7 @@ async fn every_benchmark_runs_end_to_end_at_tiny_sizes() {
             .map(|n| test_support::auth::client_as(&format!("bench-{n}"), Role::Admin))
             .collect(),
         server: test_support::server_settings(),
-        brokers: test_support::kafka_brokers(),
+        kafka: service_kit::settings::KafkaSettings::plaintext(test_support::kafka_brokers()),
         users_topic: stack.users_topic.clone(),
     };
     let sizes = Sizes::quick();

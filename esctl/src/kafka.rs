@@ -8,6 +8,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{Value, json};
+use service_kit::settings::KafkaSettings;
 
 use crate::{Failure, output};
 
@@ -45,10 +46,9 @@ pub struct TailArgs {
     limit: Option<usize>,
 }
 
-fn config(brokers: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
+fn config(kafka: &KafkaSettings) -> ClientConfig {
+    let mut config = kafka.client_config();
     config
-        .set("bootstrap.servers", brokers)
         .set("group.id", format!("esctl-{}", std::process::id()))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -61,16 +61,17 @@ fn unreachable(brokers: &str, error: impl std::fmt::Display) -> anyhow::Error {
 }
 
 /// Fails with "unreachable" unless the broker answers a metadata request.
-pub async fn require_broker(brokers: &str) -> anyhow::Result<()> {
-    let consumer: BaseConsumer = config(brokers).create()?;
-    let brokers = brokers.to_owned();
-    tokio::task::spawn_blocking(move || {
-        consumer
-            .fetch_metadata(None, TIMEOUT)
-            .map(drop)
-            .map_err(|error| unreachable(&brokers, error))
-    })
-    .await?
+/// A broker that refuses the credentials fails with "unauthorized" at once.
+pub async fn require_broker(kafka: &KafkaSettings) -> anyhow::Result<()> {
+    let settings = kafka.clone();
+    match tokio::task::spawn_blocking(move || settings.check_access(TIMEOUT)).await? {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(unreachable(&kafka.brokers, "no answer")),
+        Err(refused @ kafka_client::AccessError::Refused { .. }) => {
+            Err(Failure::unauthorized(refused.to_string()).into())
+        }
+        Err(error) => Err(Failure::usage(error.to_string()).into()),
+    }
 }
 
 /// A partition with its low and high watermarks.
@@ -115,9 +116,10 @@ fn watermarks(
 }
 
 /// `esctl topics`.
-pub async fn topics(brokers: &str, as_json: bool) -> anyhow::Result<()> {
-    let brokers = brokers.to_owned();
-    let report = tokio::task::spawn_blocking(move || topics_report(&brokers)).await??;
+pub async fn topics(kafka: &KafkaSettings, as_json: bool) -> anyhow::Result<()> {
+    require_broker(kafka).await?;
+    let kafka = kafka.clone();
+    let report = tokio::task::spawn_blocking(move || topics_report(&kafka)).await??;
     if as_json {
         output::json(&report);
         return Ok(());
@@ -169,16 +171,16 @@ pub async fn topics(brokers: &str, as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn topics_report(brokers: &str) -> anyhow::Result<Value> {
-    let consumer: BaseConsumer = config(brokers).create()?;
-    let topics = watermarks(&consumer, brokers, None)?;
+fn topics_report(kafka: &KafkaSettings) -> anyhow::Result<Value> {
+    let consumer: BaseConsumer = config(kafka).create()?;
+    let topics = watermarks(&consumer, &kafka.brokers, None)?;
     let groups: Vec<String> = match consumer.fetch_group_list(None, TIMEOUT) {
         Ok(list) => list.groups().iter().map(|g| g.name().to_owned()).collect(),
         Err(_) => KNOWN_GROUPS.iter().map(|g| (*g).to_owned()).collect(),
     };
     let mut lags = Vec::new();
     for group in groups.iter().filter(|g| !g.starts_with("esctl-")) {
-        let member: BaseConsumer = config(brokers).set("group.id", group).create()?;
+        let member: BaseConsumer = config(kafka).set("group.id", group).create()?;
         for (topic, partitions) in &topics {
             let mut list = TopicPartitionList::new();
             for (partition, _, _) in partitions {
@@ -237,8 +239,10 @@ fn age(text: &str) -> anyhow::Result<Duration> {
 }
 
 /// `esctl tail`.
-pub async fn tail(brokers: &str, args: &TailArgs, as_json: bool) -> anyhow::Result<()> {
-    let probe: BaseConsumer = config(brokers).create()?;
+pub async fn tail(kafka: &KafkaSettings, args: &TailArgs, as_json: bool) -> anyhow::Result<()> {
+    require_broker(kafka).await?;
+    let brokers = kafka.brokers.as_str();
+    let probe: BaseConsumer = config(kafka).create()?;
     let (topic, owned_brokers) = (args.topic.clone(), brokers.to_owned());
     let (probe, mut marks) = tokio::task::spawn_blocking(move || {
         watermarks(&probe, &owned_brokers, Some(&topic)).map(|mut topics| {
@@ -295,7 +299,7 @@ pub async fn tail(brokers: &str, args: &TailArgs, as_json: bool) -> anyhow::Resu
         }
     }
 
-    let consumer: StreamConsumer = config(brokers).create()?;
+    let consumer: StreamConsumer = config(kafka).create()?;
     let mut list = TopicPartitionList::new();
     for (partition, start, _) in &starts {
         list.add_partition_offset(&args.topic, *partition, Offset::Offset(*start))?;

@@ -59,7 +59,11 @@ struct Cli {
         hide_env_values = true
     )]
     orders_db: String,
-    /// Kafka bootstrap brokers.
+    /// Kafka bootstrap brokers. The connection's security comes from ESCTL__KAFKA__…
+    /// variables, named as a service's: ESCTL__KAFKA__SECURITY_PROTOCOL (plaintext, ssl,
+    /// sasl_plaintext, sasl_ssl), ESCTL__KAFKA__SASL__MECHANISM (scram-sha-512),
+    /// ESCTL__KAFKA__SASL__USERNAME, ESCTL__KAFKA__SASL__PASSWORD, ESCTL__KAFKA__TLS__CA_FILE,
+    /// …__TLS__CERT_FILE and …__TLS__KEY_FILE.
     #[arg(
         long,
         env = "ESCTL_BROKERS",
@@ -99,6 +103,22 @@ struct Cli {
     json: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    /// The Kafka connection: `--brokers`, with the security from `ESCTL__KAFKA__…` variables.
+    fn kafka(&self) -> anyhow::Result<service_kit::settings::KafkaSettings> {
+        let from_env = service_kit::settings::kafka_from_env("ESCTL")
+            .map_err(|error| Failure::usage(format!("ESCTL__KAFKA__ variables: {error}")))?;
+        let kafka = service_kit::settings::KafkaSettings {
+            brokers: self.brokers.clone(),
+            ..from_env
+        };
+        kafka
+            .validate()
+            .map_err(|error| Failure::usage(error.to_string()))?;
+        Ok(kafka)
+    }
 }
 
 /// A bounded context.
@@ -404,8 +424,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let pool = store::connect(*context, database(*context)).await?;
             store::state(&pool, *context, id, *at_version).await
         }
-        Command::Tail(args) => kafka::tail(&cli.brokers, args, cli.json).await,
-        Command::Topics => kafka::topics(&cli.brokers, cli.json).await,
+        Command::Tail(args) => kafka::tail(&cli.kafka()?, args, cli.json).await,
+        Command::Topics => kafka::topics(&cli.kafka()?, cli.json).await,
         Command::Outbox {
             command: OutboxCommand::Status,
         } => {
@@ -428,7 +448,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let topic = to_topic.as_deref().unwrap_or(context.topic());
             store::replay(
                 &pool,
-                &cli.brokers,
+                &cli.kafka()?,
                 *context,
                 topic,
                 aggregate.as_deref(),

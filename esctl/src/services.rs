@@ -258,6 +258,16 @@ pub async fn projections_status(services: &Services, as_json: bool) -> anyhow::R
             ],
             &rows,
         );
+        // The instance that answered may hold no partition while its group lags.
+        for status in &reports {
+            if let Some(warning) = status["consumer"]["warning"].as_str() {
+                eprintln!(
+                    "esctl: warning: {} ({}): {warning}",
+                    status["name"].as_str().unwrap_or_default(),
+                    status["service"].as_str().unwrap_or_default()
+                );
+            }
+        }
     }
     failure.map_or(Ok(()), Err)
 }

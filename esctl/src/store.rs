@@ -187,7 +187,7 @@ const REPLAY_PAGE: i64 = 1_000;
 /// missing topic is created with `partitions` partitions.
 pub async fn replay(
     pool: &PgPool,
-    brokers: &str,
+    kafka: &service_kit::settings::KafkaSettings,
     context: Context,
     topic: &str,
     aggregate: Option<&str>,
@@ -195,13 +195,13 @@ pub async fn replay(
     partitions: i32,
 ) -> anyhow::Result<()> {
     let producer = outbox_relay::ProducerSettings {
-        brokers: brokers.to_owned(),
+        kafka: kafka.clone(),
         delivery_timeout: Duration::from_secs(30),
     }
     .create()
     .context("creating a producer")?;
-    crate::kafka::require_broker(brokers).await?;
-    let admin = service_kit::kafka::admin(brokers).context("creating an admin client")?;
+    crate::kafka::require_broker(kafka).await?;
+    let admin = service_kit::kafka::admin(kafka).context("creating an admin client")?;
     service_kit::kafka::ensure_topic(&admin, topic, partitions)
         .await
         .with_context(|| format!("creating the topic {topic}"))?;

@@ -22,6 +22,11 @@ environment variables ORDERS_COMMAND__<SECTION>__<KEY>, for example:
   ORDERS_COMMAND__DATABASE__HOST=127.0.0.1   Postgres host (also PORT, USERNAME, PASSWORD,
                                              DATABASE_NAME=orders_es, MAX_CONNECTIONS, MIGRATE)
   ORDERS_COMMAND__KAFKA__BROKERS=127.0.0.1:9092
+  ORDERS_COMMAND__KAFKA__SECURITY_PROTOCOL=sasl_ssl
+      plaintext (default), ssl, sasl_plaintext or sasl_ssl; with SASL also KAFKA__SASL__USERNAME,
+      KAFKA__SASL__PASSWORD and KAFKA__SASL__MECHANISM (scram-sha-512, the default, scram-sha-256
+      or plain); with TLS KAFKA__TLS__CA_FILE (PEM; unset: the system's roots) and, for mutual
+      TLS, KAFKA__TLS__CERT_FILE and KAFKA__TLS__KEY_FILE. Refused credentials stop the start.
   ORDERS_COMMAND__TOPIC=orders.events
   ORDERS_COMMAND__RELAY__ENABLED=true        run the outbox relay in this process
   ORDERS_COMMAND__AUTH__JWKS_URL=https://idp.example/jwks.json

@@ -20,11 +20,16 @@ environment variables ORDERS_QUERY__<SECTION>__<KEY>, for example:
                                                        PORT, USERNAME, PASSWORD, MAX_CONNECTIONS)
   ORDERS_QUERY__EVENT_STORE__DATABASE_NAME=orders_es   the event store, read by rebuilds
   ORDERS_QUERY__KAFKA__BROKERS=127.0.0.1:9092
+  ORDERS_QUERY__KAFKA__SECURITY_PROTOCOL=sasl_ssl
+      plaintext (default), ssl, sasl_plaintext or sasl_ssl; with SASL also KAFKA__SASL__USERNAME,
+      KAFKA__SASL__PASSWORD and KAFKA__SASL__MECHANISM (scram-sha-512, the default, scram-sha-256
+      or plain); with TLS KAFKA__TLS__CA_FILE (PEM; unset: the system's roots) and, for mutual
+      TLS, KAFKA__TLS__CERT_FILE and KAFKA__TLS__KEY_FILE. Refused credentials stop the start.
   ORDERS_QUERY__TOPIC=orders.events
   ORDERS_QUERY__PROJECTOR__GROUP_ID=orders-query       consumer group of every instance
   ORDERS_QUERY__PROJECTOR__GAP_TIMEOUT_MS=30000        wait for a missing sequence, then park
-  ORDERS_QUERY__PROJECTOR__FETCH_WAIT_MS=100           longest the broker holds an empty fetch: lower
-                                                       shows new events sooner, with more idle fetches
+  ORDERS_QUERY__PROJECTOR__FETCH_WAIT_MS=500           longest the broker holds an empty fetch (Kafka
+                                                       answers at once when a record arrives)
   ORDERS_QUERY__READS__MAX_WAIT_MS=10000               longest min_version wait
   ORDERS_QUERY__AUTH__JWKS_URL=https://idp.example/jwks.json
       fetch the keys from an identity provider instead (refetched every 30 s and for a new kid)

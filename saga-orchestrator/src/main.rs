@@ -22,10 +22,15 @@ environment variables SAGA_ORCHESTRATOR__<SECTION>__<KEY>, for example:
                                                       USERNAME, PASSWORD, MAX_CONNECTIONS)
   SAGA_ORCHESTRATOR__EVENT_STORE__DATABASE_NAME=orders_es   read to fill gaps on retry
   SAGA_ORCHESTRATOR__KAFKA__BROKERS=127.0.0.1:9092
+  SAGA_ORCHESTRATOR__KAFKA__SECURITY_PROTOCOL=sasl_ssl
+      plaintext (default), ssl, sasl_plaintext or sasl_ssl; with SASL also KAFKA__SASL__USERNAME,
+      KAFKA__SASL__PASSWORD and KAFKA__SASL__MECHANISM (scram-sha-512, the default, scram-sha-256
+      or plain); with TLS KAFKA__TLS__CA_FILE (PEM; unset: the system's roots) and, for mutual
+      TLS, KAFKA__TLS__CERT_FILE and KAFKA__TLS__KEY_FILE. Refused credentials stop the start.
   SAGA_ORCHESTRATOR__TOPIC=orders.events
   SAGA_ORCHESTRATOR__PROJECTOR__GROUP_ID=saga-orchestrator  consumer group of every instance
-  SAGA_ORCHESTRATOR__PROJECTOR__FETCH_WAIT_MS=100     longest the broker holds an empty fetch: lower
-                                                      starts sagas sooner, with more idle fetches
+  SAGA_ORCHESTRATOR__PROJECTOR__FETCH_WAIT_MS=500     longest the broker holds an empty fetch (Kafka
+                                                      answers at once when a record arrives)
   SAGA_ORCHESTRATOR__SAGA__DEADLINE_MS=30000          a place-order saga's deadline
   SAGA_ORCHESTRATOR__SAGA__WORKERS=8                  sagas run at once (one connection each)
   SAGA_ORCHESTRATOR__SAGA__RETRY_MIN_MS=200           first delay before a failed step reruns

@@ -1,5 +1,5 @@
 //! The sagas end to end: the real binaries of all five services on the real Postgres and
-//! Tansu. Invariant 6: every saga ends, compensation runs when a later step fails, and no
+//! Apache Kafka. Invariant 6: every saga ends, compensation runs when a later step fails, and no
 //! retry reserves credit twice.
 
 use serde_json::Value;

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 fn producer() -> ProducerSettings {
     ProducerSettings {
-        brokers: test_support::kafka_brokers(),
+        kafka: service_kit::settings::KafkaSettings::plaintext(test_support::kafka_brokers()),
         delivery_timeout: Duration::from_secs(30),
     }
 }
@@ -139,12 +139,13 @@ async fn the_relay_rides_out_a_broker_killed_and_restarted_under_it() {
     let (_, pool, _) = migrated_store::<Users>().await;
     let mut broker = test_support::PrivateBroker::start().await;
     let topic = format!("users.events.{}", uuid::Uuid::new_v4().simple());
-    let admin = service_kit::kafka::admin(&broker.brokers()).unwrap();
+    let kafka = service_kit::settings::KafkaSettings::plaintext(broker.brokers());
+    let admin = service_kit::kafka::admin(&kafka).unwrap();
     service_kit::kafka::ensure_topic(&admin, &topic, 3)
         .await
         .unwrap();
     let settings = ProducerSettings {
-        brokers: broker.brokers(),
+        kafka,
         delivery_timeout: Duration::from_secs(5),
     };
     let config = RelayConfig {

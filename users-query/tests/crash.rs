@@ -6,35 +6,21 @@ mod common;
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
-use common::{Store, fold, reserve};
+use common::{Store, fold, read_rows, users_query_binary};
 use service_kit::settings::DatabaseSettings;
 
+/// users-query in small batches, so the crash lands with work still to do after it.
 fn users_query(
     store: &Store,
     read: &DatabaseSettings,
     group: &str,
     failpoint: Option<&str>,
 ) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_users-query"));
-    command
-        .envs(test_support::database_env("USERS_QUERY__DATABASE", read))
-        .envs(test_support::database_env(
-            "USERS_QUERY__EVENT_STORE",
-            &store.database,
-        ))
-        .env("USERS_QUERY__HTTP__PORT", "0")
-        .env("USERS_QUERY__KAFKA__BROKERS", test_support::kafka_brokers())
-        .env("USERS_QUERY__TOPIC", &store.topic)
-        .envs(test_support::auth::env("USERS_QUERY"))
-        .env("USERS_QUERY__PROJECTOR__GROUP_ID", group)
-        // Small batches, so the crash lands with work still to do after it.
-        .env("USERS_QUERY__PROJECTOR__BATCH_SIZE", "5")
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true);
+    let mut extra = vec![("USERS_QUERY__PROJECTOR__BATCH_SIZE", "5")];
     if let Some(failpoint) = failpoint {
-        command.env("USERS_QUERY__PROJECTOR__FAILPOINT", failpoint);
+        extra.push(("USERS_QUERY__PROJECTOR__FAILPOINT", failpoint));
     }
-    command
+    users_query_binary(store, read, group, &extra)
 }
 
 #[tokio::test]
@@ -42,17 +28,7 @@ async fn kill_9_between_the_database_commit_and_the_offset_commit_applies_nothin
     let store = Store::new().await;
     let read = test_support::fresh_database().await;
     let group = format!("users-query-{}", uuid::Uuid::new_v4().simple());
-    let mut users = Vec::new();
-    for _ in 0..6 {
-        users.push(
-            store
-                .user(10_000, vec![reserve(100), reserve(200), reserve(300)])
-                .await,
-        );
-    }
-    for user in &users {
-        store.publish(*user, &[1, 2, 3, 4]).await;
-    }
+    store.publish_reserving_users(6).await;
 
     let mut crashing = users_query(&store, &read, &group, Some("pause-after-commit"))
         .stdout(std::process::Stdio::piped())
@@ -82,14 +58,10 @@ async fn kill_9_between_the_database_commit_and_the_offset_commit_applies_nothin
 
     let _restarted = users_query(&store, &read, &group, None).spawn().unwrap();
     let expected = fold(&store.pool).await;
-    test_support::eventually(Duration::from_secs(60), "the read model to equal the fold of the event store", || async {
-        let rows: Vec<common::Row> = sqlx::query_as(
-            "SELECT id, email, name, status, credit_limit_cents, reserved_cents, version, created_at, updated_at FROM users ORDER BY id",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-        (rows == expected).then_some(())
-    })
+    test_support::eventually(
+        Duration::from_secs(60),
+        "the read model to equal the fold of the event store",
+        || async { (read_rows(&read).await == expected).then_some(()) },
+    )
     .await;
 }

@@ -1,8 +1,8 @@
 //! Developer tooling: `cargo xtask up | down | status | topic | token | test | bench`.
 //!
 //! Brings up the local stack on this machine without Docker: the Debian Postgres cluster
-//! (installed if missing), the Tansu broker (installed with `cargo install` if missing), the
-//! databases, topics and every service built so far.
+//! (installed if missing), Apache Kafka (its jars from Maven Central if missing), the
+//! databases, topics and every service.
 
 mod auth;
 mod services;
@@ -22,10 +22,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start Postgres, Tansu, databases, topics and the services; print where they are.
+    /// Start Postgres, Apache Kafka, databases, topics and the services; print where they are.
     ///
     /// In the foreground it stops everything it started on Ctrl-C. Installs Postgres
-    /// (apt-get) and Tansu (cargo install, about 12 minutes once) when they are missing.
+    /// (apt-get) and Apache Kafka (Java and Maven from apt-get if missing, then the broker's
+    /// jars from Maven Central into ~/.cache/cqrs-kafka, about a minute once) when they are
+    /// missing. Kafka's own tools land in .stack/bin/.
     Up {
         /// Return once everything is healthy; stop it later with `cargo xtask down`.
         #[arg(long)]
@@ -38,6 +40,11 @@ enum Command {
         /// saga is lost.
         #[arg(long)]
         fresh: bool,
+        /// Kafka nodes: 1, or 3 for a cluster on ports 9092, 9094 and 9096 whose topics have
+        /// three replicas and need two to acknowledge a write. The data in .stack/kafka/ is
+        /// of one size; changing it needs --fresh.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        kafka_brokers: usize,
     },
     /// Stop what `cargo xtask up --detach` started.
     Down,
@@ -84,8 +91,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Prepare whatever is missing (Postgres, Tansu, promtool, kubernetes-validate), then run
-    /// the whole test suite.
+    /// Prepare whatever is missing (Postgres, Java, Apache Kafka, cargo-nextest, promtool,
+    /// kubernetes-validate), then run the whole test suite.
+    ///
+    /// The suite gets a Kafka node of its own on free ports (data in .stack/test-kafka/,
+    /// deleted at the end), so the stack's topics stay the system's.
     ///
     /// Extra arguments go to `cargo nextest run`, e.g. `cargo xtask test -- relay`.
     Test {
@@ -102,7 +112,8 @@ fn main() {
             detach,
             release,
             fresh,
-        } => services::up(detach, release, fresh),
+            kafka_brokers,
+        } => services::up(detach, release, fresh, kafka_brokers),
         Command::Down => services::down(),
         Command::Status => services::status(),
         Command::Topic {

@@ -18,17 +18,7 @@ struct Service {
     port: u16,
     /// (settings section, database) pairs: the service's own `database` and any other it reads.
     databases: &'static [(&'static str, &'static str)],
-    /// It consumes a topic with the projector runtime.
-    consumes: bool,
 }
-
-/// The projectors' fetch wait on the stack's broker, unless the environment sets one. Tansu
-/// 0.6 holds every fetch for the whole wait, records or not (tansu-storage's fetch service
-/// sleeps the remaining wait unconditionally), so each Kafka hop costs up to two waits: 10 ms
-/// instead of the services' 100 ms default (sized for Apache Kafka, which answers as soon as
-/// a record is there) takes B3's commit → visible p99 from 210 to 26 ms and B4's from 439 to
-/// 75 ms, for about 0.45 of a core that the idle broker burns (docs/benchmarks.md).
-const TANSU_FETCH_WAIT_MS: &str = "10";
 
 /// Every service built so far, in start order.
 const SERVICES: &[Service] = &[
@@ -37,28 +27,24 @@ const SERVICES: &[Service] = &[
         env_prefix: "USERS_COMMAND",
         port: 5001,
         databases: &[("DATABASE", "users_es")],
-        consumes: false,
     },
     Service {
         name: "users-query",
         env_prefix: "USERS_QUERY",
         port: 5011,
         databases: &[("DATABASE", "users_read"), ("EVENT_STORE", "users_es")],
-        consumes: true,
     },
     Service {
         name: "orders-command",
         env_prefix: "ORDERS_COMMAND",
         port: 5002,
         databases: &[("DATABASE", "orders_es")],
-        consumes: false,
     },
     Service {
         name: "orders-query",
         env_prefix: "ORDERS_QUERY",
         port: 5012,
         databases: &[("DATABASE", "orders_read"), ("EVENT_STORE", "orders_es")],
-        consumes: true,
     },
     // Last: it calls users-command and orders-command (at their default addresses, the ones
     // above).
@@ -67,7 +53,6 @@ const SERVICES: &[Service] = &[
         env_prefix: "SAGA_ORCHESTRATOR",
         port: 5020,
         databases: &[("DATABASE", "saga"), ("EVENT_STORE", "orders_es")],
-        consumes: true,
     },
 ];
 
@@ -91,12 +76,12 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     response.split_whitespace().nth(1)?.parse().ok()
 }
 
-pub fn up(detach: bool, release: bool, fresh: bool) -> Result<()> {
+pub fn up(detach: bool, release: bool, fresh: bool, kafka_brokers: usize) -> Result<()> {
     if fresh {
         let running: Vec<String> = SERVICES
             .iter()
             .map(|service| (service.name, service.port))
-            .chain([("the broker", stack::KAFKA_PORT)])
+            .chain((0..3).map(|n| ("Kafka", stack::KAFKA_PORT + 2 * n)))
             .filter(|(_, port)| stack::port_open(*port))
             .map(|(name, port)| format!("{name} on {port}"))
             .collect();
@@ -111,25 +96,23 @@ pub fn up(detach: bool, release: bool, fresh: bool) -> Result<()> {
     let dir = stack::state_dir()?;
     if fresh {
         step(&format!(
-            "starting fresh: recreating {} and deleting .stack/tansu.db",
+            "starting fresh: recreating {} and deleting .stack/kafka/",
             stack::DATABASES.join(", ")
         ));
         stack::recreate_databases(postgres.port)?;
-        for file in ["tansu.db", "tansu.db-wal", "tansu.db-shm"] {
-            match std::fs::remove_file(dir.join(file)) {
-                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(error).with_context(|| format!("deleting .stack/{file}"));
-                }
-                _ => {}
+        match std::fs::remove_dir_all(dir.join("kafka")) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(error).context("deleting .stack/kafka/");
             }
+            _ => {}
         }
     }
     if let Some(cluster) = &postgres.started {
         std::fs::write(dir.join("postgres.started"), cluster)?;
     }
-    let broker = stack::ensure_tansu()?;
+    let brokers = stack::ensure_kafka(kafka_brokers)?;
     step("creating topics");
-    stack::ensure_topics(&broker.brokers)?;
+    stack::ensure_topics(&brokers)?;
     let key = crate::auth::ensure_keys()?;
     crate::auth::write_saga_token(&key)?;
     let (jwks, saga_token) = (crate::auth::jwks_file()?, crate::auth::saga_token_file()?);
@@ -167,17 +150,13 @@ pub fn up(detach: bool, release: bool, fresh: bool) -> Result<()> {
                 )
                 .env(format!("{prefix}__{section}__DATABASE_NAME"), database);
         }
-        let fetch_wait = format!("{prefix}__PROJECTOR__FETCH_WAIT_MS");
-        if service.consumes && std::env::var_os(&fetch_wait).is_none() {
-            command.env(fetch_wait, TANSU_FETCH_WAIT_MS);
-        }
         if service.name == "saga-orchestrator" {
             command.env(format!("{prefix}__SAGA__TOKEN_FILE"), &saga_token);
         }
         let child = command
             .env(format!("{prefix}__AUTH__JWKS_FILE"), &jwks)
             .env(format!("{prefix}__HTTP__PORT"), service.port.to_string())
-            .env(format!("{prefix}__KAFKA__BROKERS"), &broker.brokers)
+            .env(format!("{prefix}__KAFKA__BROKERS"), &brokers)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -203,8 +182,10 @@ pub fn up(detach: bool, release: bool, fresh: bool) -> Result<()> {
         stack::DATABASES.join(", ")
     );
     println!(
-        "  kafka      {}  (Tansu)  topics {}",
-        broker.brokers,
+        "  kafka      {}  (Apache Kafka {}, {} node(s))  topics {}",
+        brokers,
+        test_support::kafka::KAFKA_VERSION,
+        kafka_brokers,
         stack::TOPICS
             .iter()
             .map(|t| t.0)
@@ -217,6 +198,9 @@ pub fn up(detach: bool, release: bool, fresh: bool) -> Result<()> {
             service.name, service.port
         );
     }
+    println!(
+        "  kafka tools  .stack/bin/kafka-topics, kafka-console-consumer, kafka-consumer-groups, kafka-get-offsets"
+    );
     println!("  logs and data in .stack/");
     if detach {
         println!("Stop it with `cargo xtask down`.");
@@ -242,10 +226,17 @@ fn read_pid(name: &str) -> Result<Option<u32>> {
 
 pub fn down() -> Result<()> {
     let dir = stack::state_dir()?;
-    for name in SERVICES.iter().rev().map(|s| s.name).chain(["tansu"]) {
+    let kafka_nodes: Vec<String> = (1..=3).map(|n| format!("kafka-{n}")).collect();
+    let names = SERVICES
+        .iter()
+        .rev()
+        .map(|s| s.name)
+        .chain(kafka_nodes.iter().map(String::as_str));
+    for name in names {
         if let Some(pid) = read_pid(name)? {
             step(&format!("stopping {name} (pid {pid})"));
-            stack::stop_process(pid, Duration::from_secs(15));
+            // A broker's controlled shutdown moves its leaderships first: give it time.
+            stack::stop_process(pid, Duration::from_secs(30));
             std::fs::remove_file(dir.join(format!("{name}.pid")))?;
         }
     }
@@ -261,7 +252,11 @@ pub fn down() -> Result<()> {
 pub fn status() -> Result<()> {
     let show = |name: &str, up: bool| println!("  {name:<18} {}", if up { "up" } else { "down" });
     show("postgres", stack::port_open(5432));
-    show("kafka (tansu)", stack::port_open(stack::KAFKA_PORT));
+    let nodes = stack::kafka_nodes_formatted()?.unwrap_or(1);
+    for node in 0..nodes {
+        let port = stack::KAFKA_PORT + 2 * node as u16;
+        show(&format!("kafka {port}"), stack::port_open(port));
+    }
     for service in SERVICES {
         show(
             service.name,

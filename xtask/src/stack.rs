@@ -1,18 +1,23 @@
-//! The infrastructure of the stack: Postgres and Tansu, installed and started when missing.
+//! The infrastructure of the stack: Postgres and Apache Kafka, installed and started when
+//! missing.
 
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use test_support::kafka;
 
 /// Postgres role the services and tests log in as.
 pub const PG_USER: &str = "cqrs";
 pub const PG_PASSWORD: &str = "cqrs";
+/// Client port of the stack's first Kafka node; node n listens on `KAFKA_PORT + 2(n-1)` and
+/// is a controller on the port after its own.
 pub const KAFKA_PORT: u16 = 9092;
-const TANSU_VERSION: &str = "0.6.0";
+/// Heap of each of the stack's broker JVMs: enough for the system's topics, small enough to
+/// leave two cores' worth of memory and caches to Postgres and the services.
+const KAFKA_HEAP_MB: u32 = 512;
 
 /// Every database of the system (one local server hosts them all).
 pub const DATABASES: &[&str] = &["users_es", "users_read", "orders_es", "orders_read", "saga"];
@@ -227,79 +232,99 @@ pub fn drop_test_databases(port: u16) -> Result<()> {
     Ok(())
 }
 
-/// Where `tansu` is, installing it with cargo if it is missing.
-pub fn ensure_tansu_installed() -> Result<PathBuf> {
-    let cargo_bin = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
-        .context("neither CARGO_HOME nor HOME is set")?
-        .join("bin/tansu");
-    let installed = |path: &Path| {
-        Command::new(path)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(TANSU_VERSION))
-    };
-    if installed(Path::new("tansu")) {
-        return Ok(PathBuf::from("tansu"));
-    }
-    if installed(&cargo_bin) {
-        return Ok(cargo_bin);
-    }
-    step(&format!(
-        "installing the Tansu broker {TANSU_VERSION} (cargo install; about 12 minutes on 2 cores, once per machine)"
-    ));
-    // Its own target dir: the workspace's would be locked by this very cargo invocation.
-    run(Command::new("cargo")
-        .args([
-            "install",
-            "tansu",
-            "--version",
-            TANSU_VERSION,
-            "--locked",
-            "--features",
-            "libsql",
-        ])
-        .env_remove("CARGO_TARGET_DIR"))?;
-    Ok(cargo_bin)
+/// The stack's Kafka: its data folder, `.stack/kafka/` (a folder per node).
+fn kafka_dir() -> Result<PathBuf> {
+    Ok(state_dir()?.join("kafka"))
 }
 
-/// A Tansu broker of the stack.
-pub struct Broker {
-    pub brokers: String,
-    /// Pid if this run started it.
-    pub started: Option<u32>,
+/// How many nodes the stack's Kafka data was formatted for, if it has data.
+pub fn kafka_nodes_formatted() -> Result<Option<usize>> {
+    match std::fs::read_to_string(kafka_dir()?.join("nodes")) {
+        Ok(text) => Ok(text.trim().parse().ok()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error.into()),
+    }
 }
 
-/// Starts Tansu on the stack's port unless something already listens there.
-pub fn ensure_tansu() -> Result<Broker> {
-    let brokers = format!("127.0.0.1:{KAFKA_PORT}");
+/// The bootstrap list of a stack of `nodes` Kafka nodes.
+pub fn kafka_bootstrap(nodes: usize) -> String {
+    (0..nodes)
+        .map(|n| format!("127.0.0.1:{}", KAFKA_PORT + 2 * n as u16))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Installs Apache Kafka if missing and starts the stack's `nodes` KRaft nodes on
+/// 127.0.0.1:9092 (and 9094, 9096), unless they already run; waits until every node answers.
+/// Returns the bootstrap list.
+pub fn ensure_kafka(nodes: usize) -> Result<String> {
+    anyhow::ensure!(
+        nodes == 1 || nodes == 3,
+        "--kafka-brokers is 1 (one node) or 3 (a cluster that replicates every topic three \
+         times), not {nodes}"
+    );
+    if let Some(formatted) = kafka_nodes_formatted()?
+        && formatted != nodes
+    {
+        bail!(
+            "the stack's Kafka data in .stack/kafka/ is of {formatted} node(s), not {nodes}: \
+             `cargo xtask up --fresh --kafka-brokers {nodes}` starts over (every event, read \
+             model and saga is lost)"
+        );
+    }
+    let brokers = kafka_bootstrap(nodes);
     if port_open(KAFKA_PORT) {
-        return Ok(Broker {
-            brokers,
-            started: None,
-        });
+        return Ok(brokers);
     }
-    let tansu = ensure_tansu_installed()?;
-    let dir = state_dir()?;
-    let log = std::fs::File::create(dir.join("tansu.log"))?;
+    let installation = kafka::Installation::ensure(step)?;
+    kafka::write_tools(&installation, &state_dir()?.join("bin"))?;
+    let dir = kafka_dir()?;
+    let mut options = kafka::ClusterOptions::new(nodes, &dir);
+    options.base_port = Some(KAFKA_PORT);
+    options.heap_mb = KAFKA_HEAP_MB;
+    let mut cluster = kafka::Cluster::prepare(installation, options)?;
+    std::fs::write(dir.join("nodes"), nodes.to_string())?;
     step(&format!(
-        "starting Tansu on {brokers} (data in .stack/tansu.db)"
+        "starting Apache Kafka {} on {brokers} (data and logs in .stack/kafka/)",
+        kafka::KAFKA_VERSION
     ));
-    let child = test_support::tansu_broker(&tansu, KAFKA_PORT, "sqlite://.stack/tansu.db")
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .context("starting tansu")?;
-    std::fs::write(dir.join("tansu.pid"), child.id().to_string())?;
-    wait_until("Tansu", Duration::from_secs(30), || port_open(KAFKA_PORT))?;
-    Ok(Broker {
-        brokers,
-        started: Some(child.id()),
-    })
+    for id in cluster.node_ids() {
+        let pid = cluster.start_node(id)?;
+        std::fs::write(
+            state_dir()?.join(format!("kafka-{id}.pid")),
+            pid.to_string(),
+        )?;
+    }
+    cluster.wait_ready(Duration::from_secs(120))?;
+    cluster.detach();
+    Ok(brokers)
+}
+
+/// The suite's own Kafka node: free ports, data in `.stack/test-kafka/` (deleted first, so no
+/// run sees an earlier one's topics), apart from the stack's. Stopped when dropped.
+pub fn start_test_kafka(installation: &kafka::Installation) -> Result<kafka::Cluster> {
+    let dir = state_dir()?.join("test-kafka");
+    // A run that was killed may have left its broker behind.
+    if let Ok(pids) = std::fs::read_to_string(dir.join("pids")) {
+        for pid in pids.split_whitespace().filter_map(|pid| pid.parse().ok()) {
+            kafka::terminate(pid, Duration::from_secs(10));
+        }
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).context("deleting .stack/test-kafka/")?;
+    }
+    let mut options = kafka::ClusterOptions::new(1, &dir);
+    options.heap_mb = 768;
+    let mut cluster = kafka::Cluster::prepare(installation.clone(), options)?;
+    step(&format!(
+        "starting the suite's Apache Kafka {} on {} (data in .stack/test-kafka/)",
+        kafka::KAFKA_VERSION,
+        cluster.bootstrap()
+    ));
+    let pid = cluster.start_node(1)?;
+    std::fs::write(dir.join("pids"), pid.to_string())?;
+    cluster.wait_ready(Duration::from_secs(120))?;
+    Ok(cluster)
 }
 
 /// Creates the system's topics that are missing.
@@ -308,7 +333,8 @@ pub fn ensure_topics(brokers: &str) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let admin = service_kit::kafka::admin(brokers)?;
+        let admin =
+            service_kit::kafka::admin(&service_kit::settings::KafkaSettings::plaintext(brokers))?;
         for (topic, partitions) in TOPICS {
             service_kit::kafka::ensure_topic(&admin, topic, *partitions)
                 .await
@@ -318,32 +344,12 @@ pub fn ensure_topics(brokers: &str) -> Result<()> {
     })
 }
 
-/// Whether `pid` is a running process (a zombie waiting to be reaped counts as gone).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        // The state follows the parenthesised command name: `pid (comm) S ...`.
-        stat.rsplit_once(") ")
-            .and_then(|(_, rest)| rest.chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X')
-    })
-}
-
 /// Sends SIGTERM to `pid`, then SIGKILL if it has not exited after `grace`.
 pub fn stop_process(pid: u32, grace: Duration) {
-    if !alive(pid) {
-        return;
-    }
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    if wait_until("exit", grace, || !alive(pid)).is_err() {
-        let _ = Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status();
-    }
+    kafka::terminate(pid, grace);
 }
 
-/// `cargo xtask test`: prepares Postgres and Tansu, runs every test, stops what it started.
+/// `cargo xtask test`: prepares Postgres and Kafka, runs every test, stops what it started.
 pub fn test(args: &[String]) -> Result<()> {
     step("checking formatting and lints");
     run(Command::new("cargo")
@@ -365,20 +371,11 @@ pub fn test(args: &[String]) -> Result<()> {
     let kubernetes_validate = crate::tools::ensure_kubernetes_validate()?;
     let postgres = ensure_postgres()?;
     drop_test_databases(postgres.port)?;
-    let broker = ensure_tansu()?;
-    let nextest = Command::new("cargo")
-        .args(["nextest", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let installation = kafka::Installation::ensure(step)?;
+    let kafka = start_test_kafka(&installation)?;
+    crate::tools::ensure_nextest()?;
     let mut command = Command::new("cargo");
-    if nextest {
-        command.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
-    } else {
-        step("cargo-nextest not found; using cargo test");
-        command.args(["test", "--workspace", "--no-fail-fast"]);
-    }
+    command.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
     command
         .args(args)
         .current_dir(root())
@@ -386,15 +383,13 @@ pub fn test(args: &[String]) -> Result<()> {
         .env("TEST_PG_PORT", postgres.port.to_string())
         .env("TEST_PG_USER", PG_USER)
         .env("TEST_PG_PASSWORD", PG_PASSWORD)
-        .env("TEST_KAFKA_BROKERS", &broker.brokers)
-        .env("TEST_TANSU_BIN", ensure_tansu_installed()?)
+        .env("TEST_KAFKA_BROKERS", kafka.bootstrap())
+        .env("CQRS_KAFKA_HOME", installation.path())
         .env("KUBERNETES_VALIDATE", kubernetes_validate);
     step("running the test suite");
     let result = run(&mut command);
-    if let Some(pid) = broker.started {
-        stop_process(pid, Duration::from_secs(10));
-        std::fs::remove_file(state_dir()?.join("tansu.pid"))?;
-    }
+    drop(kafka);
+    let _ = std::fs::remove_dir_all(state_dir()?.join("test-kafka"));
     if let Some(cluster) = postgres.started {
         stop_postgres(&cluster)?;
     }

@@ -1,5 +1,7 @@
-//! The validators the test suite runs on deploy/: promtool (Debian's `prometheus` package) and
-//! kubernetes-validate (PyPI, in a virtualenv kept outside the clone). Installed when missing.
+//! The tools the test suite needs besides Postgres and Kafka: its runner, cargo-nextest
+//! (crates.io), and the validators it runs on deploy/, promtool (Debian's `prometheus`
+//! package) and kubernetes-validate (PyPI, in a virtualenv kept outside the clone). Installed
+//! when missing, never skipped.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -10,6 +12,27 @@ use crate::stack::{found, run, step};
 
 /// The kubernetes-validate release the tests are written against (schemas 1.25 to 1.37).
 const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
+
+/// The cargo-nextest release the suite's configuration (.config/nextest.toml) is written for.
+const NEXTEST: &str = "0.9.132";
+
+/// cargo-nextest, the suite's runner (test groups and time limits come from its config).
+pub fn ensure_nextest() -> Result<()> {
+    let installed = Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if installed {
+        return Ok(());
+    }
+    step(&format!(
+        "installing cargo-nextest {NEXTEST} (cargo install; several minutes on 2 cores, once per machine)"
+    ));
+    // A target folder of its own: the workspace's may be the shared CI cache.
+    run(Command::new("cargo")
+        .args(["install", "cargo-nextest", "--locked", "--version", NEXTEST])
+        .env_remove("CARGO_TARGET_DIR"))
+}
 
 /// promtool, for `promtool check` and `promtool test rules`.
 pub fn ensure_promtool() -> Result<()> {

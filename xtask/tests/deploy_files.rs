@@ -8,10 +8,16 @@ use common::{read, root};
 use std::collections::BTreeSet;
 
 use serde_yaml_ng::Value;
+use test_support::kafka::KAFKA_VERSION;
 
 const COMPOSE: &str = "compose.yaml";
 const DOCKERFILE: &str = "deploy/docker/Dockerfile";
 const INIT_DATABASES: &str = "deploy/compose/init-databases.sql";
+/// Every manifest and kustomization, base and overlays.
+const KUBERNETES: &str = "deploy/k8s";
+/// Apache Kafka's image: Compose runs the broker and kafka-init from it, Kubernetes the Job
+/// cqrs-topics.
+const KAFKA_IMAGE: &str = "apache/kafka";
 /// A service with deployment files, and where its settings are declared: each
 /// `__`-separated part of one of its variables is a field of one of these structs.
 struct Deployed {
@@ -35,6 +41,7 @@ const DEPLOYED: &[Deployed] = &[
             "users-command/src/settings.rs",
             "crates/command-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
+            "crates/kafka-client/src/lib.rs",
             // The `auth` section.
             "crates/service-kit/src/auth.rs",
         ],
@@ -50,6 +57,7 @@ const DEPLOYED: &[Deployed] = &[
             "users-query/src/settings.rs",
             "crates/query-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
+            "crates/kafka-client/src/lib.rs",
             // The `auth` section.
             "crates/service-kit/src/auth.rs",
         ],
@@ -65,6 +73,7 @@ const DEPLOYED: &[Deployed] = &[
             "orders-command/src/settings.rs",
             "crates/command-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
+            "crates/kafka-client/src/lib.rs",
             // The `auth` section.
             "crates/service-kit/src/auth.rs",
         ],
@@ -80,6 +89,7 @@ const DEPLOYED: &[Deployed] = &[
             "orders-query/src/settings.rs",
             "crates/query-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
+            "crates/kafka-client/src/lib.rs",
             // The `auth` section.
             "crates/service-kit/src/auth.rs",
         ],
@@ -98,6 +108,7 @@ const DEPLOYED: &[Deployed] = &[
             "saga-orchestrator/src/resilience.rs",
             "crates/query-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
+            "crates/kafka-client/src/lib.rs",
             // The `auth` section.
             "crates/service-kit/src/auth.rs",
         ],
@@ -276,6 +287,62 @@ fn http_probe(container: &Value, probe: &str) -> (String, u64) {
         other => panic!("{probe} has no httpGet.port: {other:?}"),
     };
     (path, port)
+}
+
+/// Every YAML file under `directory`, by its path from the repository root, sorted.
+fn yaml_files(directory: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut pending = vec![directory.to_owned()];
+    while let Some(current) = pending.pop() {
+        let entries = std::fs::read_dir(root().join(&current))
+            .unwrap_or_else(|error| panic!("listing {current}: {error}"));
+        for entry in entries {
+            let entry = entry.unwrap_or_else(|error| panic!("listing {current}: {error}"));
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = format!("{current}/{name}");
+            if entry.path().is_dir() {
+                pending.push(path);
+            } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The tag of every Apache Kafka image named anywhere in `value`: an `image:
+/// apache/kafka:<tag>` (a Compose service, a container), or a kustomize `images` entry `name:
+/// apache/kafka` with a `newTag` (which replaces the tag of those containers). An image
+/// without a tag gives "".
+fn kafka_image_tags(value: &Value) -> Vec<String> {
+    let mut tags = Vec::new();
+    match value {
+        Value::Mapping(mapping) => {
+            if let Some(image) = value["image"].as_str() {
+                let (name, tag) = match image.rsplit_once(':') {
+                    Some((name, tag)) if !tag.contains('/') => (name, tag),
+                    _ => (image, ""),
+                };
+                if name == KAFKA_IMAGE || name.ends_with(&format!("/{KAFKA_IMAGE}")) {
+                    tags.push(tag.to_owned());
+                }
+            }
+            if value["name"].as_str() == Some(KAFKA_IMAGE) && !value["newTag"].is_null() {
+                tags.push(scalar(&value["newTag"]));
+            }
+            for child in mapping.values() {
+                tags.extend(kafka_image_tags(child));
+            }
+        }
+        Value::Sequence(items) => {
+            for item in items {
+                tags.extend(kafka_image_tags(item));
+            }
+        }
+        _ => {}
+    }
+    tags
 }
 
 #[test]
@@ -663,6 +730,36 @@ fn every_long_running_container_has_a_healthcheck_and_a_pinned_image() {
         assert!(
             test.as_sequence().is_some_and(|words| words.len() > 1),
             "{name} has no healthcheck"
+        );
+    }
+}
+
+#[test]
+fn compose_and_kubernetes_run_the_kafka_version_of_the_local_stack() {
+    // (file, tag) for every Apache Kafka image.
+    let mut images: Vec<(String, String)> = kafka_image_tags(&compose())
+        .into_iter()
+        .map(|tag| (COMPOSE.to_owned(), tag))
+        .collect();
+    assert!(!images.is_empty(), "{COMPOSE} runs no {KAFKA_IMAGE} image");
+    let in_compose = images.len();
+    for file in yaml_files(KUBERNETES) {
+        for document in kubernetes_documents(&file) {
+            for tag in kafka_image_tags(&document) {
+                images.push((file.clone(), tag));
+            }
+        }
+    }
+    assert!(
+        images.len() > in_compose,
+        "no file under {KUBERNETES} runs an {KAFKA_IMAGE} image"
+    );
+    for (file, tag) in &images {
+        assert_eq!(
+            tag.as_str(),
+            KAFKA_VERSION,
+            "{file} names {KAFKA_IMAGE}:{tag}, but `cargo xtask up` runs Apache Kafka \
+             {KAFKA_VERSION} (test_support::kafka::KAFKA_VERSION): keep them the same"
         );
     }
 }

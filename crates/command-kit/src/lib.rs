@@ -63,12 +63,13 @@ impl WriteSide {
         if database.migrate {
             migrate_pool(&pool).await?;
         }
-        let admin = service_kit::kafka::shared_admin(&kafka.brokers)
-            .context("creating a Kafka admin client")?;
+        service_kit::kafka::check_access(kafka).await?;
+        let admin =
+            service_kit::kafka::shared_admin(kafka).context("creating a Kafka admin client")?;
         let mut background = Vec::new();
         if relay.enabled {
             let producer = ProducerSettings {
-                brokers: kafka.brokers.clone(),
+                kafka: kafka.clone(),
                 delivery_timeout: Duration::from_millis(kafka.delivery_timeout_ms),
             };
             let config = relay.config().map_err(anyhow::Error::msg)?;
@@ -80,8 +81,8 @@ impl WriteSide {
             background.push(Background {
                 name: "outbox-relay",
                 task: tokio::spawn(async move {
-                    // Brokers that do not create topics on first use (Tansu) would refuse every
-                    // record: the relay starts once the topic exists.
+                    // Brokers do not create topics on first use (auto.create.topics.enable is
+                    // off in production): the relay starts once the topic exists.
                     let ready =
                         service_kit::kafka::ensure_topic_until(&admin, &topic, partitions, &token);
                     if ready.await {

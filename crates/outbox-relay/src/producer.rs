@@ -2,28 +2,30 @@
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
+use kafka_client::KafkaSettings;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
 
 /// Where and how the relay publishes.
 #[derive(Debug, Clone)]
 pub struct ProducerSettings {
-    /// Comma-separated bootstrap brokers.
-    pub brokers: String,
+    /// The brokers and how to reach them.
+    pub kafka: KafkaSettings,
     /// How long a record may wait for the broker's acknowledgement before it fails.
     pub delivery_timeout: Duration,
 }
 
 impl ProducerSettings {
     /// An idempotent producer (`acks=all`): the broker drops the duplicates its own retries
-    /// would create, and retries keep a partition's records in the order they were sent. A
+    /// would create, and keeps a partition's records in the order they were sent with up to
+    /// five requests in flight per connection (librdkafka's default, Kafka's limit for
+    /// idempotence). A
     /// record that fails for good (e.g. `message.timeout.ms` passed) may still be followed by
     /// a delivered one; the relay then republishes both, so a consumer can see a later
     /// sequence before an earlier one and must wait for the gap (ADR 0002).
     pub fn create(&self) -> Result<FutureProducer, KafkaError> {
-        ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
+        self.kafka
+            .client_config()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set(
@@ -31,10 +33,6 @@ impl ProducerSettings {
                 self.delivery_timeout.as_millis().to_string(),
             )
             .set("linger.ms", "2")
-            // One produce request in flight per broker connection. Tansu 0.6 (the local
-            // broker) races on concurrent first writes of one producer to a partition and
-            // then fails every later request; the relay awaits whole batches anyway.
-            .set("max.in.flight.requests.per.connection", "1")
             // The Java client's partitioner, so every client maps a key to the same partition.
             .set("partitioner", "murmur2_random")
             .create()

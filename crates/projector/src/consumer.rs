@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -20,12 +19,16 @@ use crate::process::{Incoming, apply_batch, park_stale_gaps};
 
 /// How often the lag in events is measured (it asks the broker for every partition's end).
 const LAG_INTERVAL: Duration = Duration::from_secs(5);
+/// How long an instance may hold no partition before that is reported: joining a group, or a
+/// rebalance after a member left (up to its session timeout), leaves it empty-handed for a
+/// while on purpose.
+const UNASSIGNED_GRACE: Duration = Duration::from_secs(20);
 
 /// How a projector consumes.
 #[derive(Debug, Clone)]
 pub struct ProjectorConfig {
-    /// Bootstrap brokers.
-    pub brokers: String,
+    /// The brokers and how to reach them.
+    pub kafka: kafka_client::KafkaSettings,
     /// The aggregate's topic.
     pub topic: String,
     /// Consumer group; instances of one projection share it and split the partitions.
@@ -38,9 +41,8 @@ pub struct ProjectorConfig {
     pub gap_timeout: Duration,
     /// How often gaps are checked and lag is measured.
     pub housekeeping_interval: Duration,
-    /// Longest the broker may hold a fetch with nothing to return: an upper bound on how long
-    /// a new event waits in the broker before this projector sees it (some brokers, Tansu,
-    /// answer a fetch only when the wait runs out), against more idle fetches.
+    /// Longest the broker may hold a fetch with nothing to return. Kafka answers as soon as a
+    /// record arrives, so this sets how often an idle projector asks, not its latency.
     pub fetch_wait: Duration,
     /// A fault to inject, for crash tests. Never set in production.
     pub failpoint: Option<Failpoint>,
@@ -49,19 +51,19 @@ pub struct ProjectorConfig {
 impl ProjectorConfig {
     /// A configuration for consuming `topic` in `group_id`, with defaults for the rest.
     pub fn new(
-        brokers: impl Into<String>,
+        kafka: kafka_client::KafkaSettings,
         topic: impl Into<String>,
         group_id: impl Into<String>,
     ) -> Self {
         Self {
-            brokers: brokers.into(),
+            kafka,
             topic: topic.into(),
             group_id: group_id.into(),
             batch_size: 256,
             apply_attempts: 3,
             gap_timeout: Duration::from_secs(30),
             housekeeping_interval: Duration::from_secs(1),
-            fetch_wait: Duration::from_millis(100),
+            fetch_wait: Duration::from_millis(500),
             failpoint: None,
         }
     }
@@ -92,6 +94,11 @@ pub struct ProjectorStats {
     pub duplicates: AtomicU64,
     pub pending: AtomicU64,
     pub parked: AtomicU64,
+    /// Partitions assigned to this instance at the last measurement (every 5 s).
+    pub assigned_partitions: AtomicU64,
+    /// Events the whole group lags behind the topic's end, measured while this instance
+    /// holds no partition (0 while it holds some): work it can see but not do.
+    pub group_lag_while_unassigned: AtomicU64,
 }
 
 /// Commits the stored offsets before partitions are taken away, so the next owner starts
@@ -142,16 +149,16 @@ impl<P: Projection> Projector<P> {
 
     /// Consumes until `cancel` fires; then commits the offsets of everything applied.
     pub async fn run(self, cancel: CancellationToken) -> Result<(), KafkaError> {
-        let consumer: StreamConsumer<CommitOnRevoke> = ClientConfig::new()
-            .set("bootstrap.servers", &self.config.brokers)
+        let consumer: StreamConsumer<CommitOnRevoke> = self
+            .config
+            .kafka
+            .client_config()
             .set("group.id", &self.config.group_id)
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "1000")
             // Offsets are stored by hand, after the database commit.
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            // Short fetch waits keep read-your-writes latency low on brokers that answer a
-            // fetch only when its wait runs out.
             .set(
                 "fetch.wait.max.ms",
                 self.config.fetch_wait.as_millis().max(1).to_string(),
@@ -164,8 +171,19 @@ impl<P: Projection> Projector<P> {
         let consumer = Arc::new(consumer);
         let name = self.projection.schema().to_owned();
         internal_events::started(&name, &self.config.topic, &self.config.group_id);
+        // Same group, never subscribed: reads the group's committed offsets.
+        let observer: BaseConsumer = self
+            .config
+            .kafka
+            .client_config()
+            .set("group.id", &self.config.group_id)
+            .set("enable.auto.commit", "false")
+            .create()?;
         let lag = tokio::spawn(measure_lag(
             consumer.clone(),
+            Arc::new(observer),
+            self.config.topic.clone(),
+            self.stats.clone(),
             name.clone(),
             LAG_INTERVAL,
             cancel.clone(),
@@ -297,22 +315,83 @@ impl<P: Projection> Projector<P> {
 /// broker for watermarks blocks.
 async fn measure_lag(
     consumer: Arc<StreamConsumer<CommitOnRevoke>>,
+    observer: Arc<BaseConsumer>,
+    topic: String,
+    stats: Arc<ProjectorStats>,
     name: String,
     interval: Duration,
     cancel: CancellationToken,
 ) {
+    // Since when this instance has held no partition (None while it holds some).
+    let mut empty_since: Option<Instant> = None;
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(interval) => {}
         }
-        let consumer = consumer.clone();
-        if let Ok(Some(lag)) =
-            tokio::task::spawn_blocking(move || lag_in_events(consumer.as_ref())).await
-        {
+        let (consumer, observer, topic) = (consumer.clone(), observer.clone(), topic.clone());
+        // Empty-handed for longer than the grace: ask what the group as a whole lags.
+        let overdue = empty_since.is_some_and(|since| since.elapsed() >= UNASSIGNED_GRACE);
+        let measured = tokio::task::spawn_blocking(move || {
+            let assigned = consumer.assignment().map(|list| list.count()).ok();
+            let idle_lag = match assigned {
+                Some(0) if overdue => group_lag(&observer, &topic),
+                _ => Some(0),
+            };
+            (lag_in_events(consumer.as_ref()), assigned, idle_lag)
+        })
+        .await;
+        let Ok((lag, assigned, idle_lag)) = measured else {
+            continue;
+        };
+        if let Some(lag) = lag {
             internal_events::lag(&name, lag);
         }
+        if let Some(assigned) = assigned {
+            stats
+                .assigned_partitions
+                .store(assigned as u64, Ordering::Relaxed);
+            internal_events::assigned(&name, assigned);
+            if assigned == 0 {
+                empty_since.get_or_insert_with(Instant::now);
+            } else {
+                empty_since = None;
+            }
+        }
+        if let Some(idle_lag) = idle_lag {
+            let idle_lag = idle_lag.max(0) as u64;
+            stats
+                .group_lag_while_unassigned
+                .store(idle_lag, Ordering::Relaxed);
+            internal_events::group_lag_while_unassigned(&name, idle_lag);
+        }
     }
+}
+
+/// Records between the group's committed offsets and the end of every partition of `topic`:
+/// what the group as a whole still has to do. Asked through `observer`, a client of the same
+/// group that never joins it: the member itself cannot fetch offsets while it waits to join.
+fn group_lag(observer: &BaseConsumer, topic: &str) -> Option<i64> {
+    let timeout = Duration::from_secs(2);
+    let metadata = observer.fetch_metadata(Some(topic), timeout).ok()?;
+    let mut partitions = rdkafka::TopicPartitionList::new();
+    for partition in metadata.topics().first()?.partitions() {
+        partitions.add_partition(topic, partition.id());
+    }
+    let committed = observer.committed_offsets(partitions, timeout).ok()?;
+    let mut lag = 0;
+    for element in committed.elements() {
+        let (low, high) = observer
+            .fetch_watermarks(topic, element.partition(), timeout)
+            .ok()?;
+        let at = element
+            .offset()
+            .to_raw()
+            .filter(|offset| *offset >= 0)
+            .unwrap_or(low);
+        lag += (high - at).max(0);
+    }
+    Some(lag)
 }
 
 /// Records between the consumer's position and the end of each assigned partition.

@@ -67,6 +67,31 @@ pub(crate) fn lag(projection: &str, events: i64) {
         .set(events as f64);
 }
 
+pub(crate) fn assigned(projection: &str, partitions: usize) {
+    metrics::gauge!("projector_assigned_partitions", "projection" => projection.to_owned())
+        .set(partitions as f64);
+}
+
+/// Measured every few seconds; warned each time it holds, so the log says so for as long as
+/// an operator has to act (another instance may be stuck holding the partitions, or the group
+/// has more members than the topic has partitions).
+pub(crate) fn group_lag_while_unassigned(projection: &str, events: u64) {
+    metrics::gauge!(
+        "projector_unassigned_group_lag_events",
+        "projection" => projection.to_owned()
+    )
+    .set(events as f64);
+    if events > 0 {
+        tracing::warn!(
+            projection,
+            group_lag_events = events,
+            "this instance holds no partition of its topic while its consumer group lags; \
+             another member may be stuck holding them, or the group has more members than \
+             partitions"
+        );
+    }
+}
+
 pub(crate) fn receive_failed(projection: &str, error: &rdkafka::error::KafkaError) {
     tracing::warn!(projection, %error, "kafka receive failed");
     metrics::counter!("projector_receive_failures_total", "projection" => projection.to_owned())

@@ -135,6 +135,8 @@ impl<P: Projection> Operations for Bound<P> {
 pub struct AdminState {
     operations: Arc<dyn Operations>,
     rebuild: Arc<Mutex<RebuildStatus>>,
+    /// The projector of this instance, when it runs one: what its consumer holds.
+    stats: Option<Arc<projector::ProjectorStats>>,
     /// Stops a running rebuild at shutdown.
     cancel: CancellationToken,
 }
@@ -147,6 +149,7 @@ impl AdminState {
         event_store: PgPool,
         projection: Arc<P>,
         aggregate_type: &'static str,
+        stats: Option<Arc<projector::ProjectorStats>>,
         cancel: CancellationToken,
     ) -> Self {
         Self {
@@ -157,6 +160,7 @@ impl AdminState {
                 aggregate_type,
             }),
             rebuild: Arc::default(),
+            stats,
             cancel,
         }
     }
@@ -211,7 +215,30 @@ pub async fn projection_status(
         .map_err(|error| Problem::unavailable(&error))?;
     let mut body = serde_json::to_value(status).unwrap_or_default();
     body["rebuild"] = serde_json::to_value(current_rebuild(&state)).unwrap_or_default();
+    if let Some(stats) = &state.stats {
+        body["consumer"] = consumer_status(stats);
+    }
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// What this instance's consumer holds: its partitions, and a warning when it holds none
+/// while its group lags (measured every few seconds by the projector).
+fn consumer_status(stats: &projector::ProjectorStats) -> serde_json::Value {
+    use std::sync::atomic::Ordering;
+    let assigned = stats.assigned_partitions.load(Ordering::Relaxed);
+    let idle_lag = stats.group_lag_while_unassigned.load(Ordering::Relaxed);
+    let warning = (assigned == 0 && idle_lag > 0).then(|| {
+        format!(
+            "this instance holds no partition while its consumer group lags {idle_lag} \
+             event(s): another member may be stuck holding them, or the group has more \
+             members than the topic has partitions"
+        )
+    });
+    serde_json::json!({
+        "assigned_partitions": assigned,
+        "group_lag_while_unassigned": idle_lag,
+        "warning": warning,
+    })
 }
 
 /// Query string of `GET /admin/parked`.

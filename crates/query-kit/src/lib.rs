@@ -87,7 +87,8 @@ impl ReadSide {
         let projection = Arc::new(projection);
         let schema = projection.schema().to_owned();
         let pool = read_model(settings.database, projection.as_ref()).await?;
-        let broker = service_kit::kafka::shared_admin(&settings.kafka.brokers)
+        service_kit::kafka::check_access(settings.kafka).await?;
+        let broker = service_kit::kafka::shared_admin(settings.kafka)
             .context("creating a Kafka admin client")?;
 
         let mut background = Vec::new();
@@ -115,6 +116,7 @@ impl ReadSide {
             settings.event_store.pool(),
             projection,
             settings.aggregate_type,
+            stats.clone(),
             cancel.child_token(),
         ));
         Ok(Self {

@@ -20,9 +20,8 @@ pub struct ProjectorSettings {
     /// Milliseconds an aggregate waits for a missing sequence before it is parked.
     pub gap_timeout_ms: u64,
     /// Longest milliseconds the broker may hold an empty fetch (Kafka's fetch.wait.max.ms).
-    /// Apache Kafka answers as soon as a record arrives, so this only sets how often an idle
-    /// consumer asks; Tansu 0.6 holds every fetch this long, so there lower makes new events
-    /// visible sooner, at the cost of more idle fetches (`cargo xtask up` sets 10).
+    /// Kafka answers as soon as a record arrives, so this only sets how often an idle
+    /// consumer asks, not how soon it sees a new event.
     pub fetch_wait_ms: u64,
     /// Fault injection for crash tests (`pause-after-commit`); never set in production.
     pub failpoint: Option<String>,
@@ -36,7 +35,7 @@ impl Default for ProjectorSettings {
             batch_size: 256,
             apply_attempts: 3,
             gap_timeout_ms: 30_000,
-            fetch_wait_ms: 100,
+            fetch_wait_ms: 500,
             failpoint: None,
         }
     }
@@ -60,7 +59,7 @@ impl ProjectorSettings {
         if self.group_id.trim().is_empty() {
             return Err("projector.group_id must not be empty".into());
         }
-        let mut config = projector::ProjectorConfig::new(&kafka.brokers, topic, &self.group_id);
+        let mut config = projector::ProjectorConfig::new(kafka.clone(), topic, &self.group_id);
         config.batch_size = self.batch_size.max(1);
         config.apply_attempts = self.apply_attempts.max(1);
         config.gap_timeout = Duration::from_millis(self.gap_timeout_ms);

@@ -38,16 +38,6 @@ where
         .try_deserialize()
 }
 
-/// Serializes a password for [`load`]'s layer of defaults, the only place settings are
-/// serialized: a configured password never is.
-fn defaults_only<S: serde::Serializer>(
-    password: &SecretString,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    use secrecy::ExposeSecret;
-    serializer.serialize_str(password.expose_secret())
-}
-
 /// Where a service's Postgres database is.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -55,7 +45,7 @@ pub struct DatabaseSettings {
     pub host: String,
     pub port: u16,
     pub username: String,
-    #[serde(serialize_with = "defaults_only")]
+    #[serde(serialize_with = "kafka_client::defaults_only")]
     pub password: SecretString,
     pub database_name: String,
     pub require_ssl: bool,
@@ -118,28 +108,18 @@ impl DatabaseSettings {
     }
 }
 
-/// Where the Kafka-protocol broker is.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct KafkaSettings {
-    /// Comma-separated `host:port` list.
-    pub brokers: String,
-    /// Partitions of topics the service creates when they are missing.
-    pub topic_partitions: i32,
-    /// Milliseconds a record may wait for the broker's acknowledgement before it fails.
-    pub delivery_timeout_ms: u64,
-}
+/// Where the Kafka brokers are and how to reach them (one type for every Kafka client).
+pub use kafka_client::KafkaSettings;
 
-impl Default for KafkaSettings {
-    fn default() -> Self {
-        Self {
-            brokers: "127.0.0.1:9092".into(),
-            topic_partitions: 3,
-            // Kafka's own default for delivery.timeout.ms: a slow broker is waited for
-            // rather than failed (a failed record makes an idempotent producer bump its epoch).
-            delivery_timeout_ms: 120_000,
-        }
+/// The `[kafka]` section alone, for the command-line tools: the defaults, then
+/// `<PREFIX>__KAFKA__…` variables (e.g. `ESCTL__KAFKA__SASL__PASSWORD`), as a service reads it.
+pub fn kafka_from_env(prefix: &str) -> Result<KafkaSettings, config::ConfigError> {
+    #[derive(Default, Deserialize, serde::Serialize)]
+    #[serde(default)]
+    struct KafkaOnly {
+        kafka: KafkaSettings,
     }
+    load::<KafkaOnly>(prefix).map(|only| only.kafka)
 }
 
 /// Where and how a service serves HTTP.

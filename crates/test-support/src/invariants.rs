@@ -97,7 +97,7 @@ async fn created_id(response: reqwest::Response) -> Uuid {
 
 fn producer() -> ProducerSettings {
     ProducerSettings {
-        brokers: crate::kafka_brokers(),
+        kafka: kafka_client::KafkaSettings::plaintext(crate::kafka_brokers()),
         delivery_timeout: Duration::from_secs(30),
     }
 }

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod hostile;
 pub mod invariants;
+pub mod kafka;
 pub mod otlp;
 pub mod service;
 pub mod stack;
@@ -75,8 +76,18 @@ pub async fn fresh_database() -> DatabaseSettings {
 
 /// Creates a topic of its own for one test and returns its name.
 pub async fn fresh_topic(prefix: &str, partitions: i32) -> String {
+    let kafka = kafka_client::KafkaSettings::plaintext(kafka_brokers());
+    fresh_topic_on(&kafka, prefix, partitions).await
+}
+
+/// `fresh_topic` on the cluster of `kafka`.
+pub async fn fresh_topic_on(
+    kafka: &kafka_client::KafkaSettings,
+    prefix: &str,
+    partitions: i32,
+) -> String {
     let topic = format!("{prefix}.{}", Uuid::new_v4().simple());
-    let admin = service_kit::kafka::admin(&kafka_brokers()).expect("admin client");
+    let admin = service_kit::kafka::admin(kafka).expect("admin client");
     service_kit::kafka::ensure_topic(&admin, &topic, partitions)
         .await
         .expect("test topic created (run the tests with `cargo xtask test`)");
@@ -218,69 +229,63 @@ pub fn assert_per_aggregate_order(records: &[Record]) -> std::collections::HashM
     highest
 }
 
-/// A Tansu broker of one test's own, on a free port with its data in a temporary folder, so
-/// the test can kill and restart it without disturbing other tests. The binary is
-/// `TEST_TANSU_BIN` (set by `cargo xtask test`), else `tansu` on the PATH.
+/// An Apache Kafka broker of one test's own, on free ports with its data in a temporary
+/// folder, so the test can kill and restart it without disturbing other tests. Its jars are
+/// the installation `cargo xtask test` made (`kafka::Installation::find`).
 pub struct PrivateBroker {
-    port: u16,
+    cluster: kafka::Cluster,
     data: std::path::PathBuf,
-    child: Option<std::process::Child>,
 }
 
 impl PrivateBroker {
-    /// Starts the broker and waits until it accepts connections.
+    /// Starts the broker and waits until it answers metadata requests.
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let data = std::env::temp_dir().join(format!("tansu-test-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&data).expect("broker data folder");
-        let mut broker = Self {
-            port,
-            data,
-            child: None,
-        };
+        Self::start_with(|options| options).await
+    }
+
+    /// Starts a broker (or cluster) whose options `adjust` changed from one plaintext node.
+    pub async fn start_with(
+        adjust: impl FnOnce(kafka::ClusterOptions) -> kafka::ClusterOptions,
+    ) -> Self {
+        let data = std::env::temp_dir().join(format!("kafka-test-{}", Uuid::new_v4().simple()));
+        let options = adjust(kafka::ClusterOptions::new(1, &data));
+        let installation =
+            kafka::Installation::find().expect("Kafka is installed (run `cargo xtask test`)");
+        let cluster = kafka::Cluster::prepare(installation, options).expect("broker prepared");
+        let mut broker = Self { cluster, data };
         broker.restart().await;
         broker
     }
 
-    /// The bootstrap address.
+    /// The plaintext bootstrap address(es).
     pub fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.cluster.bootstrap()
     }
 
-    /// `kill -9`s the broker.
+    /// The SASL_SSL bootstrap address(es), for a broker started with that listener.
+    pub fn secure_brokers(&self) -> String {
+        self.cluster
+            .secure_bootstrap()
+            .expect("the broker was started with a SASL_SSL listener")
+    }
+
+    /// The cluster itself, to kill or restart one node of several.
+    pub fn cluster(&mut self) -> &mut kafka::Cluster {
+        &mut self.cluster
+    }
+
+    /// `kill -9`s every node.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().expect("broker killed");
-            child.wait().expect("broker reaped");
+        for id in self.cluster.node_ids() {
+            self.cluster.kill(id);
         }
     }
 
-    /// Starts the broker again on the same port and data.
+    /// Starts every stopped node again on the same ports and data; waits until all answer.
     pub async fn restart(&mut self) {
-        let binary = std::env::var("TEST_TANSU_BIN").unwrap_or_else(|_| "tansu".into());
-        let child = tansu_broker(binary.as_ref(), self.port, "sqlite://tansu.db")
-            .current_dir(&self.data)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("tansu starts (run the tests with `cargo xtask test`)");
-        self.child = Some(child);
-        let port = self.port;
-        eventually(
-            Duration::from_secs(30),
-            "the private broker to listen",
-            || async move {
-                tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .ok()
-                    .map(|_| ())
-            },
-        )
-        .await;
+        self.cluster
+            .start(Duration::from_secs(90))
+            .expect("the private broker starts");
     }
 }
 
@@ -289,23 +294,6 @@ impl Drop for PrivateBroker {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.data);
     }
-}
-
-/// The command that runs a Tansu broker on loopback `port`, storing in `storage` (e.g.
-/// `sqlite://tansu.db`, relative to the working directory).
-pub fn tansu_broker(binary: &std::path::Path, port: u16, storage: &str) -> std::process::Command {
-    let url = format!("tcp://127.0.0.1:{port}");
-    let mut command = std::process::Command::new(binary);
-    command
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", storage]);
-    command
 }
 
 /// Produces `records` (key, value) to `topic` one after another, each acknowledged before the
@@ -346,6 +334,44 @@ pub fn database_env(section: &str, database: &DatabaseSettings) -> Vec<(String, 
             database.database_name.clone(),
         ),
     ]
+}
+
+/// The environment variables that point a service (`prefix`, e.g. `USERS_QUERY`) at the
+/// brokers of `kafka`, with its security.
+pub fn kafka_env(prefix: &str, kafka: &kafka_client::KafkaSettings) -> Vec<(String, String)> {
+    use secrecy::ExposeSecret;
+    let section = format!("{prefix}__KAFKA");
+    let protocol = serde_json::to_value(kafka.security_protocol).expect("a protocol serializes");
+    let mechanism = serde_json::to_value(kafka.sasl.mechanism).expect("a mechanism serializes");
+    let mut env = vec![
+        (format!("{section}__BROKERS"), kafka.brokers.clone()),
+        (
+            format!("{section}__SECURITY_PROTOCOL"),
+            protocol.as_str().unwrap_or_default().to_owned(),
+        ),
+        (
+            format!("{section}__SASL__MECHANISM"),
+            mechanism.as_str().unwrap_or_default().to_owned(),
+        ),
+        (
+            format!("{section}__SASL__USERNAME"),
+            kafka.sasl.username.clone(),
+        ),
+        (
+            format!("{section}__SASL__PASSWORD"),
+            kafka.sasl.password.expose_secret().to_owned(),
+        ),
+    ];
+    for (key, file) in [
+        ("CA_FILE", &kafka.tls.ca_file),
+        ("CERT_FILE", &kafka.tls.cert_file),
+        ("KEY_FILE", &kafka.tls.key_file),
+    ] {
+        if let Some(file) = file {
+            env.push((format!("{section}__TLS__{key}"), file.display().to_string()));
+        }
+    }
+    env
 }
 
 /// Reads a child's output until a line contains `needle`; fails the test after `deadline`.

@@ -1,6 +1,6 @@
 //! The whole system as real binaries: users-command, users-query, orders-command,
 //! orders-query and saga-orchestrator, each on its own fresh database, with fresh topics and
-//! consumer groups of their own, on the test Postgres and Tansu. For the tests that cross
+//! consumer groups of their own, on the test Postgres and Kafka. For the tests that cross
 //! every service (sagas, hostile input to the read services, the operator CLI).
 
 use std::path::PathBuf;
@@ -8,7 +8,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::service::{binary_command, free_port, ready};
-use crate::{database_env, eventually, fresh_database, fresh_topic};
+use crate::{database_env, eventually, fresh_database, fresh_topic_on, kafka_env};
+use kafka_client::KafkaSettings;
 use serde_json::{Value, json};
 use service_kit::settings::DatabaseSettings;
 use sqlx::PgPool;
@@ -132,6 +133,18 @@ impl Stack {
         saga_extra: &[(&str, &str)],
         every: &[(&str, &str)],
     ) -> Self {
+        let kafka = KafkaSettings::plaintext(crate::kafka_brokers());
+        Self::start_on(&kafka, deadline_ms, saga_extra, every).await
+    }
+
+    /// Starts every service on the Kafka cluster of `kafka` (brokers and security), with its
+    /// topics created there.
+    pub async fn start_on(
+        kafka: &KafkaSettings,
+        deadline_ms: u64,
+        saga_extra: &[(&str, &str)],
+        every: &[(&str, &str)],
+    ) -> Self {
         let (users_es, users_read, orders_es, orders_read, saga) = tokio::join!(
             fresh_database(),
             fresh_database(),
@@ -140,8 +153,8 @@ impl Stack {
             fresh_database()
         );
         let (users_topic, orders_topic) = tokio::join!(
-            fresh_topic("users.events", 3),
-            fresh_topic("orders.events", 3)
+            fresh_topic_on(kafka, "users.events", 3),
+            fresh_topic_on(kafka, "orders.events", 3)
         );
         let group = Uuid::new_v4().simple().to_string();
 
@@ -150,14 +163,14 @@ impl Stack {
             "USERS_COMMAND",
             &users_es,
             &users_topic,
-            vec![],
+            kafka_env("USERS_COMMAND", kafka),
         );
         let mut orders_command = command_process(
             "orders-command",
             "ORDERS_COMMAND",
             &orders_es,
             &orders_topic,
-            vec![],
+            kafka_env("ORDERS_COMMAND", kafka),
         );
         let mut users_query = query_process(
             "users-query",
@@ -165,7 +178,7 @@ impl Stack {
             (&users_read, &users_es),
             &users_topic,
             format!("users-query-{group}"),
-            vec![],
+            kafka_env("USERS_QUERY", kafka),
         );
         let mut orders_query = query_process(
             "orders-query",
@@ -173,9 +186,10 @@ impl Stack {
             (&orders_read, &orders_es),
             &orders_topic,
             format!("orders-query-{group}"),
-            vec![],
+            kafka_env("ORDERS_QUERY", kafka),
         );
-        let mut saga_env = vec![
+        let mut saga_env = kafka_env("SAGA_ORCHESTRATOR", kafka);
+        saga_env.extend([
             (
                 "SAGA_ORCHESTRATOR__USERS__URL".to_owned(),
                 users_command.address.clone(),
@@ -192,7 +206,7 @@ impl Stack {
                 "SAGA_ORCHESTRATOR__SAGA__TOKEN_FILE".to_owned(),
                 service_token_file(),
             ),
-        ];
+        ]);
         saga_env.extend(
             saga_extra
                 .iter()

@@ -9,34 +9,46 @@ use std::time::Duration;
 
 use cqrs_es::Aggregate;
 use event_store::CommandBus;
-use service_kit::settings::DatabaseSettings;
+use service_kit::settings::{DatabaseSettings, KafkaSettings};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use users_command::contract::UsersContract;
 use users_command::domain::{CreditCents, Email, User, UserCommand, UserName};
 use uuid::Uuid;
 
-/// An event store with its topic.
+/// An event store with its topic, and the Kafka cluster the topic is on.
 pub struct Store {
     pub database: DatabaseSettings,
     pub pool: PgPool,
     pub topic: String,
+    pub kafka: KafkaSettings,
 }
 
 impl Store {
-    /// A migrated, empty event store and an empty topic.
+    /// A migrated, empty event store and an empty topic on the test broker.
     pub async fn new() -> Self {
+        Self::on(KafkaSettings::plaintext(test_support::kafka_brokers())).await
+    }
+
+    /// A migrated, empty event store and an empty topic on the cluster of `kafka`.
+    pub async fn on(kafka: KafkaSettings) -> Self {
+        Self::with_partitions(kafka, 3).await
+    }
+
+    /// `on`, with a topic of `partitions` partitions.
+    pub async fn with_partitions(kafka: KafkaSettings, partitions: i32) -> Self {
         let database = test_support::fresh_database().await;
         let pool = database.pool();
         event_store::MIGRATOR
             .run(&pool)
             .await
             .expect("event store migrated");
-        let topic = test_support::fresh_topic("users.events", 3).await;
+        let topic = test_support::fresh_topic_on(&kafka, "users.events", partitions).await;
         Self {
             database,
             pool,
             topic,
+            kafka,
         }
     }
 
@@ -46,6 +58,22 @@ impl Store {
             Arc::new(UsersContract::new(&self.topic)),
             (),
         )
+    }
+
+    /// `count` users, each registered and then reserving credit three times (four events),
+    /// every event published in order; their ids.
+    pub async fn publish_reserving_users(&self, count: usize) -> Vec<Uuid> {
+        let mut users = Vec::new();
+        for _ in 0..count {
+            users.push(
+                self.user(10_000, vec![reserve(100), reserve(200), reserve(300)])
+                    .await,
+            );
+        }
+        for user in &users {
+            self.publish(*user, &[1, 2, 3, 4]).await;
+        }
+        users
     }
 
     /// Every stored envelope of `user`, by sequence.
@@ -64,7 +92,7 @@ impl Store {
             .iter()
             .map(|s| (user.to_string(), envelopes[s - 1].clone()))
             .collect();
-        test_support::produce_in_order(&test_support::kafka_brokers(), &self.topic, &records).await;
+        test_support::produce_in_order(&self.kafka.brokers, &self.topic, &records).await;
     }
 
     /// Registers a user and runs `commands` on it, straight through the bus (no relay).
@@ -124,7 +152,7 @@ pub fn query_settings(
     settings.http.workers = 2;
     settings.database = read.clone();
     settings.event_store = store.database.clone();
-    settings.kafka.brokers = test_support::kafka_brokers();
+    settings.kafka = store.kafka.clone();
     settings.topic = store.topic.clone();
     settings.projector.group_id = group.to_owned();
     settings
@@ -315,7 +343,7 @@ pub async fn spawn_command(store: &Store) -> (String, CancellationToken) {
     settings.http.workers = 2;
     settings.database = store.database.clone();
     settings.database.migrate = false;
-    settings.kafka.brokers = test_support::kafka_brokers();
+    settings.kafka = store.kafka.clone();
     settings.topic = store.topic.clone();
     let cancel = CancellationToken::new();
     let app = users_command::Application::build(settings, cancel.clone())
@@ -324,4 +352,47 @@ pub async fn spawn_command(store: &Store) -> (String, CancellationToken) {
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     (address, cancel)
+}
+
+/// The users-query binary on `read`, consuming `store`'s topic in `group` with `extra`
+/// variables; killed when dropped.
+pub fn users_query_binary(
+    store: &Store,
+    read: &DatabaseSettings,
+    group: &str,
+    extra: &[(&str, &str)],
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_users-query"));
+    command
+        .envs(test_support::database_env("USERS_QUERY__DATABASE", read))
+        .envs(test_support::database_env(
+            "USERS_QUERY__EVENT_STORE",
+            &store.database,
+        ))
+        .env("USERS_QUERY__HTTP__PORT", "0")
+        .envs(test_support::kafka_env("USERS_QUERY", &store.kafka))
+        .env("USERS_QUERY__TOPIC", &store.topic)
+        .envs(test_support::auth::env("USERS_QUERY"))
+        .env("USERS_QUERY__PROJECTOR__GROUP_ID", group)
+        .env("RUST_LOG", "warn")
+        .envs(extra.iter().copied())
+        .kill_on_drop(true);
+    command
+}
+
+/// The read model's rows in `read`, as [`QueryApp::rows`] reads them.
+pub async fn read_rows(read: &DatabaseSettings) -> Vec<Row> {
+    let pool = read.pool_with(
+        read.connect_options()
+            .options([("search_path", users_query::projection::SCHEMA)]),
+    );
+    let rows = sqlx::query_as(
+        "SELECT id, email, name, status, credit_limit_cents, reserved_cents, version, created_at, updated_at \
+         FROM users ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("read model rows");
+    pool.close().await;
+    rows
 }
