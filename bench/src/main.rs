@@ -71,11 +71,12 @@ struct Cli {
         default_value = "http://127.0.0.1:5012"
     )]
     orders_query_url: String,
-    /// Kafka bootstrap brokers. The connection's security comes from BENCH__KAFKA__…
-    /// variables, named as a service's (BENCH__KAFKA__SECURITY_PROTOCOL=sasl_ssl,
-    /// BENCH__KAFKA__SASL__USERNAME, BENCH__KAFKA__SASL__PASSWORD, BENCH__KAFKA__TLS__CA_FILE).
-    #[arg(long, env = "BENCH_BROKERS", default_value = "127.0.0.1:9092")]
-    brokers: String,
+    /// Kafka bootstrap brokers [default: BENCH__KAFKA__BROKERS, else 127.0.0.1:9092]. The
+    /// connection's security comes from BENCH__KAFKA__… variables, named as a service's
+    /// (BENCH__KAFKA__SECURITY_PROTOCOL=sasl_ssl, BENCH__KAFKA__SASL__USERNAME,
+    /// BENCH__KAFKA__SASL__PASSWORD, BENCH__KAFKA__TLS__CA_FILE).
+    #[arg(long, env = "BENCH_BROKERS")]
+    brokers: Option<String>,
     /// The topic users-command publishes to.
     #[arg(long, default_value = "users.events")]
     users_topic: String,
@@ -163,9 +164,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             password: SecretString::from(cli.pg_password),
             ..DatabaseSettings::default()
         },
-        kafka: service_kit::settings::KafkaSettings {
-            brokers: cli.brokers,
-            ..service_kit::settings::kafka_from_env("BENCH")?
+        kafka: {
+            let from_env = service_kit::settings::kafka_from_env("BENCH")?;
+            let kafka = service_kit::settings::KafkaSettings {
+                brokers: cli.brokers.unwrap_or(from_env.brokers.clone()),
+                ..from_env
+            };
+            kafka.validate()?;
+            kafka
         },
         users_topic: cli.users_topic,
     };

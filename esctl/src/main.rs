@@ -59,18 +59,14 @@ struct Cli {
         hide_env_values = true
     )]
     orders_db: String,
-    /// Kafka bootstrap brokers. The connection's security comes from ESCTL__KAFKA__…
-    /// variables, named as a service's: ESCTL__KAFKA__SECURITY_PROTOCOL (plaintext, ssl,
-    /// sasl_plaintext, sasl_ssl), ESCTL__KAFKA__SASL__MECHANISM (scram-sha-512),
-    /// ESCTL__KAFKA__SASL__USERNAME, ESCTL__KAFKA__SASL__PASSWORD, ESCTL__KAFKA__TLS__CA_FILE,
-    /// …__TLS__CERT_FILE and …__TLS__KEY_FILE.
-    #[arg(
-        long,
-        env = "ESCTL_BROKERS",
-        default_value = "127.0.0.1:9092",
-        global = true
-    )]
-    brokers: String,
+    /// Kafka bootstrap brokers [default: ESCTL__KAFKA__BROKERS, else 127.0.0.1:9092]. The
+    /// connection's security comes from ESCTL__KAFKA__… variables, named as a service's:
+    /// ESCTL__KAFKA__SECURITY_PROTOCOL (plaintext, ssl, sasl_plaintext, sasl_ssl),
+    /// ESCTL__KAFKA__SASL__MECHANISM (scram-sha-512), ESCTL__KAFKA__SASL__USERNAME,
+    /// ESCTL__KAFKA__SASL__PASSWORD, ESCTL__KAFKA__TLS__CA_FILE, …__TLS__CERT_FILE and
+    /// …__TLS__KEY_FILE.
+    #[arg(long, env = "ESCTL_BROKERS", global = true)]
+    brokers: Option<String>,
     /// users-query's base URL.
     #[arg(
         long,
@@ -111,7 +107,7 @@ impl Cli {
         let from_env = service_kit::settings::kafka_from_env("ESCTL")
             .map_err(|error| Failure::usage(format!("ESCTL__KAFKA__ variables: {error}")))?;
         let kafka = service_kit::settings::KafkaSettings {
-            brokers: self.brokers.clone(),
+            brokers: self.brokers.clone().unwrap_or(from_env.brokers.clone()),
             ..from_env
         };
         kafka

@@ -137,7 +137,7 @@ async fn a_relay_started_on_a_backlog_of_ten_thousand_rows_drains_it_in_order() 
 #[tokio::test]
 async fn the_relay_rides_out_a_broker_killed_and_restarted_under_it() {
     let (_, pool, _) = migrated_store::<Users>().await;
-    let mut broker = test_support::PrivateBroker::start().await;
+    let broker = test_support::PrivateBroker::start().await;
     let topic = format!("users.events.{}", uuid::Uuid::new_v4().simple());
     let kafka = service_kit::settings::KafkaSettings::plaintext(broker.brokers());
     let admin = service_kit::kafka::admin(&kafka).unwrap();
@@ -208,7 +208,7 @@ async fn on_broker(broker: &test_support::PrivateBroker) -> OnBroker {
 
 #[tokio::test]
 async fn a_relay_started_while_the_broker_is_down_creates_its_topic_and_publishes_once_it_is_up() {
-    let mut broker = test_support::PrivateBroker::start().await;
+    let broker = test_support::PrivateBroker::start().await;
     broker.kill();
     let OnBroker {
         pool,
@@ -237,7 +237,7 @@ async fn gauge(url: &str, name: &str) -> Option<f64> {
 /// alert needs them.
 #[tokio::test]
 async fn the_backlog_gauges_follow_the_outbox_while_the_broker_does_not_answer() {
-    let mut broker = test_support::PrivateBroker::start().await;
+    let broker = test_support::PrivateBroker::start().await;
     let OnBroker {
         pool,
         topic,

@@ -226,20 +226,27 @@ fn read_pid(name: &str) -> Result<Option<u32>> {
 
 pub fn down() -> Result<()> {
     let dir = stack::state_dir()?;
-    let kafka_nodes: Vec<String> = (1..=3).map(|n| format!("kafka-{n}")).collect();
-    let names = SERVICES
-        .iter()
-        .rev()
-        .map(|s| s.name)
-        .chain(kafka_nodes.iter().map(String::as_str));
-    for name in names {
+    // "tansu": the broker of stacks started before ADR 0013, stopped like a service.
+    for name in SERVICES.iter().rev().map(|s| s.name).chain(["tansu"]) {
         if let Some(pid) = read_pid(name)? {
             step(&format!("stopping {name} (pid {pid})"));
-            // A broker's controlled shutdown moves its leaderships first: give it time.
-            stack::stop_process(pid, Duration::from_secs(30));
+            stack::stop_process(pid, Duration::from_secs(15));
             std::fs::remove_file(dir.join(format!("{name}.pid")))?;
         }
     }
+    // The Kafka nodes together: stopped one by one, the last would wait for a quorum that is
+    // gone. A controlled shutdown moves leaderships first, so they get time.
+    let mut brokers = Vec::new();
+    for name in (1..=3).map(|n| format!("kafka-{n}")) {
+        if let Some(pid) = read_pid(&name)? {
+            if test_support::kafka::is_broker(pid) {
+                step(&format!("stopping {name} (pid {pid})"));
+                brokers.push(pid);
+            }
+            std::fs::remove_file(dir.join(format!("{name}.pid")))?;
+        }
+    }
+    test_support::kafka::terminate_all(&brokers, Duration::from_secs(30));
     let marker = dir.join("postgres.started");
     if let Ok(cluster) = std::fs::read_to_string(&marker) {
         stack::stop_postgres(cluster.trim())?;

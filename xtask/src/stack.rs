@@ -273,7 +273,15 @@ pub fn ensure_kafka(nodes: usize) -> Result<String> {
         );
     }
     let brokers = kafka_bootstrap(nodes);
-    if port_open(KAFKA_PORT) {
+    let node_port = |id: usize| KAFKA_PORT + 2 * (id as u16 - 1);
+    let missing: Vec<usize> = (1..=nodes)
+        .filter(|id| !port_open(node_port(*id)))
+        .collect();
+    if missing.is_empty() {
+        // Already running: the tools may still be missing (a stack from before they existed).
+        if let Ok(installation) = kafka::Installation::find() {
+            kafka::write_tools(&installation, &state_dir()?.join("bin"))?;
+        }
         return Ok(brokers);
     }
     let installation = kafka::Installation::ensure(step)?;
@@ -282,13 +290,15 @@ pub fn ensure_kafka(nodes: usize) -> Result<String> {
     let mut options = kafka::ClusterOptions::new(nodes, &dir);
     options.base_port = Some(KAFKA_PORT);
     options.heap_mb = KAFKA_HEAP_MB;
+    options.own_process_group = true;
     let mut cluster = kafka::Cluster::prepare(installation, options)?;
     std::fs::write(dir.join("nodes"), nodes.to_string())?;
     step(&format!(
         "starting Apache Kafka {} on {brokers} (data and logs in .stack/kafka/)",
         kafka::KAFKA_VERSION
     ));
-    for id in cluster.node_ids() {
+    // Only the nodes that are down: one that died is brought back beside the others.
+    for id in missing {
         let pid = cluster.start_node(id)?;
         std::fs::write(
             state_dir()?.join(format!("kafka-{id}.pid")),
@@ -304,10 +314,13 @@ pub fn ensure_kafka(nodes: usize) -> Result<String> {
 /// run sees an earlier one's topics), apart from the stack's. Stopped when dropped.
 pub fn start_test_kafka(installation: &kafka::Installation) -> Result<kafka::Cluster> {
     let dir = state_dir()?.join("test-kafka");
-    // A run that was killed may have left its broker behind.
+    // A run that was killed may have left its broker behind (and only a broker is stopped:
+    // the pid may belong to another process by now).
     if let Ok(pids) = std::fs::read_to_string(dir.join("pids")) {
         for pid in pids.split_whitespace().filter_map(|pid| pid.parse().ok()) {
-            kafka::terminate(pid, Duration::from_secs(10));
+            if kafka::is_broker(pid) {
+                kafka::terminate(pid, Duration::from_secs(10));
+            }
         }
     }
     if dir.exists() {
@@ -371,9 +384,9 @@ pub fn test(args: &[String]) -> Result<()> {
     let kubernetes_validate = crate::tools::ensure_kubernetes_validate()?;
     let postgres = ensure_postgres()?;
     drop_test_databases(postgres.port)?;
+    crate::tools::ensure_nextest()?;
     let installation = kafka::Installation::ensure(step)?;
     let kafka = start_test_kafka(&installation)?;
-    crate::tools::ensure_nextest()?;
     let mut command = Command::new("cargo");
     command.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
     command

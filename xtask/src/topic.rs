@@ -1,5 +1,5 @@
 //! `cargo xtask topic`: prints the records of a topic, decoded from their protobuf envelope.
-//! (Debian's kcat is too old to talk to Tansu; this reads with the rdkafka crate.)
+//! (Kafka's console consumer and kcat print a value as bytes; this decodes the envelope.)
 
 use std::time::Duration;
 

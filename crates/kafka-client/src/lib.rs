@@ -204,6 +204,15 @@ impl KafkaSettings {
                 ));
             }
         }
+        if protocol == SecurityProtocol::SaslPlaintext
+            && self.sasl.mechanism == SaslMechanism::Plain
+        {
+            return invalid(
+                "kafka.sasl.mechanism plain with kafka.security_protocol sasl_plaintext would send \
+                 the password in clear: use sasl_ssl, or a scram mechanism"
+                    .into(),
+            );
+        }
         let tls = &self.tls;
         let any_file = tls.ca_file.is_some() || tls.cert_file.is_some() || tls.key_file.is_some();
         if any_file && !protocol.uses_tls() {
@@ -408,6 +417,9 @@ mod tests {
         unreadable_ca.tls.ca_file = Some("/nonexistent/ca.pem".into());
         let mut cert_without_key = sasl_ssl();
         cert_without_key.tls.cert_file = Some("/etc/hostname".into());
+        let mut plain_in_clear = sasl_ssl();
+        plain_in_clear.security_protocol = SecurityProtocol::SaslPlaintext;
+        plain_in_clear.sasl.mechanism = SaslMechanism::Plain;
         let mut files_without_tls = KafkaSettings::plaintext("127.0.0.1:9092");
         files_without_tls.tls.ca_file = Some("/etc/hostname".into());
         for (settings, named) in [
@@ -416,6 +428,7 @@ mod tests {
             (unreadable_ca, "kafka.tls.ca_file"),
             (cert_without_key, "kafka.tls.cert_file"),
             (files_without_tls, "kafka.security_protocol"),
+            (plain_in_clear, "kafka.sasl.mechanism plain"),
             (KafkaSettings::plaintext(" "), "kafka.brokers"),
         ] {
             let error = settings.validate().unwrap_err().to_string();

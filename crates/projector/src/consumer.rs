@@ -96,8 +96,9 @@ pub struct ProjectorStats {
     pub parked: AtomicU64,
     /// Partitions assigned to this instance at the last measurement (every 5 s).
     pub assigned_partitions: AtomicU64,
-    /// Events the whole group lags behind the topic's end, measured while this instance
-    /// holds no partition (0 while it holds some): work it can see but not do.
+    /// Events the whole group lags behind the topic's end while this instance holds no
+    /// partition and the group's committed offsets stand still (0 otherwise): work it can see
+    /// but nobody does.
     pub group_lag_while_unassigned: AtomicU64,
 }
 
@@ -324,6 +325,10 @@ async fn measure_lag(
 ) {
     // Since when this instance has held no partition (None while it holds some).
     let mut empty_since: Option<Instant> = None;
+    // The group's committed offsets (summed) at the previous measurement while empty-handed:
+    // a spare member of a group that moves on is no news; one whose group lags and stands
+    // still is.
+    let mut last_committed: Option<i64> = None;
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
@@ -334,15 +339,29 @@ async fn measure_lag(
         let overdue = empty_since.is_some_and(|since| since.elapsed() >= UNASSIGNED_GRACE);
         let measured = tokio::task::spawn_blocking(move || {
             let assigned = consumer.assignment().map(|list| list.count()).ok();
-            let idle_lag = match assigned {
+            // Drains the observer's own error events (it is never polled otherwise).
+            let _ = observer.poll(Duration::ZERO);
+            let group = match assigned {
                 Some(0) if overdue => group_lag(&observer, &topic),
-                _ => Some(0),
+                _ => None,
             };
-            (lag_in_events(consumer.as_ref()), assigned, idle_lag)
+            (lag_in_events(consumer.as_ref()), assigned, group)
         })
         .await;
-        let Ok((lag, assigned, idle_lag)) = measured else {
+        let Ok((lag, assigned, group)) = measured else {
             continue;
+        };
+        let idle_lag = match group {
+            Some((lag, committed)) => {
+                let stuck = lag > 0 && last_committed == Some(committed);
+                last_committed = Some(committed);
+                stuck.then_some(lag).or(Some(0))
+            }
+            None if overdue => None,
+            None => {
+                last_committed = None;
+                Some(0)
+            }
         };
         if let Some(lag) = lag {
             internal_events::lag(&name, lag);
@@ -368,10 +387,11 @@ async fn measure_lag(
     }
 }
 
-/// Records between the group's committed offsets and the end of every partition of `topic`:
-/// what the group as a whole still has to do. Asked through `observer`, a client of the same
-/// group that never joins it: the member itself cannot fetch offsets while it waits to join.
-fn group_lag(observer: &BaseConsumer, topic: &str) -> Option<i64> {
+/// Records between the group's committed offsets and the end of every partition of `topic`
+/// (what the group as a whole still has to do), and the sum of those offsets (how far it
+/// got). Asked through `observer`, a client of the same group that never joins it: the member
+/// itself cannot fetch offsets while it waits to join.
+fn group_lag(observer: &BaseConsumer, topic: &str) -> Option<(i64, i64)> {
     let timeout = Duration::from_secs(2);
     let metadata = observer.fetch_metadata(Some(topic), timeout).ok()?;
     let mut partitions = rdkafka::TopicPartitionList::new();
@@ -379,7 +399,7 @@ fn group_lag(observer: &BaseConsumer, topic: &str) -> Option<i64> {
         partitions.add_partition(topic, partition.id());
     }
     let committed = observer.committed_offsets(partitions, timeout).ok()?;
-    let mut lag = 0;
+    let (mut lag, mut sum) = (0, 0);
     for element in committed.elements() {
         let (low, high) = observer
             .fetch_watermarks(topic, element.partition(), timeout)
@@ -390,8 +410,9 @@ fn group_lag(observer: &BaseConsumer, topic: &str) -> Option<i64> {
             .filter(|offset| *offset >= 0)
             .unwrap_or(low);
         lag += (high - at).max(0);
+        sum += at;
     }
-    Some(lag)
+    Some((lag, sum))
 }
 
 /// Records between the consumer's position and the end of each assigned partition.

@@ -72,9 +72,9 @@ pub(crate) fn assigned(projection: &str, partitions: usize) {
         .set(partitions as f64);
 }
 
-/// Measured every few seconds; warned each time it holds, so the log says so for as long as
-/// an operator has to act (another instance may be stuck holding the partitions, or the group
-/// has more members than the topic has partitions).
+/// Measured every few seconds once an instance has held no partition for a while, and above
+/// zero only when its group lags and made no progress since the last measurement; warned each
+/// time, so the log says so for as long as an operator has to act.
 pub(crate) fn group_lag_while_unassigned(projection: &str, events: u64) {
     metrics::gauge!(
         "projector_unassigned_group_lag_events",
@@ -85,9 +85,8 @@ pub(crate) fn group_lag_while_unassigned(projection: &str, events: u64) {
         tracing::warn!(
             projection,
             group_lag_events = events,
-            "this instance holds no partition of its topic while its consumer group lags; \
-             another member may be stuck holding them, or the group has more members than \
-             partitions"
+            "this instance holds no partition of its topic while its consumer group lags and \
+             makes no progress; another member may be stuck holding the partitions"
         );
     }
 }

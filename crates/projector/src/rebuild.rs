@@ -80,7 +80,14 @@ pub async fn rebuild<P: Projection>(
         &progress,
     )
     .await;
-    // Closing the session releases the lock even if the unlock fails.
+    // Unlocked explicitly: a closed session releases its locks only once the server has
+    // noticed, so a rebuild started right after this one returns would find it still held.
+    // Closing the session still releases the lock if the unlock fails.
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
+        .bind(REBUILD_NAMESPACE)
+        .bind(&live)
+        .execute(&mut guard)
+        .await;
     let _ = guard.close().await;
     result
 }

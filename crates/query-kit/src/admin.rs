@@ -230,8 +230,8 @@ fn consumer_status(stats: &projector::ProjectorStats) -> serde_json::Value {
     let warning = (assigned == 0 && idle_lag > 0).then(|| {
         format!(
             "this instance holds no partition while its consumer group lags {idle_lag} \
-             event(s): another member may be stuck holding them, or the group has more \
-             members than the topic has partitions"
+             event(s) and makes no progress: another member may be stuck holding the \
+             partitions"
         )
     });
     serde_json::json!({

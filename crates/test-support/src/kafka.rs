@@ -56,10 +56,11 @@ impl Installation {
     /// The installation, resolving the jars with Maven first when they are missing (about
     /// 60 MB, once per machine). `step` is told what is being installed.
     pub fn ensure(step: impl Fn(&str)) -> Result<Self> {
-        ensure_java(&step)?;
         if let Ok(found) = Self::find() {
+            ensure_java(&step, false)?;
             return Ok(found);
         }
+        ensure_java(&step, true)?;
         let home = Self::home()?;
         std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
         step(&format!(
@@ -67,7 +68,8 @@ impl Installation {
             home.display()
         ));
         std::fs::write(home.join("pom.xml"), pom())?;
-        let partial = home.join("libs.partial");
+        // A folder of this process's own: two first installs at once must not share one.
+        let partial = home.join(format!("libs.partial-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&partial);
         let status = Command::new("mvn")
             .args([
@@ -87,8 +89,12 @@ impl Installation {
         );
         std::fs::write(partial.join(".complete"), KAFKA_VERSION)?;
         let libs = home.join("libs");
-        let _ = std::fs::remove_dir_all(&libs);
+        if !libs.join(".complete").exists() {
+            // An incomplete folder left by an older layout or a crash.
+            let _ = std::fs::remove_dir_all(&libs);
+        }
         if let Err(error) = std::fs::rename(&partial, &libs) {
+            let _ = std::fs::remove_dir_all(&partial);
             // Another process finished first: its copy is as good.
             if !libs.join(".complete").exists() {
                 return Err(error).context("moving the jars into place");
@@ -168,8 +174,9 @@ logger.cleaner.name = kafka.log.LogCleaner
 logger.cleaner.level = WARN
 ";
 
-/// Makes sure `java` (17 or newer) and `mvn` are there, installing Debian's packages if not.
-fn ensure_java(step: &impl Fn(&str)) -> Result<()> {
+/// Makes sure `java` (17 or newer), and `mvn` when `maven` is asked for, are there,
+/// installing Debian's packages if not.
+fn ensure_java(step: &impl Fn(&str), maven: bool) -> Result<()> {
     let java_release = || -> Option<u32> {
         let out = Command::new("java").arg("-version").output().ok()?;
         // `openjdk version "17.0.15" …` on standard error.
@@ -183,7 +190,7 @@ fn ensure_java(step: &impl Fn(&str)) -> Result<()> {
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    if java_release().is_some_and(|release| release >= JAVA_RELEASE) && mvn() {
+    if java_release().is_some_and(|release| release >= JAVA_RELEASE) && (!maven || mvn()) {
         return Ok(());
     }
     step("installing Java 17 and Maven (apt-get install default-jre-headless maven)");
@@ -229,12 +236,22 @@ pub fn free_port() -> u16 {
 }
 
 /// A client listener with SASL (SCRAM-SHA-512) over TLS, beside each node's plaintext one.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SaslSsl {
     /// A PEM file holding the broker's private key (PKCS#8, unencrypted) and certificate.
     pub keystore_pem: PathBuf,
     /// SCRAM-SHA-512 users created when the storage is formatted: (name, password).
     pub users: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for SaslSsl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.users.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("SaslSsl")
+            .field("keystore_pem", &self.keystore_pem)
+            .field("users", &names)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a cluster looks like.
@@ -252,6 +269,10 @@ pub struct ClusterOptions {
     pub heap_mb: u32,
     /// A SASL_SSL listener for clients besides the plaintext one.
     pub sasl_ssl: Option<SaslSsl>,
+    /// Run each node in a process group of its own, so a Ctrl-C of the caller does not reach
+    /// it: for a stack that outlives the command that started it. Off for tests, whose nodes
+    /// then go with the test's process group if the test is killed.
+    pub own_process_group: bool,
 }
 
 impl ClusterOptions {
@@ -263,6 +284,7 @@ impl ClusterOptions {
             base_port: None,
             heap_mb: 384,
             sasl_ssl: None,
+            own_process_group: false,
         }
     }
 }
@@ -476,8 +498,7 @@ impl Cluster {
         &self.nodes[id - 1]
     }
 
-    /// Starts node `id`'s JVM in a process group of its own (so a Ctrl-C of the caller does
-    /// not reach it); its output goes to `server.log` in the node's folder.
+    /// Starts node `id`'s JVM; its output goes to `server.log` in the node's folder.
     pub fn start_node(&mut self, id: usize) -> Result<u32> {
         let heap = format!("{}m", self.options.heap_mb);
         let node = &self.nodes[id - 1];
@@ -499,8 +520,10 @@ impl Cluster {
             .arg(node.dir.join("server.properties"))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0);
+            .stderr(log);
+        if self.options.own_process_group {
+            command.process_group(0);
+        }
         let child = command
             .spawn()
             .context("starting the Kafka broker (java)")?;
@@ -544,10 +567,20 @@ impl Cluster {
                 .fetch_metadata(None, Duration::from_secs(2))
                 .map(|metadata| metadata.brokers().len())
                 .unwrap_or(0);
-            // Then the group coordinator: a fresh cluster creates __consumer_offsets on the
-            // first group request and answers COORDINATOR_LOAD_IN_PROGRESS meanwhile, which
-            // would otherwise cost the first consumer group of a test its first seconds.
-            if brokers == self.nodes.len() && coordinator_answers(&self.bootstrap()) {
+            // A node killed a moment ago stays listed until its broker session times out, so
+            // each node this cluster started must also answer on its own port. Then the group
+            // coordinator: a fresh cluster creates __consumer_offsets on the first group
+            // request and answers COORDINATOR_LOAD_IN_PROGRESS meanwhile, which would
+            // otherwise cost the first consumer group of a test its first seconds.
+            let started_answer = self
+                .nodes
+                .iter()
+                .filter(|node| node.child.is_some())
+                .all(|node| node_answers(node.port, node.id));
+            if brokers == self.nodes.len()
+                && started_answer
+                && coordinator_answers(&self.bootstrap())
+            {
                 return Ok(());
             }
             if Instant::now() > until {
@@ -632,6 +665,18 @@ impl Drop for Cluster {
     }
 }
 
+/// Whether node `id` answers a metadata request on its own `port`, as itself.
+fn node_answers(port: u16, id: usize) -> bool {
+    let client: Result<BaseConsumer, _> = ClientConfig::new()
+        .set("bootstrap.servers", format!("127.0.0.1:{port}"))
+        .create();
+    client.is_ok_and(|client| {
+        client
+            .fetch_metadata(None, Duration::from_secs(1))
+            .is_ok_and(|metadata| metadata.orig_broker_id() == id as i32)
+    })
+}
+
 /// Whether a consumer group's coordinator answers an offset fetch (of a topic that need not
 /// exist) within a few seconds.
 fn coordinator_answers(bootstrap: &str) -> bool {
@@ -659,24 +704,39 @@ pub fn alive(pid: u32) -> bool {
     })
 }
 
+/// Whether `pid` runs a Kafka broker (`kafka.Kafka`): a pid file may outlive its process.
+pub fn is_broker(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+        cmdline
+            .split(|byte| *byte == 0)
+            .any(|arg| arg == b"kafka.Kafka")
+    })
+}
+
 /// SIGTERM to `pid`, then SIGKILL if it is still there after `grace`.
 pub fn terminate(pid: u32, grace: Duration) {
-    if !alive(pid) {
-        return;
-    }
-    let signal = |name: &str| {
+    terminate_all(&[pid], grace);
+}
+
+/// SIGTERM to every one of `pids` at once, then SIGKILL to those still there after `grace`:
+/// brokers of one cluster stop together, or the last one waits for a quorum that is gone.
+pub fn terminate_all(pids: &[u32], grace: Duration) {
+    let signal = |name: &str, pid: u32| {
         let _ = Command::new("kill")
             .args([name, &pid.to_string()])
             .stderr(Stdio::null())
             .status();
     };
-    signal("-TERM");
+    let running: Vec<u32> = pids.iter().copied().filter(|pid| alive(*pid)).collect();
+    for pid in &running {
+        signal("-TERM", *pid);
+    }
     let until = Instant::now() + grace;
-    while alive(pid) && Instant::now() < until {
+    while running.iter().any(|pid| alive(*pid)) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(100));
     }
-    if alive(pid) {
-        signal("-KILL");
+    for pid in running.into_iter().filter(|pid| alive(*pid)) {
+        signal("-KILL", pid);
     }
 }
 
@@ -728,12 +788,17 @@ pub fn write_tools(installation: &Installation, bin: &Path) -> Result<()> {
              # Apache Kafka {KAFKA_VERSION}'s {name}, on the jars `cargo xtask up` installed.\n\
              exec java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
              -Dlog4j2.configurationFile='{log4j}' -cp '{libs}/*' {class} \"$@\"\n",
-            log4j = log4j.display(),
-            libs = installation.home.join("libs").display(),
+            log4j = shell_quoted(&log4j.display().to_string()),
+            libs = shell_quoted(&installation.home.join("libs").display().to_string()),
         );
         let path = bin.join(name);
         std::fs::write(&path, script).with_context(|| format!("writing {}", path.display()))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
     }
     Ok(())
+}
+
+/// `text` for the inside of a single-quoted shell word.
+fn shell_quoted(text: &str) -> String {
+    text.replace('\'', "'\\''")
 }

@@ -229,11 +229,13 @@ pub fn assert_per_aggregate_order(records: &[Record]) -> std::collections::HashM
     highest
 }
 
-/// An Apache Kafka broker of one test's own, on free ports with its data in a temporary
-/// folder, so the test can kill and restart it without disturbing other tests. Its jars are
-/// the installation `cargo xtask test` made (`kafka::Installation::find`).
+/// An Apache Kafka broker (or cluster) of one test's own, on free ports with its data in a
+/// temporary folder, so the test can kill and restart it without disturbing other tests. Its
+/// jars are the installation `cargo xtask test` made (`kafka::Installation::find`). Starting a
+/// node blocks for seconds, so it runs on tokio's blocking threads: the test's own tasks (a
+/// relay, a load) go on meanwhile.
 pub struct PrivateBroker {
-    cluster: kafka::Cluster,
+    cluster: std::sync::Arc<std::sync::Mutex<kafka::Cluster>>,
     data: std::path::PathBuf,
 }
 
@@ -249,43 +251,78 @@ impl PrivateBroker {
     ) -> Self {
         let data = std::env::temp_dir().join(format!("kafka-test-{}", Uuid::new_v4().simple()));
         let options = adjust(kafka::ClusterOptions::new(1, &data));
-        let installation =
-            kafka::Installation::find().expect("Kafka is installed (run `cargo xtask test`)");
-        let cluster = kafka::Cluster::prepare(installation, options).expect("broker prepared");
-        let mut broker = Self { cluster, data };
+        let cluster = tokio::task::spawn_blocking(move || {
+            let installation =
+                kafka::Installation::find().expect("Kafka is installed (run `cargo xtask test`)");
+            kafka::Cluster::prepare(installation, options).expect("broker prepared")
+        })
+        .await
+        .expect("preparing the broker");
+        let broker = Self {
+            cluster: std::sync::Arc::new(std::sync::Mutex::new(cluster)),
+            data,
+        };
         broker.restart().await;
         broker
     }
 
+    fn cluster(&self) -> std::sync::MutexGuard<'_, kafka::Cluster> {
+        self.cluster
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The plaintext bootstrap address(es).
     pub fn brokers(&self) -> String {
-        self.cluster.bootstrap()
+        self.cluster().bootstrap()
     }
 
     /// The SASL_SSL bootstrap address(es), for a broker started with that listener.
     pub fn secure_brokers(&self) -> String {
-        self.cluster
+        self.cluster()
             .secure_bootstrap()
             .expect("the broker was started with a SASL_SSL listener")
     }
 
-    /// The cluster itself, to kill or restart one node of several.
-    pub fn cluster(&mut self) -> &mut kafka::Cluster {
-        &mut self.cluster
-    }
-
     /// `kill -9`s every node.
-    pub fn kill(&mut self) {
-        for id in self.cluster.node_ids() {
-            self.cluster.kill(id);
+    pub fn kill(&self) {
+        let mut cluster = self.cluster();
+        for id in cluster.node_ids() {
+            cluster.kill(id);
         }
     }
 
+    /// `kill -9`s node `id` (1-based).
+    pub fn kill_node(&self, id: usize) {
+        self.cluster().kill(id);
+    }
+
     /// Starts every stopped node again on the same ports and data; waits until all answer.
-    pub async fn restart(&mut self) {
-        self.cluster
-            .start(Duration::from_secs(90))
-            .expect("the private broker starts");
+    pub async fn restart(&self) {
+        let cluster = self.cluster.clone();
+        tokio::task::spawn_blocking(move || {
+            cluster
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .start(Duration::from_secs(120))
+        })
+        .await
+        .expect("starting the broker")
+        .expect("the private broker starts");
+    }
+
+    /// The node that is the active KRaft controller now.
+    pub async fn active_controller(&self) -> usize {
+        let cluster = self.cluster.clone();
+        tokio::task::spawn_blocking(move || {
+            cluster
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .active_controller()
+        })
+        .await
+        .expect("asking for the controller")
+        .expect("an active controller")
     }
 }
 
