@@ -8,8 +8,8 @@ use cqrs_es::persist::SerializedEvent;
 use event_store::{CommandMetadata, EventContract};
 use service_kit::settings::DatabaseSettings;
 use sqlx::PgPool;
-use users_command::contract::UsersContract;
-use users_command::domain::UserEvent;
+use users_domain::UserEvent;
+use users_domain::UsersContract;
 use uuid::Uuid;
 
 /// A database made for one benchmark and dropped after it.

@@ -13,8 +13,8 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use users_command::contract::UsersContract;
-use users_command::domain::{CreditCents, Email, User, UserCommand, UserName};
+use users_domain::UsersContract;
+use users_domain::{CreditCents, Email, User, UserCommand, UserName};
 use uuid::Uuid;
 
 use crate::data::{Scratch, store_user_events};

@@ -101,8 +101,8 @@ pub async fn state(
         .take_while(|event| event.sequence <= version)
         .map(|event| event.payload);
     let state = match context {
-        Context::Users => fold::<users_command::domain::User>(payloads)?,
-        Context::Orders => fold::<orders_command::domain::Order>(payloads)?,
+        Context::Users => fold::<users_domain::User>(payloads)?,
+        Context::Orders => fold::<orders_domain::Order>(payloads)?,
     };
     output::json(&json!({
         "aggregate_type": context.aggregate_type(),

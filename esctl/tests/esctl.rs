@@ -11,14 +11,12 @@ use std::time::Duration;
 
 use common::{json_lines, stdout};
 use event_store::CommandBus;
-use orders_command::contract::OrdersContract;
-use orders_command::domain::{
-    Items, LineItem, Order, OrderCommand, Quantity, Reason, Sku, UnitPrice,
-};
+use orders_domain::OrdersContract;
+use orders_domain::{Items, LineItem, Order, OrderCommand, Quantity, Reason, Sku, UnitPrice};
 use serde_json::Value;
 use service_kit::settings::DatabaseSettings;
-use users_command::contract::UsersContract;
-use users_command::domain::{CreditCents, Email, User, UserCommand, UserName};
+use users_domain::UsersContract;
+use users_domain::{CreditCents, Email, User, UserCommand, UserName};
 use uuid::Uuid;
 
 fn url(database: &DatabaseSettings) -> String {

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use event_store::CommandError;
 use service_kit::Problem;
 
-use crate::domain::OrderError;
+use orders_domain::OrderError;
 
 /// A `CommandError` of the Order aggregate (a local type, so it can convert to `Problem`).
 pub struct OrderCommandError(pub CommandError<OrderError>);

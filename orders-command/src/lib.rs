@@ -4,8 +4,6 @@
 //! rows and idempotency keys in one transaction; the in-process relay publishes the outbox
 //! to the `orders.events` topic. Approval is the place-order saga's decision.
 
-pub mod contract;
-pub mod domain;
 mod error;
 pub mod routes;
 pub mod settings;

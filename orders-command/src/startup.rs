@@ -9,9 +9,9 @@ use service_kit::http::Service;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
-use crate::contract::OrdersContract;
 use crate::routes::{self, ApiDoc, orders::OrdersState};
 use crate::settings::Settings;
+use orders_domain::OrdersContract;
 
 /// orders-command's wiring.
 pub struct Application;

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use event_store::CommandError;
 use service_kit::{FieldError, Problem};
 
-use crate::domain::{USER_EMAIL_SCOPE, UserError};
+use users_domain::{USER_EMAIL_SCOPE, UserError};
 
 impl From<UserCommandError> for Problem {
     fn from(UserCommandError(error): UserCommandError) -> Self {

@@ -4,8 +4,6 @@
 //! rows and email claims in one transaction; the in-process relay publishes the outbox to
 //! the `users.events` topic.
 
-pub mod contract;
-pub mod domain;
 mod error;
 pub mod routes;
 pub mod settings;

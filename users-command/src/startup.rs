@@ -9,9 +9,9 @@ use service_kit::http::Service;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
-use crate::contract::UsersContract;
 use crate::routes::{self, ApiDoc, users::UsersState};
 use crate::settings::Settings;
+use users_domain::UsersContract;
 
 /// users-command's wiring.
 pub struct Application;

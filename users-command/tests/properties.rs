@@ -2,8 +2,8 @@
 //! listing what is wrong; it never panics.
 
 use proptest::prelude::*;
-use users_command::domain::UserCommand;
 use users_command::routes::users::RegisterUser;
+use users_domain::UserCommand;
 
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![

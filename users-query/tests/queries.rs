@@ -113,8 +113,8 @@ async fn lists_filter_and_paginate_by_keyset_and_bad_parameters_are_400() {
         .bus()
         .execute(
             &ids[2].to_string(),
-            users_command::domain::UserCommand::Deactivate {
-                reason: users_command::domain::Reason::parse("x").unwrap(),
+            users_domain::UserCommand::Deactivate {
+                reason: users_domain::Reason::parse("x").unwrap(),
             },
             None,
             Default::default(),

@@ -1,6 +1,12 @@
 //! What the bounded contexts' domains share: how a refused value is described, bounded free
-//! text, and the free-text reason every context asks for. Each value parses its input once and
-//! is valid from then on. No I/O lives here.
+//! text, the free-text reason every context asks for, and the [`EventContract`] a context's
+//! events are published and claimed by. Each value parses its input once and is valid from
+//! then on. No I/O lives here: this crate and the domain crates built on it depend on no web,
+//! database or broker crate.
+
+mod contract;
+
+pub use contract::{ClaimChange, EventContract};
 
 use serde::{Deserialize, Serialize};
 

@@ -7,10 +7,10 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, EventStore};
 use sqlx::PgPool;
 
-use crate::contract::EventContract;
 use crate::error::{ClaimTaken, KeyRecorded};
 use crate::metadata::{CommandMetadata, IdempotencyKey};
 use crate::repository::PgEventRepository;
+use domain_kit::EventContract;
 
 /// Events are folded into a snapshot every this many events.
 const SNAPSHOT_EVERY: usize = 20;

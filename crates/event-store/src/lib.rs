@@ -7,7 +7,6 @@
 //! it is committed or none of it.
 
 mod commands;
-mod contract;
 mod error;
 mod log;
 mod metadata;
@@ -15,7 +14,7 @@ pub mod outbox;
 mod repository;
 
 pub use commands::{CommandBus, CommandError, Executed};
-pub use contract::{ClaimChange, EventContract};
+pub use domain_kit::{ClaimChange, EventContract};
 pub use error::{ClaimTaken, KeyRecorded, StoreError};
 pub use log::{RecordedEvent, read_stream};
 pub use metadata::{CommandMetadata, IdempotencyKey};

@@ -14,10 +14,10 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use crate::contract::{ClaimChange, EventContract};
 use crate::error::{ClaimTaken, KeyRecorded};
 use crate::metadata::CommandMetadata;
 use crate::outbox;
+use domain_kit::{ClaimChange, EventContract};
 
 /// Events, snapshots, outbox and claims of one bounded context in one Postgres database.
 #[derive(Clone)]

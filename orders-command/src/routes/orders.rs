@@ -14,10 +14,10 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::{
+use crate::error::{OrderCommandError, not_found};
+use orders_domain::{
     Items, LineItem, Order, OrderCommand, OrderStatus, Quantity, Reason, Sku, Transition, UnitPrice,
 };
-use crate::error::{OrderCommandError, not_found};
 
 /// What the handlers share.
 pub struct OrdersState {
@@ -85,12 +85,12 @@ pub struct Accepted {
 /// Every field error of the body at once, or the validated items.
 fn items(body: &PlaceOrder) -> Result<Items, Problem> {
     let mut errors = Vec::new();
-    if body.items.len() > crate::domain::MAX_ITEMS {
+    if body.items.len() > orders_domain::MAX_ITEMS {
         // Do not list a field error for each of thousands of lines.
         errors.push(FieldError::new(
             "items",
             "too_many",
-            format!("an order has at most {} items", crate::domain::MAX_ITEMS),
+            format!("an order has at most {} items", orders_domain::MAX_ITEMS),
         ));
         return Err(Problem::validation(errors));
     }

@@ -6,11 +6,9 @@
 use std::sync::Arc;
 
 use event_store::CommandBus;
-use orders_command::contract::OrdersContract;
-use orders_command::domain::{
-    Items, LineItem, Order, OrderCommand, Quantity, Reason, Sku, UnitPrice,
-};
 use orders_command::{Application, Settings};
+use orders_domain::OrdersContract;
+use orders_domain::{Items, LineItem, Order, OrderCommand, Quantity, Reason, Sku, UnitPrice};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use test_support::invariants::CommandContext;

@@ -14,8 +14,8 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::{CreditCents, Email, Reason, Reservation, User, UserCommand, UserName};
 use crate::error::UserCommandError;
+use users_domain::{CreditCents, Email, Reason, Reservation, User, UserCommand, UserName};
 
 /// What the handlers share.
 pub struct UsersState {

@@ -11,9 +11,9 @@ use service_kit::settings::DatabaseSettings;
 use sqlx::PgPool;
 use test_support::invariants::CommandContext;
 use tokio_util::sync::CancellationToken;
-use users_command::contract::UsersContract;
-use users_command::domain::User;
 use users_command::{Application, Settings};
+use users_domain::User;
+use users_domain::UsersContract;
 use uuid::Uuid;
 
 pub struct TestApp {
@@ -195,7 +195,7 @@ pub async fn arrange_events(
     parallel: usize,
 ) -> Vec<Uuid> {
     use futures::StreamExt;
-    use users_command::domain::{CreditCents, Email, UserCommand, UserName};
+    use users_domain::{CreditCents, Email, UserCommand, UserName};
     futures::stream::iter(0..users)
         .map(|i| async move {
             let id = Uuid::now_v7();

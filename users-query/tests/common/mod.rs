@@ -12,8 +12,8 @@ use event_store::CommandBus;
 use service_kit::settings::{DatabaseSettings, KafkaSettings};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use users_command::contract::UsersContract;
-use users_command::domain::{CreditCents, Email, User, UserCommand, UserName};
+use users_domain::UsersContract;
+use users_domain::{CreditCents, Email, User, UserCommand, UserName};
 use uuid::Uuid;
 
 /// An event store with its topic, and the Kafka cluster the topic is on.
@@ -306,7 +306,7 @@ pub async fn fold(store: &PgPool) -> Vec<Row> {
         .into_iter()
         .map(|(id, (user, created, updated, version))| {
             let status = match user.status() {
-                users_command::domain::UserStatus::Deactivated => "deactivated",
+                users_domain::UserStatus::Deactivated => "deactivated",
                 _ => "active",
             };
             (

@@ -6,7 +6,7 @@ use domain_kit::Reason;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::values::Items;
+use crate::values::Items;
 
 /// What can be asked of an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,7 +289,7 @@ mod tests {
     use cqrs_es::test::TestFramework;
 
     use super::*;
-    use crate::domain::{LineItem, Quantity, Sku, UnitPrice};
+    use crate::{LineItem, Quantity, Sku, UnitPrice};
 
     type OrderTest = TestFramework<Order>;
 

@@ -3,9 +3,9 @@
 use contracts::events::v1::event_envelope::Payload;
 use contracts::orders::v1 as wire;
 use cqrs_es::persist::SerializedEvent;
-use event_store::EventContract;
+use domain_kit::EventContract;
 
-use crate::domain::OrderEvent;
+use crate::OrderEvent;
 
 /// The Orders context's contract: its topic and its protobuf payloads.
 pub struct OrdersContract {

@@ -3,9 +3,9 @@
 use contracts::events::v1::event_envelope::Payload;
 use contracts::users::v1 as wire;
 use cqrs_es::persist::SerializedEvent;
-use event_store::{ClaimChange, EventContract};
+use domain_kit::{ClaimChange, EventContract};
 
-use crate::domain::{USER_EMAIL_SCOPE, UserEvent};
+use crate::{USER_EMAIL_SCOPE, UserEvent};
 
 /// The Users context's contract: its topic, its protobuf payloads and its email claims.
 pub struct UsersContract {

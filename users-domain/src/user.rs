@@ -7,7 +7,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::values::{CreditCents, Email, UserName};
+use crate::values::{CreditCents, Email, UserName};
 use domain_kit::Reason;
 
 /// Scope of the uniqueness claim on a user's email.
