@@ -10,7 +10,8 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use service_kit::settings::KafkaSettings;
 
-use crate::{Failure, output};
+use crate::failure::Failure;
+use crate::output;
 
 /// How long one metadata or offsets request to the broker may take.
 const TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,13 +1,19 @@
 //! `esctl`: the operator's command line for the event-sourced system. See `esctl --help`.
 
+mod context;
+mod failure;
 mod kafka;
+mod outbox;
 mod output;
 mod services;
 mod store;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+
+use crate::context::Context;
+use crate::failure::Failure;
 
 const EXAMPLES: &str = "\
 Examples (against `cargo xtask up`):
@@ -114,29 +120,6 @@ impl Cli {
             .validate()
             .map_err(|error| Failure::usage(error.to_string()))?;
         Ok(kafka)
-    }
-}
-
-/// A bounded context.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Context {
-    Users,
-    Orders,
-}
-
-impl Context {
-    fn aggregate_type(self) -> &'static str {
-        match self {
-            Self::Users => contracts::users::AGGREGATE_TYPE,
-            Self::Orders => contracts::orders::AGGREGATE_TYPE,
-        }
-    }
-
-    fn topic(self) -> &'static str {
-        match self {
-            Self::Users => "users.events",
-            Self::Orders => "orders.events",
-        }
     }
 }
 
@@ -273,64 +256,6 @@ enum OutboxCommand {
     Status,
 }
 
-/// A failure with its exit code.
-#[derive(Debug)]
-pub struct Failure {
-    code: u8,
-    message: String,
-}
-
-impl Failure {
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self {
-            code: 3,
-            message: message.into(),
-        }
-    }
-
-    pub fn unreachable(message: impl Into<String>) -> Self {
-        Self {
-            code: 4,
-            message: message.into(),
-        }
-    }
-
-    pub fn usage(message: impl Into<String>) -> Self {
-        Self {
-            code: 2,
-            message: message.into(),
-        }
-    }
-
-    /// The service refused the token, or there was none.
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self {
-            code: 5,
-            message: message.into(),
-        }
-    }
-
-    /// The service refused because of the state things are in.
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self {
-            code: 6,
-            message: message.into(),
-        }
-    }
-
-    pub fn is_conflict(&self) -> bool {
-        self.code == 6
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Failure {}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -347,7 +272,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            let code = error.downcast_ref::<Failure>().map_or(1, |f| f.code);
+            let code = error.downcast_ref::<Failure>().map_or(1, Failure::code);
             // One line: the chain of causes, no backtrace.
             eprintln!("esctl: {}", format!("{error:#}").replace('\n', " "));
             ExitCode::from(code)
@@ -424,15 +349,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Topics => kafka::topics(&cli.kafka()?, cli.json).await,
         Command::Outbox {
             command: OutboxCommand::Status,
-        } => {
-            let mut statuses = Vec::new();
-            for context in [Context::Users, Context::Orders] {
-                let pool = store::connect(context, database(context)).await?;
-                statuses.push(store::outbox_status(&pool, context).await?);
-            }
-            output::outbox(&statuses, cli.json);
-            Ok(())
-        }
+        } => outbox::status(database, cli.json).await,
         Command::Replay {
             context,
             to_topic,

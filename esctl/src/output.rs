@@ -102,36 +102,6 @@ pub fn events(events: &[event_store::RecordedEvent], as_json: bool) {
     table(&["SEQ", "RECORDED AT", "TYPE", "SUMMARY"], &rows);
 }
 
-pub fn outbox(statuses: &[crate::store::OutboxStatus], as_json: bool) {
-    if as_json {
-        json(&serde_json::to_value(statuses).expect("statuses serialize"));
-        return;
-    }
-    let rows: Vec<Vec<String>> = statuses
-        .iter()
-        .map(|status| {
-            let leases: Vec<String> = status
-                .leases
-                .iter()
-                .map(|lease| format!("{} by pid {}", lease["partition"], lease["pid"]))
-                .collect();
-            vec![
-                status.context.to_owned(),
-                status.unpublished.to_string(),
-                status
-                    .oldest_age_seconds
-                    .map_or_else(|| "-".to_owned(), |age| format!("{age:.1} s")),
-                if leases.is_empty() {
-                    "none held now".to_owned()
-                } else {
-                    leases.join(", ")
-                },
-            ]
-        })
-        .collect();
-    table(&["CONTEXT", "UNPUBLISHED", "OLDEST", "RELAY LEASES"], &rows);
-}
-
 /// Progress of long work on stderr: a bar with an ETA on a terminal, a plain line every
 /// 10 % otherwise (logs, pipes, CI).
 pub struct Progress {

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::{Failure, output};
+use crate::failure::Failure;
+use crate::output;
 
 /// How long one request may take.
 const TIMEOUT: Duration = Duration::from_secs(30);

@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
 
-use crate::{Context, Failure, output};
+use crate::context::Context;
+use crate::failure::Failure;
+use crate::output;
 
 /// A pool on `url`, or a one-line "unreachable" failure naming it (without its password).
 pub async fn connect(context: Context, url: &str) -> anyhow::Result<PgPool> {
@@ -124,58 +126,6 @@ where
         aggregate.apply(event);
     }
     Ok(serde_json::to_value(aggregate)?)
-}
-
-/// One command service's outbox.
-#[derive(Debug, serde::Serialize)]
-pub struct OutboxStatus {
-    pub context: &'static str,
-    pub unpublished: i64,
-    pub oldest_age_seconds: Option<f64>,
-    /// Lease partitions a relay holds right now, with the holder.
-    pub leases: Vec<Value>,
-}
-
-/// `esctl outbox status` for one store.
-pub async fn outbox_status(pool: &PgPool, context: Context) -> anyhow::Result<OutboxStatus> {
-    let row = sqlx::query(
-        "SELECT count(*), extract(epoch FROM now() - min(created_at))::float8 FROM outbox",
-    )
-    .fetch_one(pool)
-    .await
-    .context("reading the outbox")?;
-    let leases = sqlx::query(
-        "SELECT l.objid::int AS partition, a.pid, a.application_name, a.client_addr::text AS address, \
-                extract(epoch FROM now() - a.xact_start)::float8 AS held_seconds \
-           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-          WHERE l.locktype = 'advisory' AND l.classid::int = $1 AND l.granted \
-            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-          ORDER BY 1",
-    )
-    .bind(outbox_relay::LEASE_NAMESPACE)
-    .fetch_all(pool)
-    .await
-    .context("reading the relay leases")?
-    .into_iter()
-    .map(|row| {
-        json!({
-            "partition": row.get::<i32, _>("partition"),
-            "pid": row.get::<i32, _>("pid"),
-            "application": row.get::<Option<String>, _>("application_name"),
-            "address": row.get::<Option<String>, _>("address"),
-            "held_seconds": row.get::<Option<f64>, _>("held_seconds"),
-        })
-    })
-    .collect();
-    Ok(OutboxStatus {
-        context: match context {
-            Context::Users => "users",
-            Context::Orders => "orders",
-        },
-        unpublished: row.get(0),
-        oldest_age_seconds: row.get(1),
-        leases,
-    })
 }
 
 /// Events read from the store per round trip while replaying.

@@ -7,6 +7,7 @@
 mod auth;
 mod services;
 mod stack;
+mod suite;
 mod tools;
 mod topic;
 
@@ -97,8 +98,13 @@ enum Command {
     /// The suite gets a Kafka node of its own on free ports (data in .stack/test-kafka/,
     /// deleted at the end), so the stack's topics stay the system's.
     ///
-    /// Extra arguments go to `cargo nextest run`, e.g. `cargo xtask test -- relay`.
+    /// Extra arguments go to `cargo nextest run`, e.g. `cargo xtask test -- relay`; one
+    /// crate's tests while you work on it: `cargo xtask test --no-lints -- -p projector`.
     Test {
+        /// Skip `cargo fmt --check` and clippy (they run over the whole workspace); CI never
+        /// skips them.
+        #[arg(long)]
+        no_lints: bool,
         /// Arguments for the test runner.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -132,7 +138,7 @@ fn main() {
             role,
             ttl_secs,
         } => auth::print_token(&sub, &role, ttl_secs),
-        Command::Test { args } => stack::test(&args),
+        Command::Test { no_lints, args } => suite::test(!no_lints, &args),
         Command::Bench { args } => bench(&args),
     };
     if let Err(error) = result {

@@ -11,6 +11,7 @@
 
 mod internal_events;
 mod producer;
+pub mod status;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -435,12 +436,10 @@ async fn measure_backlog_every(pool: PgPool, every: Duration, cancel: Cancellati
 }
 
 async fn measure_backlog(pool: &PgPool) {
-    let measured: Result<(i64, Option<f64>), sqlx::Error> = sqlx::query_as(
-        "SELECT count(*), extract(epoch FROM now() - min(created_at))::float8 FROM outbox",
-    )
-    .fetch_one(pool)
-    .await;
-    if let Ok((rows, oldest)) = measured {
-        internal_events::backlog(rows, oldest.unwrap_or(0.0));
+    if let Ok(backlog) = status::backlog(pool).await {
+        internal_events::backlog(
+            backlog.unpublished,
+            backlog.oldest_age_seconds.unwrap_or(0.0),
+        );
     }
 }

@@ -22,6 +22,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::Problem;
+use crate::limits::Client;
 
 /// The `[auth]` section.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -391,13 +392,12 @@ pub async fn authenticate(
     };
     match verified {
         Ok(principal) => {
+            Client::charge(&request, principal.actor());
             request.extensions_mut().insert(principal);
             Ok(next.call(request).await?.map_into_boxed_body())
         }
         Err(reason) => {
-            if let Some(response) =
-                crate::limits::over_rate(&request, &crate::limits::Client::peer(&request))
-            {
+            if let Some(response) = crate::limits::over_rate(&request, &Client::peer(&request)) {
                 return Ok(request.into_response(response));
             }
             tracing::info!(

@@ -55,12 +55,19 @@ pub enum Client {
 }
 
 impl Client {
-    /// The client a request is charged to: its principal if authenticated, else its peer.
+    /// The client a request is charged to: the subject the authentication middleware
+    /// recorded (see [`Client::charge`]), else its peer.
     pub fn of(request: &ServiceRequest) -> Self {
-        match request.extensions().get::<crate::auth::Principal>() {
-            Some(principal) => Self::Subject(principal.actor()),
+        match request.extensions().get::<Client>() {
+            Some(client) => client.clone(),
             None => Self::peer(request),
         }
+    }
+
+    /// Charges the request's rate to `actor` (an authenticated caller's `role:subject`)
+    /// rather than to its peer's address.
+    pub fn charge(request: &ServiceRequest, actor: String) {
+        request.extensions_mut().insert(Self::Subject(actor));
     }
 
     /// The peer's address, whoever it claims to be.

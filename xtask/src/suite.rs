@@ -1,0 +1,68 @@
+//! `cargo xtask test`: the whole suite on a machine that may have nothing yet: formatting and
+//! lints, the tools the tests call, Postgres, a Kafka node of the suite's own, then nextest.
+
+use std::process::Command;
+
+use anyhow::Result;
+use test_support::kafka;
+
+use crate::stack::{
+    PG_PASSWORD, PG_USER, drop_test_databases, ensure_postgres, root, run, start_test_kafka,
+    state_dir, step, stop_postgres,
+};
+use crate::tools;
+
+/// `cargo xtask test`: prepares Postgres and Kafka, runs every test, stops what it started.
+pub fn test(lints: bool, args: &[String]) -> Result<()> {
+    if lints {
+        check_lints()?;
+    }
+    // The validators of deploy/ first: nothing is running yet if installing them fails.
+    tools::ensure_promtool()?;
+    let kubernetes_validate = tools::ensure_kubernetes_validate()?;
+    let postgres = ensure_postgres()?;
+    drop_test_databases(postgres.port)?;
+    tools::ensure_nextest()?;
+    let installation = kafka::Installation::ensure(step)?;
+    let kafka = start_test_kafka(&installation)?;
+    let mut command = Command::new("cargo");
+    command.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    command
+        .args(args)
+        .current_dir(root())
+        .env("TEST_PG_HOST", "127.0.0.1")
+        .env("TEST_PG_PORT", postgres.port.to_string())
+        .env("TEST_PG_USER", PG_USER)
+        .env("TEST_PG_PASSWORD", PG_PASSWORD)
+        .env("TEST_KAFKA_BROKERS", kafka.bootstrap())
+        .env("CQRS_KAFKA_HOME", installation.path())
+        .env("KUBERNETES_VALIDATE", kubernetes_validate);
+    step("running the test suite");
+    let result = run(&mut command);
+    drop(kafka);
+    let _ = std::fs::remove_dir_all(state_dir()?.join("test-kafka"));
+    if let Some(cluster) = postgres.started {
+        stop_postgres(&cluster)?;
+    }
+    result
+}
+
+/// `cargo fmt --check` and clippy with warnings denied, over the whole workspace.
+fn check_lints() -> Result<()> {
+    step("checking formatting and lints");
+    run(Command::new("cargo")
+        .args(["fmt", "--all", "--", "--check"])
+        .current_dir(root()))?;
+    run(Command::new("cargo")
+        .args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ])
+        .current_dir(root()))?;
+    Ok(())
+}
