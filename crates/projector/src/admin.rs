@@ -23,9 +23,11 @@ pub struct ParkedEvent {
     pub topic: Option<String>,
     pub kafka_partition: Option<i32>,
     pub kafka_offset: Option<i64>,
-    pub parked_at: chrono_free::Timestamp,
-    /// When it was skipped.
-    pub resolved_at: Option<chrono_free::Timestamp>,
+    /// When it was parked: RFC 3339 in UTC with microseconds, formatted by Postgres (see
+    /// `PARKED_COLUMNS`) so every client reads the same text.
+    pub parked_at: String,
+    /// When it was skipped, in the same form.
+    pub resolved_at: Option<String>,
     /// Who skipped it (`role:subject`).
     pub resolved_by: Option<String>,
     /// Why it was skipped.
@@ -47,11 +49,6 @@ pub enum ParkedStatus {
     Parked,
     /// Given up by an operator.
     Skipped,
-}
-
-mod chrono_free {
-    //! Timestamps as RFC 3339 text, so this crate needs no date library.
-    pub type Timestamp = String;
 }
 
 /// What a retry achieved.
