@@ -19,7 +19,10 @@ struct OutboxStatus {
 }
 
 /// Reads every context's outbox from the event store `database` names, and prints it.
-pub async fn status<'a>(database: impl Fn(Context) -> &'a str, as_json: bool) -> anyhow::Result<()> {
+pub async fn status<'a>(
+    database: impl Fn(Context) -> &'a str,
+    as_json: bool,
+) -> anyhow::Result<()> {
     let mut statuses = Vec::new();
     for context in Context::ALL {
         let pool = store::connect(context, database(context)).await?;

@@ -6,19 +6,9 @@ use service_kit::Problem;
 
 use orders_domain::OrderError;
 
-/// A `CommandError` of the Order aggregate (a local type, so it can convert to `Problem`).
-pub struct OrderCommandError(pub CommandError<OrderError>);
-
-impl From<CommandError<OrderError>> for OrderCommandError {
-    fn from(error: CommandError<OrderError>) -> Self {
-        Self(error)
-    }
-}
-
-impl From<OrderCommandError> for Problem {
-    fn from(OrderCommandError(error): OrderCommandError) -> Self {
-        command_kit::problem::command_problem(error, "order", rejected)
-    }
+/// A refused Order command as the problem its client reads.
+pub fn refused(error: CommandError<OrderError>) -> Problem {
+    command_kit::problem::command_problem(error, "order", rejected)
 }
 
 /// 404 for an order never placed.

@@ -1,5 +1,8 @@
 //! orders-command over HTTP against the real Postgres: placing, every transition, the state
-//! machine's refusals, idempotency keys, invariant 1 and every kind of bad input.
+//! machine's refusals, idempotency keys on Order commands, invariant 1 and every kind of bad
+//! input. The command bus's own rules (a refused command records no key, racing repeats,
+//! version checks) are tested with an aggregate of its own in crates/event-store/tests; If-Match
+//! and Idempotency-Key parsing in crates/command-kit/tests/http.rs.
 
 mod common;
 
@@ -240,25 +243,6 @@ async fn a_repeated_transition_with_the_same_idempotency_key_answers_the_first_o
 }
 
 #[tokio::test]
-async fn a_refused_command_records_no_key_so_its_repeat_decides_again() {
-    let app = TestApp::spawn().await;
-    let id = app.place(Uuid::now_v7()).await;
-    app.post(
-        &format!("/orders/{id}/reject"),
-        json!({ "reason": "no credit" }),
-    )
-    .await;
-    let key = [("Idempotency-Key", "\"approve-late\"")];
-    for _ in 0..2 {
-        let refused = app
-            .post_with(&format!("/orders/{id}/approve"), &key, json!({}))
-            .await;
-        assert_problem(refused, 409, "/problems/illegal-transition").await;
-    }
-    assert_eq!(app.counts().await.idempotency_keys, 0);
-}
-
-#[tokio::test]
 async fn placing_with_an_idempotency_key_creates_one_order_even_when_repeated_concurrently() {
     let app = TestApp::spawn().await;
     let user = Uuid::now_v7();
@@ -307,29 +291,6 @@ async fn placing_with_an_idempotency_key_creates_one_order_even_when_repeated_co
         )
         .await;
     assert_problem(other_body, 422, "/problems/idempotency-key-reused").await;
-}
-
-#[tokio::test]
-async fn if_match_is_honoured() {
-    let app = TestApp::spawn().await;
-    let id = app.place(Uuid::now_v7()).await;
-    let stale = app
-        .post_with(
-            &format!("/orders/{id}/approve"),
-            &[("If-Match", "\"2\"")],
-            json!({}),
-        )
-        .await;
-    let problem = assert_problem(stale, 409, "/problems/version-mismatch").await;
-    assert_eq!(problem["current_version"], 1);
-    let current = app
-        .post_with(
-            &format!("/orders/{id}/approve"),
-            &[("If-Match", "1")],
-            json!({}),
-        )
-        .await;
-    assert_eq!(current.status(), 200);
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@ use tracing::Instrument as _;
 use crate::saga::{self, Decision, Kind, Reply, Snapshot, State, StepOutcome};
 
 /// The `[saga]` section: deadlines, retries and the driver's pace.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, settings_doc::SettingsDoc)]
 #[serde(default, deny_unknown_fields)]
 pub struct SagaSettings {
     /// Milliseconds a place-order saga has from its start to approve or reject the order;

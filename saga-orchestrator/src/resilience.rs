@@ -47,7 +47,7 @@ pub struct Answer {
 pub struct BreakerOpen(pub &'static str);
 
 /// How to call one downstream service.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, settings_doc::SettingsDoc)]
 #[serde(default, deny_unknown_fields)]
 pub struct DownstreamSettings {
     /// Base URL, e.g. `http://127.0.0.1:5001`.

@@ -192,15 +192,7 @@ pub async fn list(
         description = "Place-order and cancel-order sagas: their state, steps and deadlines. \
         Errors are application/problem+json."
     ),
-    paths(
-        get,
-        list,
-        query_kit::admin::projection_status,
-        query_kit::admin::parked,
-        query_kit::admin::parked_event,
-        query_kit::admin::retry,
-        query_kit::admin::skip
-    ),
+    paths(get, list),
     components(schemas(service_kit::Problem, service_kit::FieldError, SagaView, StepView))
 )]
 pub struct ApiDoc;

@@ -6,26 +6,16 @@ use service_kit::{FieldError, Problem};
 
 use users_domain::{USER_EMAIL_SCOPE, UserError};
 
-impl From<UserCommandError> for Problem {
-    fn from(UserCommandError(error): UserCommandError) -> Self {
-        match error {
-            CommandError::ClaimTaken(taken) if taken.scope == USER_EMAIL_SCOPE => Problem::new(
-                StatusCode::CONFLICT,
-                "email-taken",
-                "The email is already in use",
-            )
-            .with_detail(format!("{} belongs to another user", taken.value)),
-            other => command_kit::problem::command_problem(other, "user", rejected),
-        }
-    }
-}
-
-/// A `CommandError` of the User aggregate (a local type, so it can convert to `Problem`).
-pub struct UserCommandError(pub CommandError<UserError>);
-
-impl From<CommandError<UserError>> for UserCommandError {
-    fn from(error: CommandError<UserError>) -> Self {
-        Self(error)
+/// A refused User command as the problem its client reads.
+pub fn refused(error: CommandError<UserError>) -> Problem {
+    match error {
+        CommandError::ClaimTaken(taken) if taken.scope == USER_EMAIL_SCOPE => Problem::new(
+            StatusCode::CONFLICT,
+            "email-taken",
+            "The email is already in use",
+        )
+        .with_detail(format!("{} belongs to another user", taken.value)),
+        other => command_kit::problem::command_problem(other, "user", rejected),
     }
 }
 

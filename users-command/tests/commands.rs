@@ -1,5 +1,8 @@
-//! users-command over HTTP against the real Postgres: every command, invariants 1 and 2, and
-//! every kind of bad input.
+//! users-command over HTTP against the real Postgres: every command, invariants 1 and 2 for
+//! User commands, email claims, idempotent reservations, and every kind of bad input. The
+//! command bus's own rules (lost updates, snapshots, idempotency keys, claims, all-or-nothing)
+//! are tested with an aggregate of its own in crates/event-store/tests/commands.rs; If-Match,
+//! Idempotency-Key and the problem mapping in crates/command-kit/tests/http.rs.
 
 mod common;
 
@@ -391,53 +394,6 @@ async fn concurrent_commands_on_the_same_version_let_exactly_one_win() {
 }
 
 #[tokio::test]
-async fn concurrent_writers_without_if_match_never_lose_an_update() {
-    let app = TestApp::spawn_without_relay().await;
-    let id = app.register("lost-update@example.com", 1_000_000).await;
-    const WRITERS: usize = 12;
-    let attempts = (0..WRITERS).map(|_| {
-        let app = &app;
-        async move {
-            let path = format!("/users/{id}/credit-reservations");
-            app.post(
-                &path,
-                json!({ "order_id": Uuid::now_v7(), "amount_cents": 100 }),
-            )
-            .await
-        }
-    });
-    let responses = futures::future::join_all(attempts).await;
-    let won = responses.iter().filter(|r| r.status() == 200).count() as i64;
-    assert!(
-        responses
-            .iter()
-            .all(|r| [200, 409].contains(&r.status().as_u16())),
-        "only wins and conflicts"
-    );
-    assert!(won >= 1);
-    let reserved: i64 = sqlx::query_scalar(
-        "SELECT coalesce(sum((payload->>'amount_cents')::bigint), 0)::bigint FROM events WHERE event_type = 'UserCreditReserved'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(
-        reserved,
-        won * 100,
-        "every 200 is a committed reservation, every 409 none"
-    );
-    let sequences: Vec<i64> = sqlx::query_scalar("SELECT sequence FROM events ORDER BY sequence")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(
-        sequences,
-        (1..=won + 1).collect::<Vec<_>>(),
-        "no gaps, no duplicates"
-    );
-}
-
-#[tokio::test]
 async fn concurrent_registrations_of_one_email_let_exactly_one_win() {
     let app = TestApp::spawn_without_relay().await;
     const WRITERS: usize = 10;
@@ -470,52 +426,6 @@ async fn concurrent_registrations_of_one_email_let_exactly_one_win() {
             claims: 1
         }
     );
-}
-
-#[tokio::test]
-async fn snapshots_fold_each_event_exactly_once() {
-    let app = TestApp::spawn_without_relay().await;
-    let id = app.register("snap@example.com", 1_000).await;
-    // 45 reservations of 20 cents cross the snapshot boundaries at 20 and 40.
-    for _ in 0..45 {
-        let response = app
-            .post(
-                &format!("/users/{id}/credit-reservations"),
-                json!({ "order_id": Uuid::now_v7(), "amount_cents": 20 }),
-            )
-            .await;
-        assert_eq!(response.status(), 200);
-    }
-    let snapshot: (i64, Value) = sqlx::query_as("SELECT last_sequence, payload FROM snapshots")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(snapshot.0, 40);
-    assert_eq!(
-        snapshot.1["reserved_cents"],
-        39 * 20,
-        "the snapshot at sequence 40 holds 39 reservations"
-    );
-    let last = body(
-        app.post(
-            &format!("/users/{id}/credit-reservations"),
-            json!({ "order_id": Uuid::now_v7(), "amount_cents": 100 }),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(last["reserved_cents"], 1_000);
-    assert_eq!(last["available_cents"], 0);
-    assert_problem(
-        app.post(
-            &format!("/users/{id}/credit-reservations"),
-            json!({ "order_id": Uuid::now_v7(), "amount_cents": 1 }),
-        )
-        .await,
-        422,
-        "/problems/insufficient-credit",
-    )
-    .await;
 }
 
 #[tokio::test]

@@ -89,3 +89,22 @@ fn environment_variables_override_the_config_file_which_overrides_defaults() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn help_lists_every_setting_with_its_default_and_text() {
+    use users_command::Settings;
+    let (defaults, docs) = (Settings::default(), Settings::setting_docs());
+    let undocumented = service_kit::help::undocumented(&defaults, &docs);
+    assert!(
+        undocumented.is_empty(),
+        "settings without a doc comment: {undocumented:?}"
+    );
+    let output = users_command().arg("--help").output().unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    let settings = service_kit::help::settings("USERS_COMMAND", &defaults, &docs);
+    assert!(settings.len() > 40, "{settings:?}");
+    for setting in settings {
+        let line = format!("  {}={}", setting.variable, setting.default);
+        assert!(help.contains(&line), "--help lists {line}");
+    }
+}

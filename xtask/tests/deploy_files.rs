@@ -38,7 +38,7 @@ const DEPLOYED: &[Deployed] = &[
         port: 5001,
         k8s: "deploy/k8s/base/users-command.yaml",
         settings: &[
-            "users-command/src/settings.rs",
+            "crates/command-kit/src/app.rs",
             "crates/command-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
             "crates/kafka-client/src/lib.rs",
@@ -54,7 +54,7 @@ const DEPLOYED: &[Deployed] = &[
         port: 5011,
         k8s: "deploy/k8s/base/users-query.yaml",
         settings: &[
-            "users-query/src/settings.rs",
+            "crates/query-kit/src/app.rs",
             "crates/query-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
             "crates/kafka-client/src/lib.rs",
@@ -70,7 +70,7 @@ const DEPLOYED: &[Deployed] = &[
         port: 5002,
         k8s: "deploy/k8s/base/orders-command.yaml",
         settings: &[
-            "orders-command/src/settings.rs",
+            "crates/command-kit/src/app.rs",
             "crates/command-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
             "crates/kafka-client/src/lib.rs",
@@ -86,7 +86,7 @@ const DEPLOYED: &[Deployed] = &[
         port: 5012,
         k8s: "deploy/k8s/base/orders-query.yaml",
         settings: &[
-            "orders-query/src/settings.rs",
+            "crates/query-kit/src/app.rs",
             "crates/query-kit/src/settings.rs",
             "crates/service-kit/src/settings.rs",
             "crates/kafka-client/src/lib.rs",

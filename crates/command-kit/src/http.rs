@@ -165,3 +165,112 @@ pub async fn stream(
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id, "events": events })))
 }
+
+/// The parts of a command request every handler passes on: the request itself (its
+/// `If-Match` and `Idempotency-Key`, method and path) and its context (who, which trace).
+pub struct Call {
+    request: HttpRequest,
+    context: RequestContext,
+}
+
+impl actix_web::FromRequest for Call {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let context = RequestContext::from_request(request, payload).into_inner();
+        std::future::ready(context.map(|context| Self {
+            request: request.clone(),
+            context,
+        }))
+    }
+}
+
+/// The headers every command takes, for its OpenAPI `params(…)`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct CommandHeaders {
+    /// Expected version (`3`, `"3"` or `W/"3"`); the command is refused with 409 at any other.
+    #[param(rename = "If-Match")]
+    pub if_match: Option<String>,
+    /// A retry with the same key and request answers the first outcome; the same key with
+    /// another request is refused with 422.
+    #[param(rename = "Idempotency-Key")]
+    pub idempotency_key: Option<String>,
+}
+
+/// The headers of a command that creates its aggregate: no version to expect yet.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct CreateHeaders {
+    /// A retry with the same key and request answers the first outcome (the same new id);
+    /// the same key with another request is refused with 422.
+    #[param(rename = "Idempotency-Key")]
+    pub idempotency_key: Option<String>,
+}
+
+/// `parsed`, or a 422 naming field `name`: for a body with one field to check.
+pub fn parse_field<T>(name: &str, parsed: Result<T, domain_kit::ValueError>) -> Result<T, Problem> {
+    parsed.map_err(|e| Problem::validation(vec![FieldError::new(name, e.code, e.message)]))
+}
+
+impl<C: crate::CommandContext> crate::CommandState<C> {
+    /// Runs `command` on aggregate `id` as `call` asks (see [`execute`]), turning a refusal
+    /// into the context's problem.
+    pub async fn execute(
+        &self,
+        id: uuid::Uuid,
+        command: <C::Aggregate as cqrs_es::Aggregate>::Command,
+        call: Call,
+        body: &impl Serialize,
+    ) -> Result<event_store::Executed<C::Aggregate>, Problem> {
+        execute(
+            &self.bus,
+            id,
+            command,
+            &call.request,
+            call.context,
+            body,
+            C::refused,
+        )
+        .await
+    }
+
+    /// `GET /…/{id}/events` of the context's aggregate (see [`stream`]).
+    pub async fn stream(
+        &self,
+        id: uuid::Uuid,
+        not_found: Problem,
+    ) -> Result<HttpResponse, Problem> {
+        use cqrs_es::Aggregate as _;
+        stream(&self.pool, C::Aggregate::TYPE, id, not_found).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::IntoParams;
+    use utoipa::openapi::path::ParameterIn;
+
+    use super::*;
+
+    fn headers<P: IntoParams>() -> Vec<(String, bool)> {
+        P::into_params(|| None)
+            .into_iter()
+            .map(|p| (p.name, p.parameter_in == ParameterIn::Header))
+            .collect()
+    }
+
+    #[test]
+    fn command_headers_are_documented_as_the_headers_the_handlers_read() {
+        assert_eq!(
+            headers::<CommandHeaders>(),
+            vec![("If-Match".into(), true), ("Idempotency-Key".into(), true)]
+        );
+        assert_eq!(
+            headers::<CreateHeaders>(),
+            vec![("Idempotency-Key".into(), true)]
+        );
+        assert!(IDEMPOTENCY_KEY.eq_ignore_ascii_case("Idempotency-Key"));
+    }
+}

@@ -1,6 +1,8 @@
 //! What every command service shares, so a bounded context only brings its aggregate, its
 //! contract and its routes:
 //!
+//! - [`CommandContext`]: what a context names about itself; [`CommandApp`] is then its whole
+//!   service (settings with their `--help`, `migrate`, start-up, `main`);
 //! - [`WriteSide::start`]: migrate the event store, start the outbox relay once the topic
 //!   exists, and hand back what the routes and readiness need;
 //! - [`http`]: `If-Match`, `Idempotency-Key`, the command's metadata, the `{id, version}`
@@ -8,6 +10,7 @@
 //! - [`problem`]: every `CommandError` as application/problem+json;
 //! - [`RelaySettings`]: the relay's configuration section.
 
+mod app;
 pub mod http;
 pub mod problem;
 mod settings;
@@ -23,6 +26,7 @@ use service_kit::settings::{DatabaseSettings, KafkaSettings};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+pub use app::{CommandApp, CommandContext, CommandSettings, CommandState};
 pub use settings::RelaySettings;
 
 /// A command service's event store with its relay running beside it.

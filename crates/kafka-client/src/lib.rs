@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// The `[kafka]` section of a service's settings.
-#[derive(Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize, settings_doc::SettingsDoc)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaSettings {
     /// Comma-separated `host:port` list.
@@ -29,8 +29,10 @@ pub struct KafkaSettings {
     /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
     pub security_protocol: SecurityProtocol,
     /// Credentials for the `sasl_*` protocols.
+    #[setting(section)]
     pub sasl: SaslSettings,
     /// Certificates for the `ssl` and `sasl_ssl` protocols.
+    #[setting(section)]
     pub tls: KafkaTlsSettings,
 }
 
@@ -95,12 +97,14 @@ impl SecurityProtocol {
 }
 
 /// The `[kafka.sasl]` section.
-#[derive(Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize, settings_doc::SettingsDoc)]
 #[serde(default, deny_unknown_fields)]
 pub struct SaslSettings {
     /// `scram-sha-512` (the default), `scram-sha-256` or `plain`.
     pub mechanism: SaslMechanism,
+    /// SASL user name.
     pub username: String,
+    /// SASL password (never logged).
     #[serde(serialize_with = "defaults_only")]
     pub password: SecretString,
 }
@@ -157,7 +161,7 @@ impl SaslMechanism {
 }
 
 /// The `[kafka.tls]` section: PEM files.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, settings_doc::SettingsDoc)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaTlsSettings {
     /// CA certificate(s) the brokers' certificates must chain to; unset, the system's roots.

@@ -159,11 +159,14 @@ async fn run<P: Projection>(
     .bind(last_position);
     state.applied += replay(&mut tx, event_store, projection, &shadow, tail).await?;
     // What the live projector applied that the copy passed over: events whose position was
-    // read past before they committed.
+    // read past before they committed. An aggregate the copy parked stays behind on purpose
+    // (the rebuild is refused below); replaying it would park its event a second time.
     let behind: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
         "SELECT l.aggregate_id, COALESCE(s.last_sequence, 0), l.last_sequence \
          FROM {live}.checkpoints l LEFT JOIN {shadow}.checkpoints s USING (aggregate_id) \
-         WHERE l.last_sequence > COALESCE(s.last_sequence, 0)",
+         WHERE l.last_sequence > COALESCE(s.last_sequence, 0) \
+           AND NOT EXISTS (SELECT 1 FROM {shadow}.parked_events p \
+                           WHERE p.aggregate_id = l.aggregate_id AND p.status = 'parked')",
         live = quoted(&live),
         shadow = quoted(&shadow)
     ))

@@ -192,6 +192,17 @@ pub fn configure_parked(config: &mut web::ServiceConfig) {
         .route("/admin/parked/{id}/skip", web::post().to(skip));
 }
 
+/// The OpenAPI paths of `/admin/projection` and `/admin/parked…`, which every query service
+/// serves; [`crate::ReadSide::serve`] merges them into the service's own document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(projection_status, parked, parked_event, retry, skip))]
+pub struct ParkedApi;
+
+/// The OpenAPI paths of `/admin/rebuild`, merged where rebuilds are served.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(start_rebuild, rebuild_status))]
+pub struct RebuildApi;
+
 /// Mounts `/admin/rebuild` (start and follow a rebuild).
 pub fn configure_rebuild(config: &mut web::ServiceConfig) {
     config

@@ -1,6 +1,8 @@
 //! What every query service shares, so a bounded context only brings its projection and its
 //! query routes:
 //!
+//! - [`QueryContext`]: what a context names about itself; [`QueryApp`] is then its whole
+//!   service (settings with their `--help`, `migrate`, start-up, `main`);
 //! - [`ReadSide::start`]: create the read model's schema, start the projector, listen for
 //!   applied versions, and prepare the admin operations;
 //! - [`reads`]: `min_version` reads (read your own write), page limits and keyset cursors;
@@ -9,6 +11,7 @@
 //! - [`ProjectorSettings`] and [`ReadSettings`]: the configuration sections.
 
 pub mod admin;
+mod app;
 pub mod reads;
 mod settings;
 
@@ -23,6 +26,7 @@ use service_kit::settings::{DatabaseSettings, KafkaSettings};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+pub use app::{QueryApp, QueryContext, QuerySettings};
 pub use settings::{ProjectorSettings, ReadSettings};
 
 /// Where a read side reads from and writes to.
@@ -158,7 +162,8 @@ impl ReadSide {
     }
 
     /// Binds the HTTP port with the service's query `routes`, the admin routes and the
-    /// shared read state (`web::Data<Reads>`) mounted.
+    /// shared read state (`web::Data<Reads>`) mounted; the admin routes' OpenAPI paths are
+    /// merged into `openapi`.
     pub async fn serve<F>(
         self,
         http: &service_kit::settings::HttpSettings,
@@ -170,7 +175,12 @@ impl ReadSide {
     where
         F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
     {
+        use utoipa::OpenApi as _;
         let (reads, admin, rebuildable) = (self.reads, self.admin, self.rebuildable);
+        let mut openapi = openapi.merge_from(admin::ParkedApi::openapi());
+        if rebuildable {
+            openapi = openapi.merge_from(admin::RebuildApi::openapi());
+        }
         let service = Service::bind(
             http,
             auth,
@@ -215,5 +225,11 @@ impl QueryService {
     /// Serves until the token is cancelled (or the server or projector fails), then drains.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.service.run_until_stopped().await
+    }
+}
+
+impl service_kit::process::Running for QueryService {
+    fn run_until_stopped(self) -> impl std::future::Future<Output = anyhow::Result<()>> {
+        QueryService::run_until_stopped(self)
     }
 }

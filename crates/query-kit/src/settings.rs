@@ -6,7 +6,7 @@ use serde::Deserialize;
 use service_kit::settings::KafkaSettings;
 
 /// The in-process projector.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, settings_doc::SettingsDoc)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProjectorSettings {
     /// Run the projector in this process.
@@ -71,7 +71,7 @@ impl ProjectorSettings {
 }
 
 /// Limits of the query endpoints.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, settings_doc::SettingsDoc)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReadSettings {
     /// How long `min_version` waits when `wait_ms` is not given.

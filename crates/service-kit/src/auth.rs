@@ -25,7 +25,7 @@ use crate::Problem;
 use crate::limits::Client;
 
 /// The `[auth]` section.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, settings_doc::SettingsDoc)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// The JSON Web Key Set whose keys sign valid tokens (re-read when it changes).

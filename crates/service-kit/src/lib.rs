@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod help;
 pub mod http;
 pub mod kafka;
 pub mod limits;

@@ -27,7 +27,7 @@ use crate::Problem;
 /// do not share a budget, and one subject cannot spread over many addresses), and the peer's
 /// address on public routes and for requests refused as unauthenticated (so guessing tokens
 /// is throttled too).
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, settings_doc::SettingsDoc)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Sustained requests per second a client may send; 0 turns the limit off.

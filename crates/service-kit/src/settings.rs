@@ -39,16 +39,23 @@ where
 }
 
 /// Where a service's Postgres database is.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, settings_doc::SettingsDoc)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
+    /// Postgres host.
     pub host: String,
+    /// Postgres port.
     pub port: u16,
+    /// Role to connect as.
     pub username: String,
+    /// The role's password (never logged).
     #[serde(serialize_with = "kafka_client::defaults_only")]
     pub password: SecretString,
+    /// Database to use.
     pub database_name: String,
+    /// Refuse a connection without TLS (otherwise TLS is used when the server offers it).
     pub require_ssl: bool,
+    /// Connections in the pool at most.
     pub max_connections: u32,
     /// Seconds to wait for a pooled connection.
     pub acquire_timeout_secs: u64,
@@ -123,11 +130,12 @@ pub fn kafka_from_env(prefix: &str) -> Result<KafkaSettings, config::ConfigError
 }
 
 /// Where and how a service serves HTTP.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, settings_doc::SettingsDoc)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
+    /// Address to listen on.
     pub host: String,
-    /// 0 picks a free port (tests).
+    /// Port to listen on; 0 picks a free one (tests).
     pub port: u16,
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
@@ -142,8 +150,10 @@ pub struct HttpSettings {
     /// Open connections each worker accepts at most; further ones wait in the backlog.
     pub max_connections: usize,
     /// Requests per client (the authenticated subject, else the peer's address).
+    #[setting(section)]
     pub rate_limit: crate::limits::RateLimitSettings,
     /// TLS on the listener; off unless both files are set.
+    #[setting(section)]
     pub tls: crate::tls::TlsSettings,
 }
 

@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
 /// The `[http.tls]` section.
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, settings_doc::SettingsDoc)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsSettings {
     /// PEM file with the server's certificate chain, leaf first.

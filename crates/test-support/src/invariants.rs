@@ -195,39 +195,12 @@ pub async fn a_relay_killed_after_the_ack_republishes_the_same_events<C: Command
         &topic,
         0,
         &[(failpoint.as_str(), "pause-after-ack")],
-    )
-    .stdout(std::process::Stdio::piped())
-    .spawn()
-    .expect("the service binary starts");
-    let log = crashing.stdout.take().expect("piped stdout");
-    crate::wait_for_line(
-        log,
-        "failpoint pause-after-ack reached",
-        Duration::from_secs(60),
-    )
-    .await;
-    crashing.start_kill().expect("kill -9");
-    let status = crashing.wait().await.expect("exit status");
-    assert_eq!(status.signal(), Some(9), "killed by SIGKILL: {status:?}");
-    assert_eq!(
-        outbox_len(&pool).await,
-        20,
-        "no row was deleted before the kill"
     );
-    let before_restart =
-        crate::read_topic_until(&topic, Duration::from_secs(30), |r| !r.is_empty()).await;
-
-    let mut restarted = binary::<C>(&database, &topic, 0, &[]);
-    drained(&pool, Duration::from_secs(60)).await;
-    let seen = assert_all_on_topic(&pool, &topic, Duration::from_secs(60)).await;
-    assert_eq!(seen.len(), 20, "every event is on the topic");
-    for record in &before_restart {
-        let id = record.envelope.event_id.parse().expect("a UUID event id");
-        assert!(
-            seen[&id] >= 2,
-            "{id} was published before the crash and again after it, with the same id"
-        );
-    }
+    crashing.stdout(std::process::Stdio::piped());
+    let mut restarted = a_killed_relay_republishes_after_restart(&pool, &topic, crashing, || {
+        binary::<C>(&database, &topic, 0, &[])
+    })
+    .await;
 
     let pid = restarted.id().expect("running");
     std::process::Command::new("kill")
@@ -241,10 +214,71 @@ pub async fn a_relay_killed_after_the_ack_republishes_the_same_events<C: Command
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
 }
 
+/// Invariant 3 across a crash, for any relay process: `crashing` (its stdout piped) relays the
+/// rows waiting in `pool`'s outbox at the `pause-after-ack` failpoint and is SIGKILLed there;
+/// then `restart` starts a relay again. No row was deleted by the killed relay, every event
+/// reaches `topic`, and those published before the kill are published again with the same id.
+/// Returns what `restart` returned.
+pub async fn a_killed_relay_republishes_after_restart<R>(
+    pool: &PgPool,
+    topic: &str,
+    mut crashing: tokio::process::Command,
+    restart: impl FnOnce() -> R,
+) -> R {
+    let waiting = outbox_len(pool).await;
+    let mut crashing = crashing.spawn().expect("the relay process starts");
+    let log = crashing.stdout.take().expect("piped stdout");
+    crate::wait_for_line(
+        log,
+        "failpoint pause-after-ack reached",
+        Duration::from_secs(60),
+    )
+    .await;
+    crashing.start_kill().expect("kill -9");
+    let status = crashing.wait().await.expect("exit status");
+    assert_eq!(status.signal(), Some(9), "killed by SIGKILL: {status:?}");
+    assert_eq!(
+        outbox_len(pool).await,
+        waiting,
+        "no row was deleted before the kill"
+    );
+    let before_restart =
+        crate::read_topic_until(topic, Duration::from_secs(30), |r| !r.is_empty()).await;
+
+    let restarted = restart();
+    drained(pool, Duration::from_secs(60)).await;
+    let seen = assert_all_on_topic(pool, topic, Duration::from_secs(60)).await;
+    assert_eq!(seen.len() as i64, waiting, "every event is on the topic");
+    for record in &before_restart {
+        let id = record.envelope.event_id.parse().expect("a UUID event id");
+        assert!(
+            seen[&id] >= 2,
+            "{id} was published before the crash and again after it, with the same id"
+        );
+    }
+    restarted
+}
+
 /// Invariant 3 with several relays: two at once publish each event exactly once (with a
 /// healthy broker nothing is retried), in per-aggregate order.
 pub async fn two_relays_at_once_publish_each_event_once<C: CommandContext>() {
     let (database, pool, topic) = migrated_store::<C>().await;
+    let arrange = async {
+        C::arrange(&pool, &topic, 60, C::MAX_EVENTS, 6).await;
+        60 * C::MAX_EVENTS
+    };
+    two_relays_publish_each_event_once_while(&database, &topic, arrange).await;
+}
+
+/// Invariant 3 with several relays, for any aggregate: two relays on `database`'s outbox run
+/// while `arrange` commits events for `topic` (it returns how many); each is published
+/// exactly once, in per-aggregate order.
+pub async fn two_relays_publish_each_event_once_while(
+    database: &DatabaseSettings,
+    topic: &str,
+    arrange: impl Future<Output = usize>,
+) {
+    let pool = database.pool();
     let cancel = CancellationToken::new();
     let relays: Vec<_> = (0..2)
         .map(|_| {
@@ -254,10 +288,10 @@ pub async fn two_relays_at_once_publish_each_event_once<C: CommandContext>() {
             tokio::spawn(relay.run(cancel.clone()))
         })
         .collect();
-    C::arrange(&pool, &topic, 60, C::MAX_EVENTS, 6).await;
+    let events = arrange.await;
     drained(&pool, Duration::from_secs(120)).await;
-    let seen = assert_all_on_topic(&pool, &topic, Duration::from_secs(120)).await;
-    assert_eq!(seen.len(), 60 * C::MAX_EVENTS);
+    let seen = assert_all_on_topic(&pool, topic, Duration::from_secs(120)).await;
+    assert_eq!(seen.len(), events);
     let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(
         repeated.is_empty(),

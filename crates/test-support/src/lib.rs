@@ -6,6 +6,7 @@
 //! `TEST_PG_PASSWORD` and `TEST_KAFKA_BROKERS` (defaults: the local stack of `cargo xtask up`).
 
 pub mod auth;
+pub mod fixture;
 pub mod hostile;
 pub mod invariants;
 pub mod kafka;
@@ -92,6 +93,20 @@ pub async fn fresh_topic_on(
         .await
         .expect("test topic created (run the tests with `cargo xtask test`)");
     topic
+}
+
+/// Cancels `cancel`, then waits up to 30 s for `task` (a service or a runtime loop under that
+/// token) to end, failing the test unless it ended cleanly.
+pub async fn stop_task<E: std::fmt::Debug>(
+    cancel: &tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), E>>,
+) {
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("stopped within 30s")
+        .expect("task joined")
+        .expect("stopped cleanly");
 }
 
 /// Polls `probe` until it returns `Some`, failing the test with `what` after `deadline`.

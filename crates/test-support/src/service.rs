@@ -65,13 +65,8 @@ impl Running {
 
     /// Stops the service and waits for it to drain cleanly.
     pub async fn stop(mut self) {
-        self.cancel.cancel();
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("stopped within 30s")
-                .expect("task joined")
-                .expect("service stopped cleanly");
+            crate::stop_task(&self.cancel, task).await;
         }
     }
 }

@@ -114,3 +114,15 @@ pub async fn assert_all_on_topic(
 ) -> HashMap<Uuid, usize> {
     assert_all_on(&crate::kafka_brokers(), pool, topic, deadline).await
 }
+
+/// Restarts `broker`, waits until the outbox in `pool` is drained and checks that every stored
+/// event is on `topic` there, as `assert_all_on` does; how often each event was seen.
+pub async fn restart_and_drain(
+    broker: &crate::PrivateBroker,
+    pool: &PgPool,
+    topic: &str,
+) -> HashMap<Uuid, usize> {
+    broker.restart().await;
+    drained(pool, Duration::from_secs(90)).await;
+    assert_all_on(&broker.brokers(), pool, topic, Duration::from_secs(60)).await
+}

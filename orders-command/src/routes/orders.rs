@@ -2,30 +2,24 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
-use command_kit::http::field;
-use cqrs_es::Aggregate;
-use event_store::{CommandBus, Executed};
+use actix_web::{HttpResponse, web};
+use command_kit::CommandState;
+use command_kit::http::{Call, CommandHeaders, CreateHeaders, field, parse_field};
+use event_store::Executed;
 use serde::{Deserialize, Serialize};
 use service_kit::auth::{Principal, Role};
-use service_kit::http::RequestContext;
 use service_kit::{FieldError, Problem};
-use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::{OrderCommandError, not_found};
+use crate::Orders;
+use crate::error::{not_found, refused};
 use orders_domain::{
     Items, LineItem, Order, OrderCommand, OrderStatus, Quantity, Reason, Sku, Transition, UnitPrice,
 };
 
 /// What the handlers share.
-pub struct OrdersState {
-    /// Runs Order commands against the event store.
-    pub bus: CommandBus<Order>,
-    /// The event store's pool, for reading streams.
-    pub pool: PgPool,
-}
+type State = web::Data<CommandState<Orders>>;
 
 /// Mounts the routes.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -127,22 +121,7 @@ fn items(body: &PlaceOrder) -> Result<Items, Problem> {
 }
 
 fn reason(body: &WithReason) -> Result<Reason, Problem> {
-    Reason::parse(&body.reason)
-        .map_err(|e| Problem::validation(vec![FieldError::new("reason", e.code, e.message)]))
-}
-
-async fn execute(
-    state: &OrdersState,
-    id: Uuid,
-    command: OrderCommand,
-    request: &HttpRequest,
-    context: RequestContext,
-    body: &impl Serialize,
-) -> Result<Executed<Order>, Problem> {
-    command_kit::http::execute(&state.bus, id, command, request, context, body, |error| {
-        OrderCommandError::from(error).into()
-    })
-    .await
+    parse_field("reason", Reason::parse(&body.reason))
 }
 
 fn executed_id(executed: &Executed<Order>, asked: Uuid) -> Uuid {
@@ -151,7 +130,7 @@ fn executed_id(executed: &Executed<Order>, asked: Uuid) -> Uuid {
 
 /// Places an order. It is PENDING until the place-order saga approves or rejects it.
 #[utoipa::path(post, path = "/orders", request_body = PlaceOrder, tag = "orders",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer the first outcome (the same order id)")),
+    params(CreateHeaders),
     responses(
         (status = 202, description = "Placed, awaiting the saga's decision; Location names the order", body = Accepted),
         (status = 400, description = "Malformed JSON, unknown or missing fields, bad header", body = Problem, content_type = "application/problem+json"),
@@ -160,10 +139,9 @@ fn executed_id(executed: &Executed<Order>, asked: Uuid) -> Uuid {
         (status = 422, description = "Invalid items, or an idempotency key used for another request", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn place(
-    state: web::Data<OrdersState>,
+    state: State,
     caller: Principal,
-    request: HttpRequest,
-    context: RequestContext,
+    call: Call,
     body: web::Json<PlaceOrder>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(&[Role::Admin, Role::Customer])?;
@@ -181,7 +159,7 @@ pub async fn place(
         unreachable!("built as Place above");
     };
     let asked = *order_id;
-    let executed = execute(&state, asked, command, &request, context, &body).await?;
+    let executed = state.execute(asked, command, call, &body).await?;
     let id = executed_id(&executed, asked);
     let accepted = Accepted {
         id,
@@ -202,15 +180,11 @@ pub async fn place(
 }
 
 /// 404 unless the caller may see order `id`: a customer only their own.
-async fn visible(state: &OrdersState, caller: &Principal, id: Uuid) -> Result<(), Problem> {
+async fn visible(state: &State, caller: &Principal, id: Uuid) -> Result<(), Problem> {
     if caller.role != Role::Customer {
         return Ok(());
     }
-    let (order, _) = state
-        .bus
-        .load(&id.to_string())
-        .await
-        .map_err(|error| Problem::from(OrderCommandError::from(error)))?;
+    let (order, _) = state.bus.load(&id.to_string()).await.map_err(refused)?;
     let owner = order
         .user_id()
         .map(|user| user.to_string())
@@ -219,14 +193,13 @@ async fn visible(state: &OrdersState, caller: &Principal, id: Uuid) -> Result<()
 }
 
 async fn transition(
-    state: web::Data<OrdersState>,
-    request: HttpRequest,
-    context: RequestContext,
+    state: State,
+    call: Call,
     id: Uuid,
     (transition, command): (Transition, OrderCommand),
     body: &impl Serialize,
 ) -> Result<HttpResponse, Problem> {
-    let executed = execute(&state, id, command, &request, context, body).await?;
+    let executed = state.execute(id, command, call, body).await?;
     let accepted = Accepted {
         id,
         version: executed.version,
@@ -242,41 +215,35 @@ async fn transition(
 
 /// Approves a PENDING order.
 #[utoipa::path(post, path = "/orders/{id}/approve", tag = "orders",
-    params(("id" = Uuid, Path, description = "Order id"),
-        ("If-Match" = Option<String>, Header, description = "Expected version"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer the first outcome")),
+    params(("id" = Uuid, Path, description = "Order id"), CommandHeaders),
     responses(
         (status = 200, description = "Approved", body = Accepted),
         (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not PENDING (`current_status` says what it is), or version mismatch", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Idempotency key used for another request", body = Problem, content_type = "application/problem+json")))]
 pub async fn approve(
-    state: web::Data<OrdersState>,
+    state: State,
     caller: Principal,
-    request: HttpRequest,
-    context: RequestContext,
+    call: Call,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(&[Role::Admin, Role::Service])?;
     let command = (Transition::Approve, OrderCommand::Approve);
-    transition(state, request, context, id.into_inner(), command, &()).await
+    transition(state, call, id.into_inner(), command, &()).await
 }
 
 /// Rejects a PENDING order with a reason.
 #[utoipa::path(post, path = "/orders/{id}/reject", request_body = WithReason, tag = "orders",
-    params(("id" = Uuid, Path, description = "Order id"),
-        ("If-Match" = Option<String>, Header, description = "Expected version"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer the first outcome")),
+    params(("id" = Uuid, Path, description = "Order id"), CommandHeaders),
     responses(
         (status = 200, description = "Rejected", body = Accepted),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not PENDING, or version mismatch", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid reason, or idempotency key reused", body = Problem, content_type = "application/problem+json")))]
 pub async fn reject(
-    state: web::Data<OrdersState>,
+    state: State,
     caller: Principal,
-    request: HttpRequest,
-    context: RequestContext,
+    call: Call,
     id: web::Path<Uuid>,
     body: web::Json<WithReason>,
 ) -> Result<HttpResponse, Problem> {
@@ -287,24 +254,21 @@ pub async fn reject(
             reason: reason(&body)?,
         },
     );
-    transition(state, request, context, id.into_inner(), command, &*body).await
+    transition(state, call, id.into_inner(), command, &*body).await
 }
 
 /// Cancels a PENDING or APPROVED order with a reason.
 #[utoipa::path(post, path = "/orders/{id}/cancel", request_body = WithReason, tag = "orders",
-    params(("id" = Uuid, Path, description = "Order id"),
-        ("If-Match" = Option<String>, Header, description = "Expected version"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry answer the first outcome")),
+    params(("id" = Uuid, Path, description = "Order id"), CommandHeaders),
     responses(
         (status = 200, description = "Cancelled", body = Accepted),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "REJECTED or already CANCELLED, or version mismatch", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid reason, or idempotency key reused", body = Problem, content_type = "application/problem+json")))]
 pub async fn cancel(
-    state: web::Data<OrdersState>,
+    state: State,
     caller: Principal,
-    request: HttpRequest,
-    context: RequestContext,
+    call: Call,
     id: web::Path<Uuid>,
     body: web::Json<WithReason>,
 ) -> Result<HttpResponse, Problem> {
@@ -315,7 +279,7 @@ pub async fn cancel(
             reason: reason(&body)?,
         },
     );
-    transition(state, request, context, id.into_inner(), command, &*body).await
+    transition(state, call, id.into_inner(), command, &*body).await
 }
 
 /// The order's events in sequence order, with their metadata.
@@ -323,13 +287,12 @@ pub async fn cancel(
     params(("id" = Uuid, Path, description = "Order id")),
     responses((status = 200, description = "The stream, oldest first"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn events(
-    state: web::Data<OrdersState>,
+    state: State,
     caller: Principal,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
     visible(&state, &caller, *id).await?;
-    let id = id.into_inner();
-    command_kit::http::stream(&state.pool, Order::TYPE, id, not_found(id)).await
+    state.stream(*id, not_found(*id)).await
 }
 
 #[cfg(test)]

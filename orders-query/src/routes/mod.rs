@@ -12,18 +12,7 @@ use utoipa::OpenApi;
         description = "The Orders read model. Reads can wait for a version \
         (`min_version`) to read their own writes; errors are application/problem+json."
     ),
-    paths(
-        orders::get,
-        orders::list,
-        orders::summary,
-        query_kit::admin::projection_status,
-        query_kit::admin::parked,
-        query_kit::admin::parked_event,
-        query_kit::admin::retry,
-        query_kit::admin::skip,
-        query_kit::admin::start_rebuild,
-        query_kit::admin::rebuild_status
-    ),
+    paths(orders::get, orders::list, orders::summary),
     components(schemas(service_kit::Problem, service_kit::FieldError))
 )]
 pub struct ApiDoc;

@@ -2,28 +2,21 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
-use command_kit::http::field;
-use cqrs_es::Aggregate;
-use event_store::{CommandBus, Executed};
+use actix_web::{HttpResponse, web};
+use command_kit::CommandState;
+use command_kit::http::{Call, CommandHeaders, CreateHeaders, field, parse_field};
+use event_store::Executed;
 use serde::{Deserialize, Serialize};
+use service_kit::Problem;
 use service_kit::auth::{Principal, Role};
-use service_kit::http::RequestContext;
-use service_kit::{FieldError, Problem};
-use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::UserCommandError;
+use crate::Users;
 use users_domain::{CreditCents, Email, Reason, Reservation, User, UserCommand, UserName};
 
 /// What the handlers share.
-pub struct UsersState {
-    /// Runs User commands against the event store.
-    pub bus: CommandBus<User>,
-    /// The event store's pool, for reading streams.
-    pub pool: PgPool,
-}
+type State = web::Data<CommandState<Users>>;
 
 /// Mounts the routes.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -132,10 +125,6 @@ fn user_not_found(id: Uuid) -> Problem {
         .with_detail(format!("user {id} is not known"))
 }
 
-fn invalid(errors: Vec<FieldError>) -> Problem {
-    Problem::validation(errors)
-}
-
 impl TryFrom<RegisterUser> for UserCommand {
     type Error = Problem;
     fn try_from(body: RegisterUser) -> Result<Self, Problem> {
@@ -154,38 +143,32 @@ impl TryFrom<RegisterUser> for UserCommand {
                 name,
                 credit_limit,
             }),
-            _ => Err(invalid(errors)),
+            _ => Err(Problem::validation(errors)),
         }
     }
 }
 
-async fn execute(
-    state: &UsersState,
+/// Runs `command` on user `id` and answers `{id, version}`.
+async fn accept(
+    state: &State,
     id: Uuid,
     command: UserCommand,
-    request: &HttpRequest,
-    context: RequestContext,
+    call: Call,
     body: &impl Serialize,
-) -> Result<Executed<User>, Problem> {
-    command_kit::http::execute(&state.bus, id, command, request, context, body, |error| {
-        UserCommandError::from(error).into()
-    })
-    .await
-}
-
-fn accepted(id: Uuid, executed: &Executed<User>) -> HttpResponse {
+) -> Result<HttpResponse, Problem> {
+    let executed = state.execute(id, command, call, body).await?;
     let version = executed.version;
-    command_kit::http::answer(
+    Ok(command_kit::http::answer(
         StatusCode::OK,
         version,
         executed.replayed,
         &Accepted { id, version },
-    )
+    ))
 }
 
 /// Registers a user.
 #[utoipa::path(post, path = "/users", request_body = RegisterUser, tag = "users",
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and request answers the first outcome (the same user id)")),
+    params(CreateHeaders),
     responses(
         (status = 201, description = "Registered; Location names the user", body = Accepted),
         (status = 400, description = "Malformed JSON, unknown or missing fields", body = Problem, content_type = "application/problem+json"),
@@ -195,10 +178,9 @@ fn accepted(id: Uuid, executed: &Executed<User>) -> HttpResponse {
         (status = 422, description = "Invalid fields, or an idempotency key used for another request", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn register(
-    state: web::Data<UsersState>,
+    state: State,
     caller: Principal,
-    request: HttpRequest,
-    context: RequestContext,
+    call: Call,
     body: web::Json<RegisterUser>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(&[Role::Admin])?;
@@ -208,7 +190,7 @@ pub async fn register(
         unreachable!("RegisterUser converts to Register");
     };
     let asked = *user_id;
-    let executed = execute(&state, asked, command, &request, context, &body).await?;
+    let executed = state.execute(asked, command, call, &body).await?;
     // A replayed key answers the user the first request registered.
     let id = executed.aggregate_id.parse().unwrap_or(asked);
     let version = executed.version;
@@ -228,137 +210,97 @@ pub async fn register(
 
 /// Changes a user's email.
 #[utoipa::path(post, path = "/users/{id}/email", request_body = ChangeEmail, tag = "users",
-    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and request answers the first outcome")),
+    params(("id" = Uuid, Path, description = "User id"), CommandHeaders),
     responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, description = "Email taken, user deactivated or version mismatch", body = Problem), (status = 422, body = Problem)))]
 pub async fn change_email(
-    state: web::Data<UsersState>,
+    state: State,
     caller: Principal,
-    request: HttpRequest,
-    context: RequestContext,
+    call: Call,
     id: web::Path<Uuid>,
     body: web::Json<ChangeEmail>,
 ) -> Result<HttpResponse, Problem> {
     caller.must_access(&id.to_string(), || user_not_found(*id))?;
-    let mut errors = Vec::new();
-    let email =
-        field(&mut errors, "email", Email::parse(&body.email)).ok_or_else(|| invalid(errors))?;
-    let id = id.into_inner();
-    let executed = execute(
-        &state,
-        id,
-        UserCommand::ChangeEmail { email },
-        &request,
-        context,
-        &*body,
-    )
-    .await?;
-    Ok(accepted(id, &executed))
+    let email = parse_field("email", Email::parse(&body.email))?;
+    let command = UserCommand::ChangeEmail { email };
+    accept(&state, *id, command, call, &*body).await
 }
 
 /// Renames a user.
 #[utoipa::path(post, path = "/users/{id}/name", request_body = Rename, tag = "users",
-    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and request answers the first outcome")),
+    params(("id" = Uuid, Path, description = "User id"), CommandHeaders),
     responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn rename(
-    state: web::Data<UsersState>,
+    state: State,
     caller: Principal,
-    request: HttpRequest,
-    context: RequestContext,
+    call: Call,
     id: web::Path<Uuid>,
     body: web::Json<Rename>,
 ) -> Result<HttpResponse, Problem> {
     caller.must_access(&id.to_string(), || user_not_found(*id))?;
-    let mut errors = Vec::new();
-    let name =
-        field(&mut errors, "name", UserName::parse(&body.name)).ok_or_else(|| invalid(errors))?;
-    let id = id.into_inner();
-    let command = UserCommand::Rename { name };
-    let executed = execute(&state, id, command, &request, context, &*body).await?;
-    Ok(accepted(id, &executed))
+    let name = parse_field("name", UserName::parse(&body.name))?;
+    accept(&state, *id, UserCommand::Rename { name }, call, &*body).await
 }
 
 /// Changes a user's credit limit; it cannot drop below the credit already reserved.
 #[utoipa::path(post, path = "/users/{id}/credit-limit", request_body = ChangeCreditLimit, tag = "users",
-    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and request answers the first outcome")),
+    params(("id" = Uuid, Path, description = "User id"), CommandHeaders),
     responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn change_credit_limit(
-    state: web::Data<UsersState>,
+    state: State,
     caller: Principal,
-    request: HttpRequest,
-    context: RequestContext,
+    call: Call,
     id: web::Path<Uuid>,
     body: web::Json<ChangeCreditLimit>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(&[Role::Admin])?;
-    let mut errors = Vec::new();
-    let credit_limit = field(
-        &mut errors,
+    let credit_limit = parse_field(
         "credit_limit_cents",
         CreditCents::parse(body.credit_limit_cents),
-    )
-    .ok_or_else(|| invalid(errors))?;
-    let id = id.into_inner();
+    )?;
     let command = UserCommand::ChangeCreditLimit { credit_limit };
-    let executed = execute(&state, id, command, &request, context, &*body).await?;
-    Ok(accepted(id, &executed))
+    accept(&state, *id, command, call, &*body).await
 }
 
 /// Deactivates a user; a deactivated user cannot reserve credit.
 #[utoipa::path(post, path = "/users/{id}/deactivate", request_body = Deactivate, tag = "users",
-    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and request answers the first outcome")),
+    params(("id" = Uuid, Path, description = "User id"), CommandHeaders),
     responses((status = 200, body = Accepted), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn deactivate(
-    state: web::Data<UsersState>,
+    state: State,
     caller: Principal,
-    request: HttpRequest,
-    context: RequestContext,
+    call: Call,
     id: web::Path<Uuid>,
     body: web::Json<Deactivate>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(&[Role::Admin])?;
-    let mut errors = Vec::new();
-    let reason =
-        field(&mut errors, "reason", Reason::parse(&body.reason)).ok_or_else(|| invalid(errors))?;
-    let id = id.into_inner();
-    let executed = execute(
-        &state,
-        id,
-        UserCommand::Deactivate { reason },
-        &request,
-        context,
-        &*body,
-    )
-    .await?;
-    Ok(accepted(id, &executed))
+    let reason = parse_field("reason", Reason::parse(&body.reason))?;
+    let command = UserCommand::Deactivate { reason };
+    accept(&state, *id, command, call, &*body).await
 }
 
 /// Reserves credit for an order; repeating it for the same order has no second effect.
 #[utoipa::path(post, path = "/users/{id}/credit-reservations", request_body = ReserveCredit, tag = "users",
-    params(("id" = Uuid, Path, description = "User id"), ("If-Match" = Option<String>, Header, description = "Expected version"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and request answers the first outcome")),
+    params(("id" = Uuid, Path, description = "User id"), CommandHeaders),
     responses(
         (status = 200, description = "`reserved` or `already_reserved`", body = ReservationOutcome),
         (status = 404, body = Problem),
         (status = 409, description = "User deactivated, order holds another amount, or its reservation was released", body = Problem),
         (status = 422, description = "Invalid amount or insufficient credit", body = Problem)))]
 pub async fn reserve_credit(
-    state: web::Data<UsersState>,
+    state: State,
     caller: Principal,
-    request: HttpRequest,
-    context: RequestContext,
+    call: Call,
     id: web::Path<Uuid>,
     body: web::Json<ReserveCredit>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(&[Role::Service])?;
-    let mut errors = Vec::new();
-    let amount = field(
-        &mut errors,
+    let amount = parse_field(
         "amount_cents",
         CreditCents::parse_positive(body.amount_cents),
-    )
-    .ok_or_else(|| invalid(errors))?;
+    )?;
     let (id, order_id) = (id.into_inner(), body.order_id);
     let command = UserCommand::ReserveCredit { order_id, amount };
-    let executed = execute(&state, id, command, &request, context, &*body).await?;
+    let executed = state.execute(id, command, call, &*body).await?;
     // A replayed key recorded events the first time: that request reserved.
     let outcome = if executed.replayed || !executed.events.is_empty() {
         "reserved"
@@ -371,21 +313,20 @@ pub async fn reserve_credit(
 /// Releases an order's credit; repeating it has no second effect. Releasing an order that
 /// reserved nothing closes it, so a late reservation for it is refused.
 #[utoipa::path(delete, path = "/users/{id}/credit-reservations/{order_id}", tag = "users",
-    params(("id" = Uuid, Path, description = "User id"), ("order_id" = Uuid, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "Expected version"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and request answers the first outcome")),
+    params(("id" = Uuid, Path, description = "User id"), ("order_id" = Uuid, Path, description = "Order id"), CommandHeaders),
     responses(
         (status = 200, description = "`released`, `already_released` or `nothing_reserved`", body = ReservationOutcome),
         (status = 404, body = Problem)))]
 pub async fn release_credit(
-    state: web::Data<UsersState>,
+    state: State,
     caller: Principal,
-    request: HttpRequest,
-    context: RequestContext,
+    call: Call,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(&[Role::Service])?;
     let (id, order_id) = path.into_inner();
     let command = UserCommand::ReleaseCredit { order_id };
-    let executed = execute(&state, id, command, &request, context, &()).await?;
+    let executed = state.execute(id, command, call, &()).await?;
     let outcome = match (
         executed.events.is_empty() && !executed.replayed,
         executed.state.reservation(order_id),
@@ -426,11 +367,10 @@ fn reservation_response(
     params(("id" = Uuid, Path, description = "User id")),
     responses((status = 200, description = "The stream, oldest first"), (status = 404, body = Problem)))]
 pub async fn events(
-    state: web::Data<UsersState>,
+    state: State,
     caller: Principal,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
     caller.must_access(&id.to_string(), || user_not_found(*id))?;
-    let id = id.into_inner();
-    command_kit::http::stream(&state.pool, User::TYPE, id, user_not_found(id)).await
+    state.stream(*id, user_not_found(*id)).await
 }

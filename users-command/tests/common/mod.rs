@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use event_store::CommandBus;
 use serde_json::{Value, json};
@@ -146,13 +145,8 @@ impl TestApp {
 
     /// Stops the app and waits for it to drain.
     pub async fn stop(mut self) {
-        self.cancel.cancel();
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("stopped within 30s")
-                .expect("task joined")
-                .expect("app stopped cleanly");
+            test_support::stop_task(&self.cancel, task).await;
         }
     }
 }

@@ -246,13 +246,8 @@ impl QueryApp {
     }
 
     pub async fn stop(mut self) {
-        self.cancel.cancel();
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("stopped within 30s")
-                .unwrap()
-                .expect("clean stop");
+            test_support::stop_task(&self.cancel, task).await;
         }
     }
 }
