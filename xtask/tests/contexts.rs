@@ -167,3 +167,54 @@ fn the_local_stack_deployments_and_tools_know_every_context_at_its_declared_defa
         );
     }
 }
+
+/// The `[dependencies]` of a member's manifest.
+fn dependencies(member: &str) -> Vec<String> {
+    let manifest = read(&format!("{member}/Cargo.toml"));
+    let Some((_, rest)) = manifest.split_once("[dependencies]") else {
+        return Vec::new();
+    };
+    rest.lines()
+        .skip(1)
+        .take_while(|line| !line.starts_with('['))
+        .filter_map(|line| line.split(['.', '=', ' ']).next())
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn domain_crates_and_what_they_stand_on_depend_on_no_web_database_or_broker_crate() {
+    // Workspace crates a domain may stand on, and where they live.
+    let workspace = [("domain-kit", "crates/domain-kit"), ("contracts", "proto")];
+    // Everything else a domain (or those) may use: no I/O among them.
+    let allowed = [
+        "chrono",
+        "cqrs-es",
+        "prost",
+        "prost-types",
+        "serde",
+        "serde_json",
+        "thiserror",
+        "uuid",
+    ];
+    for context in contexts() {
+        let mut pending = vec![format!("{context}-domain")];
+        let mut checked = Vec::new();
+        while let Some(member) = pending.pop() {
+            for dependency in dependencies(&member) {
+                match workspace.iter().find(|(name, _)| *name == dependency) {
+                    Some((_, path)) if !checked.contains(&path.to_string()) => {
+                        pending.push(path.to_string());
+                    }
+                    Some(_) => {}
+                    None => assert!(
+                        allowed.contains(&dependency.as_str()),
+                        "{member} depends on {dependency}: a domain stays free of adapters"
+                    ),
+                }
+            }
+            checked.push(member);
+        }
+    }
+}

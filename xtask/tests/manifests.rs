@@ -109,3 +109,122 @@ fn the_check_sees_a_crate_named_and_one_only_mentioned_inside_a_word() {
         vec!["a", "b"]
     );
 }
+
+/// The top-level modules of the crate in `src` (a file `x.rs` or a folder `x/`), each with
+/// the code of its files, comments left out.
+fn modules(src: &Path) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(src) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if ["main", "lib"].contains(&name.as_str()) {
+            continue;
+        }
+        let text = if path.is_dir() {
+            sources(&path)
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            std::fs::read_to_string(&path).unwrap_or_default()
+        } else {
+            continue;
+        };
+        let code: String = text
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        found.push((name, code));
+    }
+    found.sort();
+    found
+}
+
+/// The modules `code` reaches through `crate::name`, including `use crate::{a, b}`.
+fn references(code: &str, modules: &[String]) -> Vec<String> {
+    modules
+        .iter()
+        .filter(|module| {
+            code.contains(&format!("crate::{module}::"))
+                || code.contains(&format!("crate::{module};"))
+                || code.match_indices("crate::{").any(|(at, _)| {
+                    let group = &code[at + 8..];
+                    let group = &group[..group.find('}').unwrap_or(group.len())];
+                    group.split([',', ' ', '\n']).any(|part| {
+                        part == module.as_str() || part.starts_with(&format!("{module}::"))
+                    })
+                })
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn no_crate_has_an_import_cycle_and_no_module_imports_from_main() {
+    let mut problems = Vec::new();
+    for member in members() {
+        let src = root().join(&member).join("src");
+        let modules = modules(&src);
+        let names: Vec<String> = modules.iter().map(|(name, _)| name.clone()).collect();
+        let edges: Vec<(String, Vec<String>)> = modules
+            .iter()
+            .map(|(name, code)| {
+                let mut reached = references(code, &names);
+                reached.retain(|other| other != name);
+                (name.clone(), reached)
+            })
+            .collect();
+        // A cycle: a module that reaches itself through others.
+        for (start, _) in &edges {
+            let mut stack = vec![(start.clone(), vec![start.clone()])];
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some((at, path)) = stack.pop() {
+                let next = &edges
+                    .iter()
+                    .find(|(name, _)| *name == at)
+                    .expect("a module")
+                    .1;
+                for module in next {
+                    if module == start {
+                        problems.push(format!("{member}: {} -> {start}", path.join(" -> ")));
+                    } else if seen.insert(module.clone()) {
+                        let mut longer = path.clone();
+                        longer.push(module.clone());
+                        stack.push((module.clone(), longer));
+                    }
+                }
+            }
+        }
+        // In a binary, `crate::Item` that is no module names something of main.rs.
+        if src.join("main.rs").is_file() && !src.join("lib.rs").is_file() {
+            for (name, code) in &modules {
+                for (at, _) in code.match_indices("crate::") {
+                    let rest = &code[at + 7..];
+                    let item: String = rest
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '{')
+                        .collect();
+                    let item = item.trim_start_matches('{');
+                    let first = item.split(',').next().unwrap_or_default();
+                    if !first.is_empty() && !names.iter().any(|module| module == first) {
+                        problems.push(format!(
+                            "{member}: {name} imports crate::{first} from main.rs"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    assert!(
+        problems.is_empty(),
+        "module problems:\n{}",
+        problems.join("\n")
+    );
+}
