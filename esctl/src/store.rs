@@ -1,5 +1,5 @@
-//! What esctl reads from an event store: streams, folded state, the outbox, and replays of
-//! stored envelopes.
+//! What esctl reads from an event store: streams, folded state, and replays of stored
+//! envelopes. (The outbox's status is outbox-relay's, see `outbox.rs`.)
 
 use std::time::{Duration, Instant};
 

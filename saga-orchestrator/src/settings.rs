@@ -89,12 +89,13 @@ impl Settings {
                 the refusal's reason (orders-command); past the deadline it rejects the order as \
                 timed out and releases any reservation. On OrderCancelled it releases the \
                 order's credit. Saga state lives in its own database and survives restarts; \
-                every call carries an idempotency key.",
+                every call carries an idempotency key, and a step cut short by a stop runs again \
+                on restart.",
             env_prefix: ENV_PREFIX,
             migrates: "the saga log's schema",
             endpoints: "GET /sagas/{id}, GET /sagas?state=&kind=&order_id=&limit=&cursor= \
                 (newest first), /admin/projection, /admin/parked",
-            stops_after: "the steps under way (a step cut short runs again on restart)",
+            stops_after: "the steps under way",
         }
         .render(&Self::default(), &Self::setting_docs())
     }

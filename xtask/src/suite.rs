@@ -26,7 +26,14 @@ pub fn test(lints: bool, args: &[String]) -> Result<()> {
     let installation = kafka::Installation::ensure(step)?;
     let kafka = start_test_kafka(&installation)?;
     let mut command = Command::new("cargo");
-    command.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    command.args(["nextest", "run", "--no-fail-fast"]);
+    // `--workspace` beside `-p` would select every member again.
+    if !args
+        .iter()
+        .any(|arg| arg == "-p" || arg.starts_with("--package") || arg.starts_with("-p"))
+    {
+        command.arg("--workspace");
+    }
     command
         .args(args)
         .current_dir(root())

@@ -1,6 +1,7 @@
 //! Manifests stay true to the code: every dependency a crate declares is named by the code
 //! that can use it (`src/` and `build.rs` for `[dependencies]`; those and `tests/`, `benches/`
-//! for `[dev-dependencies]`), and no dev-dependency repeats a normal one.
+//! for `[dev-dependencies]`), no dev-dependency repeats a normal one, and versions live once,
+//! in the root's `[workspace.dependencies]`. Modules form no import cycles.
 
 mod common;
 
@@ -75,6 +76,25 @@ fn every_declared_dependency_is_used_and_declared_once() {
         let code = sources(&dir.join("src"))
             + &std::fs::read_to_string(dir.join("build.rs")).unwrap_or_default();
         let all = code.clone() + &sources(&dir.join("tests")) + &sources(&dir.join("benches"));
+        let mut in_dependencies = false;
+        for line in manifest.lines() {
+            if line.starts_with('[') {
+                in_dependencies = line.contains("dependencies");
+                continue;
+            }
+            if !in_dependencies {
+                continue;
+            }
+            let spec = line.split_once('=').map(|(_, spec)| spec.trim());
+            let versioned =
+                spec.is_some_and(|spec| spec.starts_with('"') || spec.contains("version"));
+            if versioned && !line.trim_start().starts_with('#') {
+                drift.push(format!(
+                    "{member}: {} pins its own version (use [workspace.dependencies])",
+                    line.trim()
+                ));
+            }
+        }
         let normal = section(&manifest, "dependencies");
         for dependency in &normal {
             if !names(&code, dependency) {

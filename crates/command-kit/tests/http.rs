@@ -3,18 +3,18 @@
 //! bound to method, path and body, the answer's ETag and `Idempotent-Replayed`, every
 //! `CommandError` as problem+json, and the `/{id}/events` stream.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use command_kit::http::{self as kit, answer, expected_version, idempotency_key};
+use command_kit::http::{Call, answer, expected_version, idempotency_key};
 use command_kit::problem::command_problem;
-use command_kit::{RelaySettings, WriteSide};
-use event_store::{ClaimTaken, CommandBus, CommandError};
+use command_kit::{CommandApp, CommandContext, CommandSettings, CommandState};
+use event_store::{ClaimTaken, CommandError, EventContract};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use service_kit::Problem;
-use service_kit::http::RequestContext;
-use service_kit::settings::{HttpSettings, KafkaSettings};
 use test_support::fixture::{Counter, CounterCommand, CounterContract, CounterError};
 use test_support::service::{Running, assert_problem};
 use uuid::Uuid;
@@ -31,18 +31,46 @@ struct Add {
     amount: i64,
 }
 
-struct State {
-    bus: CommandBus<Counter>,
-    pool: sqlx::PgPool,
+/// The counters' command service: a bounded context as small as one can be.
+#[derive(Debug, Clone, Copy)]
+struct Counters;
+
+impl CommandContext for Counters {
+    type Aggregate = Counter;
+
+    const SERVICE: &'static str = "counters-command";
+    const SUMMARY: &'static str = "the test counters' write side.";
+    const ENDPOINTS: &'static str = "/counters...";
+    const ENV_PREFIX: &'static str = "COUNTERS_COMMAND";
+    const PORT: u16 = 5999;
+    const DATABASE: &'static str = "counters_es";
+    const TOPIC: &'static str = "counters.events.unused";
+
+    fn contract(topic: &str) -> Arc<dyn EventContract> {
+        Arc::new(CounterContract::new(topic))
+    }
+
+    fn refused(error: CommandError<CounterError>) -> Problem {
+        refused(error)
+    }
+
+    fn openapi() -> utoipa::openapi::OpenApi {
+        utoipa::openapi::OpenApiBuilder::new().build()
+    }
+
+    fn routes(config: &mut web::ServiceConfig) {
+        config
+            .route("/counters", web::post().to(open))
+            .route("/counters/{id}/additions", web::post().to(add))
+            .route("/counters/{id}/events", web::get().to(events));
+    }
 }
+
+type State = web::Data<CommandState<Counters>>;
 
 fn refused(error: CommandError<CounterError>) -> Problem {
     command_problem(error, "counter", |rejection| match rejection {
-        CounterError::NotOpen => Problem::new(
-            StatusCode::NOT_FOUND,
-            "counter-not-found",
-            "No such counter",
-        ),
+        CounterError::NotOpen => not_found(),
         other => Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "counter-refused",
@@ -52,19 +80,21 @@ fn refused(error: CommandError<CounterError>) -> Problem {
     })
 }
 
+fn not_found() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "counter-not-found",
+        "No such counter",
+    )
+}
+
 /// `POST /counters`: the server picks the id, as creating commands do.
-async fn open(
-    state: web::Data<State>,
-    request: HttpRequest,
-    context: RequestContext,
-    body: web::Json<Open>,
-) -> Result<HttpResponse, Problem> {
+async fn open(state: State, call: Call, body: web::Json<Open>) -> Result<HttpResponse, Problem> {
     let command = CounterCommand::Open {
         name: body.name.clone(),
     };
-    let id = Uuid::now_v7();
     let body = body.into_inner();
-    let done = kit::execute(&state.bus, id, command, &request, context, &body, refused).await?;
+    let done = state.execute(Uuid::now_v7(), command, call, &body).await?;
     let answered = json!({ "id": done.aggregate_id, "version": done.version });
     Ok(answer(
         StatusCode::CREATED,
@@ -76,9 +106,8 @@ async fn open(
 
 /// `POST /counters/{id}/additions`.
 async fn add(
-    state: web::Data<State>,
-    request: HttpRequest,
-    context: RequestContext,
+    state: State,
+    call: Call,
     id: web::Path<Uuid>,
     body: web::Json<Add>,
 ) -> Result<HttpResponse, Problem> {
@@ -86,7 +115,7 @@ async fn add(
     let command = CounterCommand::Add {
         amount: body.amount,
     };
-    let done = kit::execute(&state.bus, id, command, &request, context, &body, refused).await?;
+    let done = state.execute(id, command, call, &body).await?;
     let answered = json!({ "id": id, "version": done.version, "total": done.state.total });
     Ok(answer(
         StatusCode::OK,
@@ -97,59 +126,47 @@ async fn add(
 }
 
 /// `GET /counters/{id}/events`.
-async fn events(state: web::Data<State>, id: web::Path<Uuid>) -> Result<HttpResponse, Problem> {
-    let not_found = Problem::new(
-        StatusCode::NOT_FOUND,
-        "counter-not-found",
-        "No such counter",
-    );
-    kit::stream(&state.pool, "counter", id.into_inner(), not_found).await
+async fn events(state: State, id: web::Path<Uuid>) -> Result<HttpResponse, Problem> {
+    state.stream(id.into_inner(), not_found()).await
 }
 
-/// The counters' command service on a fresh event store, relay off.
+/// The counters' command service, built by `CommandApp` on a fresh event store, relay off.
 async fn counters_service() -> Running {
-    let database = test_support::fresh_database().await;
-    let kafka = KafkaSettings::plaintext(test_support::kafka_brokers());
-    let relay = RelaySettings {
-        enabled: false,
-        ..RelaySettings::default()
-    };
+    let mut settings = CommandSettings::<Counters>::default();
+    settings.database = test_support::fresh_database().await;
+    settings.kafka.brokers = test_support::kafka_brokers();
+    settings.relay.enabled = false;
+    settings.auth = test_support::auth::settings();
+    settings.http.port = 0;
+    settings.http.workers = 2;
     let cancel = tokio_util::sync::CancellationToken::new();
-    let topic = "counters.events.unused";
-    let write = WriteSide::start(&database, &kafka, &relay, topic, &cancel)
+    let service = CommandApp::<Counters>::build(settings, cancel.clone())
         .await
-        .expect("the write side starts");
-    let state = web::Data::new(State {
-        bus: CommandBus::new(
-            write.pool.clone(),
-            std::sync::Arc::new(CounterContract::new(topic)),
-            (),
-        ),
-        pool: write.pool.clone(),
-    });
-    let http = HttpSettings {
-        port: 0,
-        workers: 2,
-        ..HttpSettings::default()
-    };
-    let service = service_kit::http::Service::bind(
-        &http,
-        &test_support::auth::settings(),
-        write.readiness(),
-        utoipa::openapi::OpenApiBuilder::new().build(),
-        move |config| {
-            config
-                .app_data(state.clone())
-                .route("/counters", web::post().to(open))
-                .route("/counters/{id}/additions", web::post().to(add))
-                .route("/counters/{id}/events", web::get().to(events));
-        },
-        write.background,
-        cancel.clone(),
-    )
-    .await
-    .expect("the service binds");
+        .expect("the counters' service starts");
     Running::start(service.port(), cancel, service.run_until_stopped())
+}
+
+#[test]
+fn the_settings_have_the_contexts_defaults_and_help_lists_each_with_its_text() {
+    let settings = CommandSettings::<Counters>::default();
+    assert_eq!(settings.http.port, 5999);
+    assert_eq!(settings.database.database_name, "counters_es");
+    assert_eq!(settings.topic, "counters.events.unused");
+    assert!(settings.relay.enabled && settings.database.migrate);
+    let docs = CommandSettings::<Counters>::setting_docs();
+    let undocumented = service_kit::help::undocumented(&settings, &docs);
+    assert!(
+        undocumented.is_empty(),
+        "without a doc comment: {undocumented:?}"
+    );
+    let help = CommandSettings::<Counters>::help();
+    assert!(help.starts_with("counters-command: the test counters' write side.\n"));
+    for setting in service_kit::help::settings("COUNTERS_COMMAND", &settings, &docs) {
+        let line = format!("  {}={}", setting.variable, setting.default);
+        assert!(help.contains(&line), "--help lists {line}");
+    }
+    assert!(help.contains("COUNTERS_COMMAND_CONFIG"));
+    assert!(help.contains("Endpoints: /counters..., /health/live"));
 }
 
 fn if_match(value: &'static [u8]) -> HeaderMap {

@@ -129,8 +129,9 @@ impl std::fmt::Debug for SaslSettings {
     }
 }
 
-/// Serializes a password for the settings' layer of defaults (`service_kit::settings::load`),
-/// the only place settings are serialized: a configured password never is.
+/// Serializes a password for the settings' layer of defaults (`service_kit::settings::load`)
+/// and for `--help`'s list of defaults: settings are serialized only there, before anything is
+/// configured, so a configured password never is.
 pub fn defaults_only<S: serde::Serializer>(
     password: &SecretString,
     serializer: S,

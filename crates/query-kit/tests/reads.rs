@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use query_kit::reads::{self, Page, Reads, VersionParams, Versioned};
-use query_kit::{ProjectorSettings, ReadSettings, ReadSide, ReadSideSettings};
+use query_kit::{QueryApp, QueryContext, QuerySettings};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use service_kit::Problem;
-use service_kit::settings::HttpSettings;
 use test_support::fixture::{COUNTER_TYPE, CounterStore, CounterView};
 use test_support::service::{Running, assert_problem};
 use uuid::Uuid;
@@ -84,47 +83,83 @@ async fn counters(
     Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
 }
 
-/// The counters' query service with its projector, on a fresh read database.
+/// The counters' query service: a bounded context's read side as small as one can be.
+#[derive(Debug, Clone, Copy)]
+struct Counters;
+
+impl QueryContext for Counters {
+    type Projection = CounterView;
+
+    const SERVICE: &'static str = "counters-query";
+    const SUMMARY: &'static str = "the test counters' read side.";
+    const ENDPOINTS: &'static str = "GET /counters/{id}, GET /counters";
+    const ENV_PREFIX: &'static str = "COUNTERS_QUERY";
+    const PORT: u16 = 5998;
+    const DATABASE: &'static str = "counters_read";
+    const EVENT_STORE: &'static str = "counters_es";
+    const TOPIC: &'static str = "counters.events";
+    const GROUP: &'static str = "counters-query";
+    const AGGREGATE_TYPE: &'static str = COUNTER_TYPE;
+
+    fn projection() -> CounterView {
+        CounterView
+    }
+
+    fn openapi() -> utoipa::openapi::OpenApi {
+        utoipa::openapi::OpenApiBuilder::new().build()
+    }
+
+    fn routes(config: &mut web::ServiceConfig) {
+        config
+            .route("/counters", web::get().to(counters))
+            .route("/counters/{id}", web::get().to(counter));
+    }
+}
+
+/// The counters' query service, built by `QueryApp` on a fresh read database, its projector
+/// in a consumer group of its own.
 async fn query_service(store: &CounterStore) -> Running {
-    let read = test_support::fresh_database().await;
-    let group = format!("counters-view-{}", Uuid::new_v4().simple());
-    let projector = ProjectorSettings::for_group(&group);
-    let limits = ReadSettings {
-        max_limit: 3,
-        ..ReadSettings::default()
-    };
+    let mut settings = QuerySettings::<Counters>::default();
+    settings.database = test_support::fresh_database().await;
+    settings.event_store = store.database.clone();
+    settings.kafka = store.kafka.clone();
+    settings.topic = store.topic.clone();
+    settings.projector.group_id = format!("counters-query-{}", Uuid::new_v4().simple());
+    settings.reads.max_limit = 3;
+    settings.auth = test_support::auth::settings();
+    settings.http.port = 0;
+    settings.http.workers = 2;
     let cancel = tokio_util::sync::CancellationToken::new();
-    let settings = ReadSideSettings {
-        database: &read,
-        event_store: &store.database,
-        kafka: &store.kafka,
-        topic: &store.topic,
-        projector: &projector,
-        reads: &limits,
-        aggregate_type: COUNTER_TYPE,
-    };
-    let http = HttpSettings {
-        port: 0,
-        workers: 2,
-        ..HttpSettings::default()
-    };
-    let service = ReadSide::start(settings, CounterView, &cancel)
+    let service = QueryApp::<Counters>::build(settings, cancel.clone())
         .await
-        .expect("the read side starts")
-        .serve(
-            &http,
-            &test_support::auth::settings(),
-            utoipa::openapi::OpenApiBuilder::new().build(),
-            |config| {
-                config
-                    .route("/counters", web::get().to(counters))
-                    .route("/counters/{id}", web::get().to(counter));
-            },
-            cancel.clone(),
-        )
-        .await
-        .expect("the service binds");
+        .expect("the counters' query service starts");
     Running::start(service.port(), cancel, service.run_until_stopped())
+}
+
+#[test]
+fn the_settings_have_the_contexts_defaults_and_help_lists_each_with_its_text() {
+    let settings = QuerySettings::<Counters>::default();
+    assert_eq!(settings.http.port, 5998);
+    assert_eq!(settings.database.database_name, "counters_read");
+    assert_eq!(settings.event_store.database_name, "counters_es");
+    assert_eq!(settings.event_store.max_connections, 4);
+    assert!(
+        !settings.event_store.migrate,
+        "a query service never migrates the event store"
+    );
+    assert_eq!(settings.projector.group_id, "counters-query");
+    let docs = QuerySettings::<Counters>::setting_docs();
+    let undocumented = service_kit::help::undocumented(&settings, &docs);
+    assert!(
+        undocumented.is_empty(),
+        "without a doc comment: {undocumented:?}"
+    );
+    let help = QuerySettings::<Counters>::help();
+    for setting in service_kit::help::settings("COUNTERS_QUERY", &settings, &docs) {
+        let line = format!("  {}={}", setting.variable, setting.default);
+        assert!(help.contains(&line), "--help lists {line}");
+    }
+    assert!(help.contains("GET /counters, /admin/projection, /admin/parked, /admin/rebuild"));
 }
 
 async fn json_of(response: reqwest::Response) -> Value {
@@ -297,13 +332,37 @@ async fn the_admin_routes_show_retry_skip_and_rebuild_for_admins_only() {
     )
     .await;
 
-    let started = service.post("/admin/rebuild", json!(null)).await;
-    assert_eq!(started.status(), 202);
-    let rebuilt = test_support::eventually(Duration::from_secs(60), "the rebuild", || async {
-        let status = json_of(service.get("/admin/rebuild").await).await;
-        (status["state"] != "running").then_some(status)
-    })
-    .await;
+    let rebuild = || async {
+        let started = service.post("/admin/rebuild", json!(null)).await;
+        assert_eq!(started.status(), 202);
+        test_support::eventually(Duration::from_secs(60), "the rebuild to end", || async {
+            let status = json_of(service.get("/admin/rebuild").await).await;
+            (status["state"] != "running").then_some(status)
+        })
+        .await
+    };
+    // A stored event that cannot be replayed: the rebuild is refused and says why, and the
+    // live view is left as it was.
+    let second = store.envelopes(counter).await[1].clone();
+    let set_envelope = |envelope: Option<Vec<u8>>| {
+        sqlx::query("UPDATE events SET envelope = $1 WHERE aggregate_id = $2 AND sequence = 2")
+            .bind(envelope)
+            .bind(counter.to_string())
+            .execute(&store.pool)
+    };
+    set_envelope(None).await.unwrap();
+    let refused = rebuild().await;
+    assert_eq!(refused["state"], "failed", "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("1 events could not be applied")),
+        "{refused}"
+    );
+    let row = json_of(service.get(&format!("/counters/{counter}")).await).await;
+    assert_eq!((&row["events"], &row["version"]), (&json!(1), &json!(1)));
+    set_envelope(Some(second)).await.unwrap();
+    let rebuilt = rebuild().await;
     // The skipped event's place is taken by the stored one: the rebuild applies it.
     assert_eq!(rebuilt["state"], "succeeded", "{rebuilt}");
     let row = json_of(
@@ -314,6 +373,14 @@ async fn the_admin_routes_show_retry_skip_and_rebuild_for_admins_only() {
     .await;
     assert_eq!((&row["events"], &row["version"]), (&json!(2), &json!(2)));
 
+    let openapi = json_of(service.get("/api-docs/openapi.json").await).await;
+    for path in [
+        "/admin/projection",
+        "/admin/parked/{id}/skip",
+        "/admin/rebuild",
+    ] {
+        assert!(openapi["paths"].get(path).is_some(), "{path} is documented");
+    }
     let saga = test_support::auth::client_as("saga", service_kit::auth::Role::Service);
     for path in ["/admin/parked", "/admin/projection", "/admin/rebuild"] {
         let response = saga.get(service.url(path)).send().await.unwrap();
