@@ -6,6 +6,7 @@ use cqrs_es::persist::SerializedEvent;
 use domain_kit::EventContract;
 
 use crate::OrderEvent;
+use crate::order::ORDER_SNAPSHOT_SHAPE;
 
 /// The Orders context's contract: its topic and its protobuf payloads.
 pub struct OrdersContract {
@@ -57,6 +58,10 @@ pub fn to_wire(event: OrderEvent) -> wire::OrderEvent {
 }
 
 impl EventContract for OrdersContract {
+    fn snapshot_shape(&self) -> i32 {
+        ORDER_SNAPSHOT_SHAPE
+    }
+
     fn topic(&self) -> &str {
         &self.topic
     }

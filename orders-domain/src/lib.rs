@@ -7,7 +7,9 @@ mod order;
 mod values;
 
 pub use domain_kit::{Reason, ValueError};
-pub use order::{Order, OrderCommand, OrderError, OrderEvent, OrderStatus, Transition};
+pub use order::{
+    ORDER_SNAPSHOT_SHAPE, Order, OrderCommand, OrderError, OrderEvent, OrderStatus, Transition,
+};
 pub use values::{Items, LineItem, MAX_ITEMS, Quantity, Sku, UnitPrice};
 
 pub use contract::{OrdersContract, to_wire};

@@ -157,6 +157,11 @@ pub enum OrderError {
     },
 }
 
+/// Version of [`Order`]'s serialized shape, recorded with its snapshots: raise it when a field of
+/// `Order` changes form or meaning, so snapshots of the old shape are folded again from the
+/// events instead of being misread.
+pub const ORDER_SNAPSHOT_SHAPE: i32 = 1;
+
 /// An order's state, rebuilt from its events.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {

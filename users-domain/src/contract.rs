@@ -5,6 +5,7 @@ use contracts::users::v1 as wire;
 use cqrs_es::persist::SerializedEvent;
 use domain_kit::{ClaimChange, EventContract};
 
+use crate::user::USER_SNAPSHOT_SHAPE;
 use crate::{USER_EMAIL_SCOPE, UserEvent};
 
 /// The Users context's contract: its topic, its protobuf payloads and its email claims.
@@ -72,6 +73,10 @@ pub fn to_wire(event: UserEvent) -> wire::UserEvent {
 }
 
 impl EventContract for UsersContract {
+    fn snapshot_shape(&self) -> i32 {
+        USER_SNAPSHOT_SHAPE
+    }
+
     fn topic(&self) -> &str {
         &self.topic
     }

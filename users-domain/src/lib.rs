@@ -8,7 +8,8 @@ mod values;
 
 pub use domain_kit::{Reason, ValueError};
 pub use user::{
-    Reservation, USER_EMAIL_SCOPE, User, UserCommand, UserError, UserEvent, UserStatus,
+    Reservation, USER_EMAIL_SCOPE, USER_SNAPSHOT_SHAPE, User, UserCommand, UserError, UserEvent,
+    UserStatus,
 };
 pub use values::{CreditCents, Email, UserName};
 

@@ -142,6 +142,11 @@ pub enum Reservation {
     Released { amount_cents: i64 },
 }
 
+/// Version of [`User`]'s serialized shape, recorded with its snapshots: raise it when a field of
+/// `User` changes form or meaning, so snapshots of the old shape are folded again from the
+/// events instead of being misread.
+pub const USER_SNAPSHOT_SHAPE: i32 = 1;
+
 /// A user's state, rebuilt from its events.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {

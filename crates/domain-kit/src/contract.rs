@@ -1,5 +1,5 @@
 //! What a bounded context tells the store about its events: where they are published, how
-//! they look on the wire and which unique values they claim.
+//! they look on the wire, which unique values they claim, and the shape its snapshots have.
 
 use contracts::events::v1::event_envelope::Payload;
 use cqrs_es::persist::SerializedEvent;
@@ -24,5 +24,13 @@ pub trait EventContract: Send + Sync + 'static {
     /// The uniqueness claims `event` takes or gives up.
     fn claims(&self, _event: &SerializedEvent) -> Result<Vec<ClaimChange>, String> {
         Ok(Vec::new())
+    }
+
+    /// The version of the aggregate's serialized shape, recorded with each snapshot. Raise it
+    /// when the aggregate's fields change form or meaning: a snapshot of another shape is then
+    /// ignored (the aggregate is folded from its events) and replaced at the next snapshot,
+    /// never read into the new shape.
+    fn snapshot_shape(&self) -> i32 {
+        1
     }
 }

@@ -110,19 +110,23 @@ impl PgEventRepository {
     ) -> Result<(), PersistenceError> {
         let every = self.snapshot_every.max(1);
         let last_sequence = last_event / every * every;
+        // A snapshot of another shape is replaced whatever its sequence: it is never read.
         sqlx::query(
-            "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, snapshot_version, payload) \
-             VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO snapshots \
+                 (aggregate_type, aggregate_id, last_sequence, snapshot_version, payload, shape_version) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT ON CONSTRAINT snapshots_pkey DO UPDATE \
              SET last_sequence = excluded.last_sequence, snapshot_version = excluded.snapshot_version, \
-                 payload = excluded.payload, taken_at = now() \
-             WHERE snapshots.last_sequence < excluded.last_sequence",
+                 payload = excluded.payload, shape_version = excluded.shape_version, taken_at = now() \
+             WHERE snapshots.last_sequence < excluded.last_sequence \
+                OR snapshots.shape_version <> excluded.shape_version",
         )
         .bind(aggregate_type)
         .bind(aggregate_id)
         .bind(sequence_to_db(last_sequence)?)
         .bind(sequence_to_db(snapshot_version)?)
         .bind(payload)
+        .bind(self.contract.snapshot_shape())
         .execute(&mut **tx)
         .await
         .map_err(unknown)?;
@@ -207,12 +211,14 @@ impl PersistedEventRepository for PgEventRepository {
         &self,
         aggregate_id: &str,
     ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        // Only a snapshot of the current shape: another is as good as none.
         let row = sqlx::query(
             "SELECT last_sequence, snapshot_version, payload FROM snapshots \
-             WHERE aggregate_type = $1 AND aggregate_id = $2",
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND shape_version = $3",
         )
         .bind(A::TYPE)
         .bind(aggregate_id)
+        .bind(self.contract.snapshot_shape())
         .fetch_optional(&self.pool)
         .await
         .map_err(connection)?;

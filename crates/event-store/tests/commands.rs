@@ -7,7 +7,9 @@ use std::collections::HashSet;
 
 use event_store::{CommandBus, CommandError, CommandMetadata, IdempotencyKey};
 use sqlx::PgPool;
-use test_support::fixture::{Counter, CounterCommand, CounterError, NAME_SCOPE, counter_bus};
+use test_support::fixture::{
+    Counter, CounterCommand, CounterContract, CounterError, NAME_SCOPE, counter_bus,
+};
 use test_support::store::{Counts, counts};
 use uuid::Uuid;
 
@@ -439,4 +441,74 @@ async fn snapshots_fold_each_event_exactly_once() {
     let fresh = counter_bus(&pool, "counters.events.unused");
     let (state, version) = fresh.load(&id).await.unwrap();
     assert_eq!((state.total, version), ((1..=45).sum::<i64>(), 46));
+}
+
+/// A bus whose counter snapshots are of `shape`, as after a change to the counter's fields.
+fn bus_of_shape(pool: &PgPool, shape: i32) -> CommandBus<Counter> {
+    let contract = CounterContract::new("counters.events.unused").with_snapshot_shape(shape);
+    CommandBus::new(pool.clone(), std::sync::Arc::new(contract), ())
+}
+
+/// Overwrites the counter's snapshot with one that claims `total` (which no fold gives).
+async fn plant_snapshot(pool: &PgPool, id: &str, total: i64) {
+    sqlx::query(
+        "UPDATE snapshots SET payload = jsonb_set(payload, '{total}', to_jsonb($2::bigint)) \
+         WHERE aggregate_id = $1",
+    )
+    .bind(id)
+    .bind(total)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+async fn snapshot_row(pool: &PgPool, id: &str) -> (i64, i32, i64) {
+    sqlx::query_as(
+        "SELECT last_sequence, shape_version, (payload->>'total')::bigint FROM snapshots \
+         WHERE aggregate_id = $1",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_snapshot_of_another_shape_is_ignored_and_replaced_never_misread() {
+    let (pool, _) = store().await;
+    let old = bus_of_shape(&pool, 1);
+    let id = opened(&old).await;
+    for _ in 0..25 {
+        old.execute(&id, add(1), None, CommandMetadata::default())
+            .await
+            .unwrap();
+    }
+    assert_eq!(snapshot_row(&pool, &id).await, (20, 1, 19));
+    // The snapshot is read while the shape is the same: a planted total shows through.
+    plant_snapshot(&pool, &id, 1_000).await;
+    let (state, _) = bus_of_shape(&pool, 1).load(&id).await.unwrap();
+    assert_eq!(
+        state.total,
+        1_000 + 6,
+        "the snapshot and the 6 events after it"
+    );
+
+    // After a change of shape the old snapshot is not read: the counter is folded from its
+    // events, whatever the snapshot says.
+    let new = bus_of_shape(&pool, 2);
+    let (state, version) = new.load(&id).await.unwrap();
+    assert_eq!((state.total, version), (25, 26));
+    // It is replaced at the next snapshot, by one of the new shape.
+    for _ in 0..15 {
+        new.execute(&id, add(1), None, CommandMetadata::default())
+            .await
+            .unwrap();
+    }
+    assert_eq!(snapshot_row(&pool, &id).await, (40, 2, 39));
+    plant_snapshot(&pool, &id, 5_000).await;
+    let (state, _) = bus_of_shape(&pool, 2).load(&id).await.unwrap();
+    assert_eq!(state.total, 5_000 + 1, "the new shape's snapshot is read");
+    // And a bus still on the old shape no longer reads the new one either.
+    let (state, version) = bus_of_shape(&pool, 1).load(&id).await.unwrap();
+    assert_eq!((state.total, version), (40, 41));
 }

@@ -139,16 +139,26 @@ impl Aggregate for Counter {
     }
 }
 
-/// The counter's contract: its topic and its name claims.
+/// The counter's contract: its topic, its name claims and its snapshots' shape.
 pub struct CounterContract {
     topic: String,
+    snapshot_shape: i32,
 }
 
 impl CounterContract {
-    /// Events go to `topic`.
+    /// Events go to `topic`; snapshots are of shape 1.
     pub fn new(topic: impl Into<String>) -> Self {
         Self {
             topic: topic.into(),
+            snapshot_shape: 1,
+        }
+    }
+
+    /// The same contract after a change to the counter's shape: its snapshots are of `shape`.
+    pub fn with_snapshot_shape(self, shape: i32) -> Self {
+        Self {
+            snapshot_shape: shape,
+            ..self
         }
     }
 }
@@ -169,6 +179,10 @@ impl EventContract for CounterContract {
     fn payload(&self, event: &SerializedEvent) -> Result<Payload, String> {
         decode(event)?;
         Ok(Payload::User(Default::default()))
+    }
+
+    fn snapshot_shape(&self) -> i32 {
+        self.snapshot_shape
     }
 
     fn claims(&self, event: &SerializedEvent) -> Result<Vec<ClaimChange>, String> {
