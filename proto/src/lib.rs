@@ -106,15 +106,17 @@ pub use prost_types::Timestamp;
 /// The encoded `FileDescriptorSet` of every contract, for schema compatibility checks.
 pub const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.binpb"));
 
-/// One line per field and enum value of every contract, e.g.
-/// `cqrs.users.v1.UserRegistered.email = 2 string`. Lines are only ever added: a removed or
-/// changed line is a breaking change of the wire format.
+/// One line per message, enum, field and enum value of every contract, e.g.
+/// `cqrs.users.v1.UserRegistered message` and `cqrs.users.v1.UserRegistered.email = 2 string`.
+/// Lines are only ever added: a removed or changed line is a breaking change of the wire format.
 pub fn schema_summary() -> Vec<String> {
     use prost_types::field_descriptor_proto::{Label, Type};
     use prost_types::{DescriptorProto, FileDescriptorSet};
 
     fn message(prefix: &str, descriptor: &DescriptorProto, lines: &mut Vec<String>) {
         let name = format!("{prefix}.{}", descriptor.name());
+        // A line of its own, so a message without fields (OrderApproved) is covered too.
+        lines.push(format!("{name} message"));
         for field in &descriptor.field {
             let kind = match field.r#type() {
                 Type::Message | Type::Enum => field.type_name().trim_start_matches('.').to_owned(),
@@ -140,6 +142,7 @@ pub fn schema_summary() -> Vec<String> {
             message(&name, nested, lines);
         }
         for enumeration in &descriptor.enum_type {
+            lines.push(format!("{name}.{} enum", enumeration.name()));
             for value in &enumeration.value {
                 lines.push(format!(
                     "{name}.{}.{} = {}",
@@ -162,6 +165,7 @@ pub fn schema_summary() -> Vec<String> {
             message(file.package(), descriptor, &mut lines);
         }
         for enumeration in &file.enum_type {
+            lines.push(format!("{}.{} enum", file.package(), enumeration.name()));
             for value in &enumeration.value {
                 lines.push(format!(
                     "{}.{}.{} = {}",
