@@ -1,5 +1,6 @@
 //! `esctl`: the operator's command line for the event-sourced system. See `esctl --help`.
 
+mod census;
 mod context;
 mod failure;
 mod kafka;
@@ -25,6 +26,7 @@ Examples (against `cargo xtask up`):
   esctl tail users.events --from-offset 0:42 --key 0190d5a8-…
   esctl topics                                     partitions, high watermarks, group lag
   esctl outbox status                              unpublished backlog per service
+  esctl census users                               stored events per type and schema version
   esctl replay users --to-topic users.replay       re-publish every stored User event
 
 With an admin token (export ESCTL_TOKEN=$(cargo xtask token --sub ops --role admin)):
@@ -148,6 +150,12 @@ enum Command {
     Tail(kafka::TailArgs),
     /// Topics with partitions, high watermarks and the lag of each consumer group.
     Topics,
+    /// Stored events per type and schema version, with when the oldest and newest were
+    /// recorded: when no event of an old version is left, its upcaster can retire.
+    Census {
+        /// Only this context's event store (both when left out).
+        context: Option<Context>,
+    },
     /// The transactional outbox of each command service.
     Outbox {
         #[command(subcommand)]
@@ -350,6 +358,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Outbox {
             command: OutboxCommand::Status,
         } => outbox::status(database, cli.json).await,
+        Command::Census { context } => census::census(database, *context, cli.json).await,
         Command::Replay {
             context,
             to_topic,

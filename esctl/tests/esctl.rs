@@ -447,3 +447,57 @@ async fn replay_of_ten_thousand_events_keeps_per_aggregate_order_and_event_ids()
         test_support::read_topic_until(&topic, Duration::from_secs(60), |r| r.len() >= 10).await;
     assert!(records.iter().all(|r| r.key == one));
 }
+
+#[tokio::test]
+async fn census_counts_stored_events_per_type_and_version() {
+    let stores = Stores::new().await;
+    stores.user_with_every_event().await;
+    let orders = stores.orders_with_every_event().await;
+    // One of the three placements as an older version of the code would have stored it.
+    sqlx::query("UPDATE events SET event_version = '0' WHERE aggregate_id = $1 AND sequence = 1")
+        .bind(orders[0].to_string())
+        .execute(&stores.orders.pool())
+        .await
+        .unwrap();
+    let lines = common::json(&stores.run(&["census", "--json"]).await);
+    let counted: Vec<(String, String, String, i64)> = lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| {
+            (
+                line["context"].as_str().unwrap().to_owned(),
+                line["event_type"].as_str().unwrap().to_owned(),
+                line["event_version"].as_str().unwrap().to_owned(),
+                line["events"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let users: Vec<&(String, String, String, i64)> =
+        counted.iter().filter(|c| c.0 == "users").collect();
+    assert_eq!(users.len(), 7, "seven User event types: {counted:?}");
+    assert!(users.iter().all(|c| c.2 == "1" && c.3 == 1), "{counted:?}");
+    let placed: Vec<(&str, i64)> = counted
+        .iter()
+        .filter(|c| c.0 == "orders" && c.1 == "OrderPlaced")
+        .map(|c| (c.2.as_str(), c.3))
+        .collect();
+    assert_eq!(placed, [("0", 1), ("1", 2)], "each version counted apart");
+    assert!(lines[0]["first_recorded_at"].is_string());
+
+    let table = stdout(&stores.run(&["census", "orders"]).await);
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(
+        rows[0].starts_with("CONTEXT") && rows[0].contains("VERSION"),
+        "{table}"
+    );
+    assert_eq!(
+        rows.len(),
+        6,
+        "a header and four Order event types, one at two versions: {table}"
+    );
+    assert!(
+        rows[1..].iter().all(|row| row.starts_with("orders")),
+        "{table}"
+    );
+}

@@ -16,7 +16,7 @@ mod repository;
 pub use commands::{CommandBus, CommandError, Executed};
 pub use domain_kit::{ClaimChange, EventContract};
 pub use error::{ClaimTaken, KeyRecorded, StoreError};
-pub use log::{RecordedEvent, read_stream};
+pub use log::{RecordedEvent, VersionCount, read_stream, version_census};
 pub use metadata::{CommandMetadata, IdempotencyKey};
 pub use repository::PgEventRepository;
 

@@ -1,4 +1,5 @@
-//! Reading an aggregate's stream as it is stored, for the `/…/{id}/events` endpoints.
+//! Reading what is stored: an aggregate's stream, for the `/…/{id}/events` endpoints, and the
+//! census of event types and versions, for the operator deciding when an upcaster can retire.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -39,6 +40,39 @@ pub async fn read_stream(
     )
     .bind(aggregate_type)
     .bind(aggregate_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// How many stored events one event type has at one version, and when they were recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct VersionCount {
+    /// e.g. `UserRegistered`.
+    pub event_type: String,
+    /// The payload's schema version, e.g. `1`.
+    pub event_version: String,
+    /// Stored events of this type and version.
+    pub events: i64,
+    /// The oldest of them.
+    pub first_recorded_at: DateTime<Utc>,
+    /// The newest of them.
+    pub last_recorded_at: DateTime<Utc>,
+}
+
+/// Every event type and version stored for `aggregate_type`, by type then version. A version
+/// whose count is zero is gone from the store: the upcaster reading it can retire.
+#[tracing::instrument(skip(pool))]
+pub async fn version_census(
+    pool: &PgPool,
+    aggregate_type: &str,
+) -> Result<Vec<VersionCount>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT event_type, event_version, count(*) AS events, \
+                min(recorded_at) AS first_recorded_at, max(recorded_at) AS last_recorded_at \
+         FROM events WHERE aggregate_type = $1 \
+         GROUP BY event_type, event_version ORDER BY event_type, event_version",
+    )
+    .bind(aggregate_type)
     .fetch_all(pool)
     .await?)
 }
