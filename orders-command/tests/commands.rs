@@ -577,3 +577,15 @@ async fn health_and_openapi_are_served() {
     }
     assert_eq!(app.get("/swagger-ui/").await.status(), 200);
 }
+
+#[test]
+fn help_prints_the_kits_text_with_every_setting_at_the_orders_defaults() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders-command"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(help, orders_command::Settings::help() + "\n");
+    assert!(help.contains("  ORDERS_COMMAND__TOPIC=orders.events"));
+}

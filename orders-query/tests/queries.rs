@@ -268,3 +268,15 @@ async fn bad_parameters_get_400_unknown_orders_404_and_unreached_versions_504() 
     let problem = assert_problem(unreached, 504, "/problems/version-not-reached").await;
     assert_eq!(problem["current_version"], 0);
 }
+
+#[test]
+fn help_prints_the_kits_text_with_every_setting_at_the_orders_defaults() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orders-query"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(help, orders_query::Settings::help() + "\n");
+    assert!(help.contains("  ORDERS_QUERY__DATABASE__DATABASE_NAME=orders_read"));
+}
