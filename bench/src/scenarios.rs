@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use event_store::{CommandBus, CommandMetadata};
-use prost::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde_json::{Value, json};
@@ -384,7 +383,7 @@ async fn watch_topic(
             let Ok(message) = message else { continue };
             let Some(envelope) = message
                 .payload()
-                .and_then(|payload| contracts::events::v1::EventEnvelope::decode(payload).ok())
+                .and_then(|payload| contracts::decode_envelope(payload).ok())
             else {
                 continue;
             };

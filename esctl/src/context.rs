@@ -21,6 +21,14 @@ impl Context {
         }
     }
 
+    /// The steps that bring the context's stored events to their current schema versions.
+    pub fn upcasters(self) -> &'static [event_store::Upcaster] {
+        match self {
+            Self::Users => users_domain::UPCASTERS,
+            Self::Orders => orders_domain::UPCASTERS,
+        }
+    }
+
     pub fn aggregate_type(self) -> &'static str {
         match self {
             Self::Users => contracts::users::AGGREGATE_TYPE,

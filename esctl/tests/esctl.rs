@@ -158,6 +158,7 @@ impl Stores {
                 order_id: id,
                 user_id: Uuid::now_v7(),
                 items,
+                currency: orders_domain::Currency::settlement(),
             };
             for command in [place, then] {
                 bus.execute(&id.to_string(), command, None, Default::default())
@@ -168,6 +169,25 @@ impl Stores {
         }
         ids
     }
+}
+
+#[tokio::test]
+async fn an_order_stored_before_currencies_reads_at_todays_version() {
+    let stores = Stores::new().await;
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../orders-domain/fixtures/v1-streams.json"
+    );
+    let recorded = test_support::store::Recorded::read(fixture);
+    recorded.insert(&stores.orders.pool(), None).await;
+    let id = recorded.aggregate_ids()[0].clone();
+
+    let events = common::json_lines(&stores.run(&["events", "orders", &id, "--json"]).await);
+    assert_eq!(events[0]["event_version"], "2", "{events:?}");
+    assert_eq!(events[0]["payload"]["currency"], "EUR");
+    let state = common::json(&stores.run(&["state", "orders", &id]).await);
+    assert_eq!(state["state"]["currency"], "EUR");
+    assert_eq!(state["state"]["status"], "APPROVED");
 }
 
 #[tokio::test]
@@ -453,8 +473,8 @@ async fn census_counts_stored_events_per_type_and_version() {
     let stores = Stores::new().await;
     stores.user_with_every_event().await;
     let orders = stores.orders_with_every_event().await;
-    // One of the three placements as an older version of the code would have stored it.
-    sqlx::query("UPDATE events SET event_version = '0' WHERE aggregate_id = $1 AND sequence = 1")
+    // One of the three placements as the code before currencies stored it (version 1).
+    sqlx::query("UPDATE events SET event_version = '1' WHERE aggregate_id = $1 AND sequence = 1")
         .bind(orders[0].to_string())
         .execute(&stores.orders.pool())
         .await
@@ -482,7 +502,7 @@ async fn census_counts_stored_events_per_type_and_version() {
         .filter(|c| c.0 == "orders" && c.1 == "OrderPlaced")
         .map(|c| (c.2.as_str(), c.3))
         .collect();
-    assert_eq!(placed, [("0", 1), ("1", 2)], "each version counted apart");
+    assert_eq!(placed, [("1", 1), ("2", 2)], "each version counted apart");
     assert!(lines[0]["first_recorded_at"].is_string());
 
     let table = stdout(&stores.run(&["census", "orders"]).await);

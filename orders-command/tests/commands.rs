@@ -372,6 +372,29 @@ async fn bad_input_gets_the_right_problem_and_writes_nothing() {
         )
         .field("items[0].sku", "invalid_characters"),
         bad(
+            "another currency",
+            "/orders",
+            json!({ "user_id": user, "currency": "USD", "items": [{ "sku": "A", "quantity": 1, "unit_price_cents": 1 }] }),
+            422,
+            validation,
+        )
+        .field("currency", "unsupported_currency"),
+        bad(
+            "a currency that is no ISO code",
+            "/orders",
+            json!({ "user_id": user, "currency": "eur", "items": [{ "sku": "A", "quantity": 1, "unit_price_cents": 1 }] }),
+            422,
+            validation,
+        )
+        .field("currency", "invalid_currency"),
+        bad(
+            "currency not a string",
+            "/orders",
+            json!({ "user_id": user, "currency": 978, "items": [{ "sku": "A", "quantity": 1, "unit_price_cents": 1 }] }),
+            400,
+            bad_request,
+        ),
+        bad(
             "total overflows",
             "/orders",
             item(json!("A"), json!(1000), json!(i64::MAX / 100)),

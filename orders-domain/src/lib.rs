@@ -4,12 +4,14 @@
 
 mod contract;
 mod order;
+mod upcast;
 mod values;
 
 pub use domain_kit::{Reason, ValueError};
 pub use order::{
     ORDER_SNAPSHOT_SHAPE, Order, OrderCommand, OrderError, OrderEvent, OrderStatus, Transition,
 };
-pub use values::{Items, LineItem, MAX_ITEMS, Quantity, Sku, UnitPrice};
+pub use values::{Currency, Items, LineItem, MAX_ITEMS, Quantity, Sku, UnitPrice};
 
 pub use contract::{OrdersContract, to_wire};
+pub use upcast::UPCASTERS;

@@ -6,7 +6,7 @@ use domain_kit::Reason;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::values::Items;
+use crate::values::{Currency, Items};
 
 /// What can be asked of an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +16,7 @@ pub enum OrderCommand {
         order_id: Uuid,
         user_id: Uuid,
         items: Items,
+        currency: Currency,
     },
     Approve,
     Reject {
@@ -35,15 +36,19 @@ pub struct PlacedItem {
 }
 
 /// What happened to an order. Stored as JSON tagged with `type`; published as protobuf.
+/// Stored events of older schema versions are brought to these shapes by
+/// [`UPCASTERS`](crate::UPCASTERS) before they are read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum OrderEvent {
+    /// Version 2: version 1 had no `currency` (and meant EUR).
     #[serde(rename = "OrderPlaced")]
     Placed {
         order_id: Uuid,
         user_id: Uuid,
         items: Vec<PlacedItem>,
         total_cents: i64,
+        currency: String,
     },
     #[serde(rename = "OrderApproved")]
     Approved,
@@ -68,7 +73,7 @@ impl DomainEvent for OrderEvent {
     }
 
     fn event_version(&self) -> String {
-        "1".to_owned()
+        crate::upcast::current_version(&self.event_type()).to_string()
     }
 }
 
@@ -160,7 +165,7 @@ pub enum OrderError {
 /// Version of [`Order`]'s serialized shape, recorded with its snapshots: raise it when a field of
 /// `Order` changes form or meaning, so snapshots of the old shape are folded again from the
 /// events instead of being misread.
-pub const ORDER_SNAPSHOT_SHAPE: i32 = 1;
+pub const ORDER_SNAPSHOT_SHAPE: i32 = 2; // 2: `currency`
 
 /// An order's state, rebuilt from its events.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +175,7 @@ pub struct Order {
     status: OrderStatus,
     items: Vec<PlacedItem>,
     total_cents: i64,
+    currency: String,
 }
 
 impl Order {
@@ -193,6 +199,11 @@ impl Order {
         self.total_cents
     }
 
+    /// The ISO 4217 code of the currency the prices and the total are in.
+    pub fn currency(&self) -> &str {
+        &self.currency
+    }
+
     fn transition(&self, transition: Transition) -> Result<(), OrderError> {
         match self.status {
             OrderStatus::Unplaced => Err(OrderError::NotFound),
@@ -210,6 +221,7 @@ impl Order {
                 order_id,
                 user_id,
                 items,
+                currency,
             } => {
                 if self.status != OrderStatus::Unplaced {
                     return Err(OrderError::AlreadyPlaced);
@@ -227,6 +239,7 @@ impl Order {
                             unit_price_cents: line.unit_price.cents(),
                         })
                         .collect(),
+                    currency: currency.as_str().to_owned(),
                 }
             }
             OrderCommand::Approve => {
@@ -275,12 +288,14 @@ impl Aggregate for Order {
                 user_id,
                 items,
                 total_cents,
+                currency,
             } => {
                 self.id = Some(order_id);
                 self.user_id = Some(user_id);
                 self.status = OrderStatus::Pending;
                 self.items = items;
                 self.total_cents = total_cents;
+                self.currency = currency;
             }
             OrderEvent::Approved => self.status = OrderStatus::Approved,
             OrderEvent::Rejected { .. } => self.status = OrderStatus::Rejected,
@@ -327,6 +342,7 @@ mod tests {
                 },
             ],
             total_cents: 3_097,
+            currency: "EUR".into(),
         }
     }
 
@@ -352,6 +368,7 @@ mod tests {
             order_id: ORDER,
             user_id: USER,
             items: items(),
+            currency: Currency::parse("EUR").unwrap(),
         }
     }
 

@@ -135,6 +135,45 @@ impl Items {
     }
 }
 
+/// The currency an order's prices and total are in: an ISO 4217 code. Credit is held in
+/// [`Currency::SETTLEMENT`] only, so orders are taken in it only; a client states the currency
+/// it assumes and is refused if it assumed another, instead of being charged in the wrong one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Currency(String);
+
+impl Currency {
+    /// The currency credit limits and reservations are counted in.
+    pub const SETTLEMENT: &str = "EUR";
+
+    /// Parses a code: three capital letters, and the settlement currency.
+    pub fn parse(input: &str) -> Result<Self, ValueError> {
+        if input.len() != 3 || !input.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(refuse(
+                "invalid_currency",
+                "currency must be an ISO 4217 code of three capital letters, e.g. EUR",
+            ));
+        }
+        if input != Self::SETTLEMENT {
+            return Err(refuse(
+                "unsupported_currency",
+                format!("orders are taken in {} only", Self::SETTLEMENT),
+            ));
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    /// The settlement currency, for an order that does not state one.
+    pub fn settlement() -> Self {
+        Self(Self::SETTLEMENT.to_owned())
+    }
+
+    /// The code.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +203,22 @@ mod tests {
         }
         assert!(UnitPrice::parse(0).is_ok());
         assert_eq!(UnitPrice::parse(-1).unwrap_err().code, "negative");
+    }
+
+    #[test]
+    fn currencies_are_iso_codes_and_the_settlement_one() {
+        assert_eq!(Currency::parse("EUR").unwrap(), Currency::settlement());
+        for bad in ["", "eur", "EURO", "E1R", "€"] {
+            assert_eq!(
+                Currency::parse(bad).unwrap_err().code,
+                "invalid_currency",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            Currency::parse("USD").unwrap_err().code,
+            "unsupported_currency"
+        );
     }
 
     #[test]

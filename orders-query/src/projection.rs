@@ -24,6 +24,7 @@ CREATE TABLE orders (
     status              text        NOT NULL,
     items               jsonb       NOT NULL,
     total_cents         bigint      NOT NULL,
+    currency            text        NOT NULL,
     rejection_reason    text,
     cancellation_reason text,
     version             bigint      NOT NULL,
@@ -43,6 +44,13 @@ CREATE TABLE order_summaries (
     total_cents numeric NOT NULL,
     CONSTRAINT order_summaries_pkey PRIMARY KEY (user_id, status)
 );
+";
+
+/// A live schema made before orders stated their currency gains the column, filled with what
+/// those orders meant (`contracts::upcast::LEGACY_ORDER_CURRENCY`).
+const UPGRADES: &str = "
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS currency text NOT NULL DEFAULT 'EUR';
+ALTER TABLE orders ALTER COLUMN currency DROP DEFAULT;
 ";
 
 fn rejected(message: String) -> ApplyError {
@@ -82,6 +90,10 @@ impl Projection for OrdersView {
         DDL
     }
 
+    fn upgrades(&self) -> &str {
+        UPGRADES
+    }
+
     async fn apply(
         &self,
         connection: &mut PgConnection,
@@ -106,13 +118,14 @@ impl Projection for OrdersView {
                 })
                 .collect();
             sqlx::query(
-                "INSERT INTO orders (id, user_id, status, items, total_cents, version, placed_at, updated_at) \
-                 VALUES ($1, $2, 'PENDING', $3, $4, $5, $6, $6)",
+                "INSERT INTO orders (id, user_id, status, items, total_cents, currency, version, placed_at, updated_at) \
+                 VALUES ($1, $2, 'PENDING', $3, $4, $5, $6, $7, $7)",
             )
             .bind(id)
             .bind(user_id)
             .bind(serde_json::Value::Array(items))
             .bind(placed.total_cents)
+            .bind(&placed.currency)
             .bind(version)
             .bind(at)
             .execute(&mut *connection)

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Stack, bucket};
 use serde_json::{Value, json};
 use test_support::service::assert_problem;
@@ -88,23 +86,7 @@ async fn the_summary_stays_correct_across_transitions_and_a_rebuild() {
     assert_eq!(nobody["by_status"]["PENDING"], bucket(0, 0));
 
     let live = stack.read_model().await;
-    let started = stack
-        .query
-        .client
-        .post(stack.query.url("/admin/rebuild"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(started.status(), 202);
-    test_support::eventually(Duration::from_secs(60), "the rebuild to finish", || async {
-        let status: Value = stack.query.get("/admin/rebuild").await.json().await.ok()?;
-        match status["state"].as_str() {
-            Some("succeeded") => Some(()),
-            Some("failed") => panic!("rebuild failed: {status}"),
-            _ => None,
-        }
-    })
-    .await;
+    stack.rebuild().await;
     assert_eq!(stack.read_model().await, live, "rebuilt row for row");
     assert_eq!(
         stack.summary(user).await,

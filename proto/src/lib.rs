@@ -20,9 +20,8 @@ pub mod json {
     /// decode, otherwise `{"error": ..., "raw_hex": ..., "raw_text": ...}` (the hex of the
     /// first 256 bytes, the text with invalid UTF-8 replaced).
     pub fn envelope_or_raw(payload: &[u8]) -> serde_json::Map<String, serde_json::Value> {
-        use prost::Message;
         let mut rendered = serde_json::Map::new();
-        match crate::events::v1::EventEnvelope::decode(payload) {
+        match crate::decode_envelope(payload) {
             Ok(envelope) => {
                 let value = serde_json::to_value(&envelope).unwrap_or_default();
                 rendered.insert("envelope".into(), value);
@@ -100,8 +99,11 @@ impl events::v1::EventEnvelope {
     }
 }
 
+pub mod upcast;
+
 pub use prost::Message;
 pub use prost_types::Timestamp;
+pub use upcast::decode_envelope;
 
 /// The encoded `FileDescriptorSet` of every contract, for schema compatibility checks.
 pub const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.binpb"));

@@ -2,7 +2,7 @@
 //! encoded envelope per event type and schema version, written once when that version was
 //! released and never rewritten. Each must decode to the event it was made from, and every
 //! event type of the contexts' oneofs must have a sample, so a new event cannot ship without
-//! one. Write the missing samples of a new event version with
+//! one, and every version of it up to the current one. Write the missing samples of a new event version with
 //! `UPDATE_GOLDEN=1 cargo nextest run -p contracts` (existing files are never overwritten).
 
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use contracts::Message;
 use contracts::events::v1::EventEnvelope;
 use contracts::events::v1::event_envelope::Payload;
 use contracts::orders::v1::{self as orders, order_event};
+use contracts::upcast;
 use contracts::users::v1::{self as users, user_event};
 
 fn golden_dir() -> PathBuf {
@@ -42,6 +43,11 @@ fn envelope(
         actor: "admin:ops".into(),
         payload: Some(payload),
     }
+}
+
+fn at_version(version: u32, mut envelope: EventEnvelope) -> EventEnvelope {
+    envelope.schema_version = version;
+    envelope
 }
 
 fn user(event_type: &str, sequence: u64, event: user_event::Event) -> EventEnvelope {
@@ -158,7 +164,29 @@ fn samples() -> Vec<(&'static str, EventEnvelope)> {
                         },
                     ],
                     total_cents: 3_097,
+                    currency: String::new(),
                 }),
+            ),
+        ),
+        (
+            "OrderPlaced.v2.bin",
+            at_version(
+                2,
+                order(
+                    "OrderPlaced",
+                    1,
+                    O::Placed(orders::OrderPlaced {
+                        order_id: order_id.clone(),
+                        user_id: "01936f3e-0000-7000-8000-00000000a001".into(),
+                        items: vec![orders::OrderItem {
+                            sku: "BOOK-1".into(),
+                            quantity: 1,
+                            unit_price_cents: 1_250,
+                        }],
+                        total_cents: 1_250,
+                        currency: "EUR".into(),
+                    }),
+                ),
             ),
         ),
         (
@@ -235,9 +263,25 @@ fn every_event_type_of_the_contexts_has_a_golden_sample() {
     assert_eq!(event_types.len(), 11, "{event_types:?}");
     let sampled: Vec<&str> = samples().iter().map(|(file, _)| *file).collect();
     for event_type in event_types {
-        assert!(
-            sampled.contains(&format!("{event_type}.v1.bin").as_str()),
-            "{event_type} has no golden sample in proto/tests/golden.rs"
-        );
+        let current = upcast::current_version(upcast::ENVELOPE_STEPS, &event_type);
+        for version in 1..=current {
+            assert!(
+                sampled.contains(&format!("{event_type}.v{version}.bin").as_str()),
+                "{event_type} v{version} has no golden sample in proto/tests/golden.rs"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_golden_envelope_reads_as_the_current_version_of_its_event() {
+    for (file, _) in samples() {
+        let bytes = std::fs::read(golden_dir().join(file)).expect("checked above");
+        let read = contracts::decode_envelope(&bytes).expect("decodes");
+        let current = upcast::current_version(upcast::ENVELOPE_STEPS, &read.event_type);
+        assert_eq!(read.schema_version, current, "{file}");
+        if let Ok(order_event::Event::Placed(placed)) = read.order_event() {
+            assert_eq!(placed.currency, upcast::LEGACY_ORDER_CURRENCY, "{file}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 use contracts::events::v1::event_envelope::Payload;
 use contracts::users::v1 as wire;
 use cqrs_es::persist::SerializedEvent;
-use domain_kit::{ClaimChange, EventContract};
+use domain_kit::{ClaimChange, EventContract, Upcaster};
 
 use crate::user::USER_SNAPSHOT_SHAPE;
 use crate::{USER_EMAIL_SCOPE, UserEvent};
@@ -21,6 +21,10 @@ impl UsersContract {
         }
     }
 }
+
+/// The steps that bring a stored User event's JSON payload from an older schema version to
+/// the current one (see `orders_domain::UPCASTERS` for one). Every User event is at version 1.
+pub const UPCASTERS: &[Upcaster] = &[];
 
 fn decode(event: &SerializedEvent) -> Result<UserEvent, String> {
     serde_json::from_value(event.payload.clone())
@@ -73,6 +77,10 @@ pub fn to_wire(event: UserEvent) -> wire::UserEvent {
 }
 
 impl EventContract for UsersContract {
+    fn upcasters(&self) -> &'static [Upcaster] {
+        UPCASTERS
+    }
+
     fn snapshot_shape(&self) -> i32 {
         USER_SNAPSHOT_SHAPE
     }

@@ -4,8 +4,6 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use contracts::Message as _;
-use contracts::events::v1::EventEnvelope;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
@@ -40,7 +38,7 @@ pub fn print(brokers: &str, topic: &str, max: usize, idle: Duration) -> Result<(
                 })
                 .unwrap_or_default();
             let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
-            match EventEnvelope::decode(message.payload().unwrap_or_default()) {
+            match contracts::decode_envelope(message.payload().unwrap_or_default()) {
                 Ok(envelope) => println!(
                     "{topic}/{} @{} key={key} seq={} {} event_id={} correlation_id={} headers=[{}]\n    payload: {:?}",
                     message.partition(),

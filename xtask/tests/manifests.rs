@@ -248,3 +248,23 @@ fn no_crate_has_an_import_cycle_and_no_module_imports_from_main() {
         problems.join("\n")
     );
 }
+
+#[test]
+fn every_reader_of_envelopes_upcasts_them() {
+    // `contracts::decode_envelope` decodes and brings the event to its current schema version
+    // (ADR 0016); a bare `EventEnvelope::decode` would hand a reader an old shape.
+    let needle = ["EventEnvelope", "::decode("].concat();
+    let offenders: Vec<String> = members()
+        .into_iter()
+        .filter(|member| member != "proto")
+        .filter(|member| {
+            ["src", "tests", "benches"]
+                .iter()
+                .any(|dir| sources(&root().join(member).join(dir)).contains(&needle))
+        })
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "{offenders:?} decode envelopes without upcasting them; call contracts::decode_envelope"
+    );
+}

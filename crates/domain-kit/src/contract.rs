@@ -2,7 +2,9 @@
 //! they look on the wire, which unique values they claim, and the shape its snapshots have.
 
 use contracts::events::v1::event_envelope::Payload;
+use contracts::upcast::{Step, climb};
 use cqrs_es::persist::SerializedEvent;
+use serde_json::Value;
 
 /// A change to a uniqueness claim, committed in the same transaction as the event causing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +14,9 @@ pub enum ClaimChange {
     /// Give `value` in `scope` back, if the event's aggregate owns it.
     Release { scope: &'static str, value: String },
 }
+
+/// A step that brings a stored event's JSON payload up one schema version.
+pub type Upcaster = Step<Value>;
 
 /// The mapping from a context's stored events to its public contract.
 pub trait EventContract: Send + Sync + 'static {
@@ -33,4 +38,29 @@ pub trait EventContract: Send + Sync + 'static {
     fn snapshot_shape(&self) -> i32 {
         1
     }
+
+    /// The steps that bring a stored event's JSON payload of an older schema version to the
+    /// current one (see `contracts::upcast`), oldest first. The store applies them to every
+    /// event it reads, so the aggregate and every replay only ever see the current version.
+    fn upcasters(&self) -> &'static [Upcaster] {
+        &[]
+    }
+}
+
+/// Brings a stored event's payload to the current schema version of its type with `steps`,
+/// and records the version reached in `event_version`.
+pub fn upcast_stored(steps: &[Upcaster], event: &mut SerializedEvent) -> Result<(), String> {
+    let version: u32 = event.event_version.parse().map_err(|_| {
+        format!(
+            "stored {} has event version {:?}, which is not a number",
+            event.event_type, event.event_version
+        )
+    })?;
+    let mut payload = event.payload.clone();
+    let reached = climb(steps, &event.event_type, version, &mut payload)?;
+    if reached != version {
+        event.payload = payload;
+        event.event_version = reached.to_string();
+    }
+    Ok(())
 }

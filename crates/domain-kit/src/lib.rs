@@ -6,7 +6,7 @@
 
 mod contract;
 
-pub use contract::{ClaimChange, EventContract};
+pub use contract::{ClaimChange, EventContract, Upcaster, upcast_stored};
 
 use serde::{Deserialize, Serialize};
 

@@ -14,7 +14,7 @@ pub mod outbox;
 mod repository;
 
 pub use commands::{CommandBus, CommandError, Executed};
-pub use domain_kit::{ClaimChange, EventContract};
+pub use domain_kit::{ClaimChange, EventContract, Upcaster};
 pub use error::{ClaimTaken, KeyRecorded, StoreError};
 pub use log::{RecordedEvent, VersionCount, read_stream, version_census};
 pub use metadata::{CommandMetadata, IdempotencyKey};

@@ -6,6 +6,9 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use contracts::upcast::climb;
+use domain_kit::Upcaster;
+
 use crate::error::StoreError;
 
 /// One stored event with its metadata.
@@ -17,7 +20,8 @@ pub struct RecordedEvent {
     pub event_id: Uuid,
     /// Name of the event, e.g. `UserRegistered`.
     pub event_type: String,
-    /// Version of the payload's schema.
+    /// Version of the payload's schema: the current one of its type, for the payload is shown
+    /// upcast (`esctl census` counts the versions as stored).
     pub event_version: String,
     /// The event's data.
     pub payload: serde_json::Value,
@@ -27,21 +31,36 @@ pub struct RecordedEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// The events of one aggregate in sequence order; empty when it has none.
-#[tracing::instrument(skip(pool))]
+/// The events of one aggregate in sequence order, each brought to the current schema version
+/// of its type by `upcasters` (the context's `EventContract::upcasters`); empty when it has
+/// none.
+#[tracing::instrument(skip(pool, upcasters))]
 pub async fn read_stream(
     pool: &PgPool,
+    upcasters: &[Upcaster],
     aggregate_type: &str,
     aggregate_id: &str,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    Ok(sqlx::query_as(
+    let mut events: Vec<RecordedEvent> = sqlx::query_as(
         "SELECT sequence, event_id, event_type, event_version, payload, metadata, recorded_at \
          FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
     )
     .bind(aggregate_type)
     .bind(aggregate_id)
     .fetch_all(pool)
-    .await?)
+    .await?;
+    for event in &mut events {
+        let version = event.event_version.parse().map_err(|_| {
+            StoreError::Contract(format!(
+                "event {} has version {:?}, which is not a number",
+                event.event_id, event.event_version
+            ))
+        })?;
+        let reached = climb(upcasters, &event.event_type, version, &mut event.payload)
+            .map_err(StoreError::Contract)?;
+        event.event_version = reached.to_string();
+    }
+    Ok(events)
 }
 
 /// How many stored events one event type has at one version, and when they were recorded.

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::error::{ClaimTaken, KeyRecorded};
 use crate::metadata::CommandMetadata;
 use crate::outbox;
-use domain_kit::{ClaimChange, EventContract};
+use domain_kit::{ClaimChange, EventContract, Upcaster, upcast_stored};
 
 /// Events, snapshots, outbox and claims of one bounded context in one Postgres database.
 #[derive(Clone)]
@@ -42,6 +42,11 @@ impl PgEventRepository {
     /// The connection pool of the event store.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The steps that bring this context's stored events to their current schema versions.
+    pub fn upcasters(&self) -> &'static [Upcaster] {
+        self.contract.upcasters()
     }
 
     async fn append(
@@ -151,7 +156,7 @@ impl PgEventRepository {
         .await
         .map_err(connection)?
         .iter()
-        .map(serialized_event)
+        .map(|row| serialized_event(row, self.contract.upcasters()))
         .collect()
     }
 
@@ -164,6 +169,7 @@ impl PgEventRepository {
         let pool = self.pool.clone();
         let aggregate_type = aggregate_type.to_owned();
         let aggregate_id = aggregate_id.map(str::to_owned);
+        let upcasters = self.contract.upcasters();
         tokio::spawn(async move {
             use futures::TryStreamExt;
             let mut rows = sqlx::query(
@@ -176,7 +182,7 @@ impl PgEventRepository {
             .fetch(&pool);
             loop {
                 let next = match rows.try_next().await {
-                    Ok(Some(row)) => serialized_event(&row),
+                    Ok(Some(row)) => serialized_event(&row, upcasters),
                     Ok(None) => break,
                     Err(error) => Err(connection(error)),
                 };
@@ -355,8 +361,12 @@ async fn apply_claim(
     Ok(())
 }
 
-fn serialized_event(row: &PgRow) -> Result<SerializedEvent, PersistenceError> {
-    Ok(SerializedEvent {
+/// A stored event, brought to the current schema version of its type by `upcasters`.
+fn serialized_event(
+    row: &PgRow,
+    upcasters: &[Upcaster],
+) -> Result<SerializedEvent, PersistenceError> {
+    let mut event = SerializedEvent {
         aggregate_type: row.try_get("aggregate_type").map_err(deserialization)?,
         aggregate_id: row.try_get("aggregate_id").map_err(deserialization)?,
         sequence: sequence_from_db(row.try_get("sequence"))?,
@@ -364,7 +374,10 @@ fn serialized_event(row: &PgRow) -> Result<SerializedEvent, PersistenceError> {
         event_version: row.try_get("event_version").map_err(deserialization)?,
         payload: row.try_get("payload").map_err(deserialization)?,
         metadata: row.try_get("metadata").map_err(deserialization)?,
-    })
+    };
+    upcast_stored(upcasters, &mut event)
+        .map_err(|error| PersistenceError::DeserializationError(error.into()))?;
+    Ok(event)
 }
 
 fn sequence_to_db(sequence: usize) -> Result<i64, PersistenceError> {

@@ -1,7 +1,5 @@
 //! Operating parked events: list them, retry an aggregate's, skip one.
 
-use contracts::Message;
-use contracts::events::v1::EventEnvelope;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
@@ -293,7 +291,7 @@ async fn retry_aggregate(
     let mut outcome = RetryOutcome::default();
     let mut unreadable = Vec::new();
     for (id, payload) in waiting {
-        match EventEnvelope::decode(payload.as_slice()) {
+        match contracts::decode_envelope(&payload) {
             Ok(event) if event.aggregate_id == aggregate => decoded.push((event, id)),
             Ok(_) => unreadable.push((
                 id,
@@ -428,7 +426,7 @@ async fn fill_gap(
                 Some("the event store has no envelope for a missing sequence".into()),
             ));
         };
-        let event = match EventEnvelope::decode(envelope.as_slice()) {
+        let event = match contracts::decode_envelope(&envelope) {
             Ok(event) => event,
             Err(error) => {
                 return Ok((

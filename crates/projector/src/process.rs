@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use contracts::Message;
 use contracts::events::v1::EventEnvelope;
 use sqlx::{Acquire, PgConnection, PgPool};
 use tracing::Instrument as _;
@@ -381,7 +380,7 @@ async fn process(
         [] => Err(
             "empty record value (a tombstone, or an event stored without its envelope)".to_owned(),
         ),
-        bytes => EventEnvelope::decode(bytes)
+        bytes => contracts::decode_envelope(bytes)
             .map_err(|error| format!("undecodable event envelope: {error}")),
     };
     let sequence = decoded.as_ref().ok().map(|e| e.sequence as i64);
@@ -501,7 +500,7 @@ async fn drain_pending(
             ..incoming.clone()
         };
         // Stored only after it decoded, so it decodes again.
-        let event = EventEnvelope::decode(waiting.payload.as_slice())
+        let event = contracts::decode_envelope(&waiting.payload)
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         if let Err(reason) = apply_with_retries(connection, projection, &event, care).await? {
             state.first_parked =
@@ -592,6 +591,7 @@ mod tests {
     //! reads each aggregate's state once per batch, so what an event does to it must carry
     //! over to the aggregate's later events of the same batch.
 
+    use contracts::Message as _;
     use contracts::events::v1::EventEnvelope;
     use sqlx::PgPool;
 

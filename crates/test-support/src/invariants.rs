@@ -150,7 +150,14 @@ pub async fn every_event_reaches_the_topic_in_per_aggregate_order<C: CommandCont
     for record in &records {
         let envelope = &record.envelope;
         assert_eq!(record.key, envelope.aggregate_id, "keyed by aggregate id");
-        assert_eq!(envelope.schema_version, 1);
+        assert_eq!(
+            envelope.schema_version,
+            contracts::upcast::current_version(
+                contracts::upcast::ENVELOPE_STEPS,
+                &envelope.event_type
+            ),
+            "written at the current version of its type"
+        );
         assert!(envelope.recorded_at.is_some());
         assert!(envelope.payload.is_some(), "a typed payload");
         assert_eq!(

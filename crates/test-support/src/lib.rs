@@ -18,7 +18,6 @@ pub mod store;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use contracts::Message;
 use contracts::events::v1::EventEnvelope;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -208,7 +207,7 @@ pub async fn read_topic_from(
                     partition: message.partition(),
                     offset: message.offset(),
                     key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
-                    envelope: EventEnvelope::decode(message.payload().unwrap_or_default())
+                    envelope: contracts::decode_envelope(message.payload().unwrap_or_default())
                         .expect("record value is an EventEnvelope"),
                     headers,
                 });

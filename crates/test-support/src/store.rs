@@ -126,3 +126,103 @@ pub async fn restart_and_drain(
     drained(pool, Duration::from_secs(90)).await;
     assert_all_on(&broker.brokers(), pool, topic, Duration::from_secs(60)).await
 }
+
+/// Rows written by an earlier version of the code, committed as a fixture (see
+/// `orders-domain/fixtures/`): `{"events": [...], "snapshots": [...]}`, each event with its
+/// stored columns and `envelope_hex`, each snapshot with its columns and `shape_version`.
+pub struct Recorded(pub serde_json::Value);
+
+impl Recorded {
+    /// Reads the fixture at `path`.
+    pub fn read(path: &str) -> Self {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        Self(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}")))
+    }
+
+    fn rows(&self, table: &str) -> &[serde_json::Value] {
+        self.0[table].as_array().map_or(&[], Vec::as_slice)
+    }
+
+    /// The ids of the fixture's aggregates, in the order their first events were stored.
+    pub fn aggregate_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        for event in self.rows("events") {
+            let id = event["aggregate_id"]
+                .as_str()
+                .expect("aggregate_id")
+                .to_owned();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    /// Inserts the fixture's events and snapshots into the migrated event store in `pool`,
+    /// exactly as they were stored. With `topic`, each event's envelope is also queued in
+    /// the outbox, so the relay publishes the old records to Kafka.
+    pub async fn insert(&self, pool: &PgPool, topic: Option<&str>) {
+        for event in self.rows("events") {
+            let text = |field: &str| event[field].as_str().expect(field).to_owned();
+            let envelope = hex(&text("envelope_hex"));
+            let event_id: Uuid = text("event_id").parse().expect("event_id");
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_id, event_type, \
+                 event_version, payload, metadata, recorded_at, envelope) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::timestamptz, $10)",
+            )
+            .bind(text("aggregate_type"))
+            .bind(text("aggregate_id"))
+            .bind(event["sequence"].as_i64().expect("sequence"))
+            .bind(event_id)
+            .bind(text("event_type"))
+            .bind(text("event_version"))
+            .bind(&event["payload"])
+            .bind(&event["metadata"])
+            .bind(text("recorded_at"))
+            .bind(&envelope)
+            .execute(pool)
+            .await
+            .expect("a fixture event inserted");
+            if let Some(topic) = topic {
+                let key = text("aggregate_id");
+                let headers = event_store::outbox::headers(event_id, &text("event_type"), None);
+                sqlx::query(
+                    "INSERT INTO outbox (partition_key, topic, message_key, payload, headers, event_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(event_store::outbox::partition_for(&key))
+                .bind(topic)
+                .bind(&key)
+                .bind(&envelope)
+                .bind(serde_json::Value::Object(headers))
+                .bind(event_id)
+                .execute(pool)
+                .await
+                .expect("a fixture outbox row inserted");
+            }
+        }
+        for snapshot in self.rows("snapshots") {
+            sqlx::query(
+                "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, \
+                 snapshot_version, payload, shape_version) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(snapshot["aggregate_type"].as_str())
+            .bind(snapshot["aggregate_id"].as_str())
+            .bind(snapshot["last_sequence"].as_i64())
+            .bind(snapshot["snapshot_version"].as_i64())
+            .bind(&snapshot["payload"])
+            .bind(snapshot["shape_version"].as_i64().map(|v| v as i32))
+            .execute(pool)
+            .await
+            .expect("a fixture snapshot inserted");
+        }
+    }
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}

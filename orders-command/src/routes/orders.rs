@@ -15,7 +15,8 @@ use uuid::Uuid;
 use crate::Orders;
 use crate::error::{not_found, refused};
 use orders_domain::{
-    Items, LineItem, Order, OrderCommand, OrderStatus, Quantity, Reason, Sku, Transition, UnitPrice,
+    Currency, Items, LineItem, Order, OrderCommand, OrderStatus, Quantity, Reason, Sku, Transition,
+    UnitPrice,
 };
 
 /// What the handlers share.
@@ -54,6 +55,11 @@ pub struct PlaceOrder {
     pub user_id: Uuid,
     /// 1 to 100 lines; the total is computed by the service.
     pub items: Vec<ItemRequest>,
+    /// ISO 4217 code of the currency the prices are in; `EUR`, the currency credit is held in,
+    /// when left out, and the only one accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "EUR")]
+    pub currency: Option<String>,
 }
 
 /// Body of `POST /orders/{id}/reject` and `POST /orders/{id}/cancel`.
@@ -76,9 +82,13 @@ pub struct Accepted {
     pub status: String,
 }
 
-/// Every field error of the body at once, or the validated items.
-fn items(body: &PlaceOrder) -> Result<Items, Problem> {
+/// Every field error of the body at once, or the validated items and currency.
+fn items(body: &PlaceOrder) -> Result<(Items, Currency), Problem> {
     let mut errors = Vec::new();
+    let currency = match &body.currency {
+        Some(code) => field(&mut errors, "currency", Currency::parse(code)),
+        None => Some(Currency::settlement()),
+    };
     if body.items.len() > orders_domain::MAX_ITEMS {
         // Do not list a field error for each of thousands of lines.
         errors.push(FieldError::new(
@@ -113,11 +123,12 @@ fn items(body: &PlaceOrder) -> Result<Items, Problem> {
             });
         }
     }
-    if !errors.is_empty() {
+    let Some(currency) = currency.filter(|_| errors.is_empty()) else {
         return Err(Problem::validation(errors));
-    }
-    Items::new(lines)
-        .map_err(|e| Problem::validation(vec![FieldError::new("items", e.code, e.message)]))
+    };
+    let items = Items::new(lines)
+        .map_err(|e| Problem::validation(vec![FieldError::new("items", e.code, e.message)]))?;
+    Ok((items, currency))
 }
 
 fn reason(body: &WithReason) -> Result<Reason, Problem> {
@@ -136,7 +147,7 @@ fn executed_id(executed: &Executed<Order>, asked: Uuid) -> Uuid {
         (status = 400, description = "Malformed JSON, unknown or missing fields, bad header", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid items, or an idempotency key used for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid items or currency, or an idempotency key used for another request", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn place(
     state: State,
@@ -150,10 +161,12 @@ pub async fn place(
             .with_detail(format!("user {} is not known", body.user_id))
     })?;
     let body = body.into_inner();
+    let (items, currency) = items(&body)?;
     let command = OrderCommand::Place {
         order_id: Uuid::now_v7(),
         user_id: body.user_id,
-        items: items(&body)?,
+        items,
+        currency,
     };
     let OrderCommand::Place { order_id, .. } = &command else {
         unreachable!("built as Place above");
@@ -328,10 +341,12 @@ mod properties {
         #[test]
         fn any_place_order_body_is_a_valid_order_or_a_client_error(
             lines in prop::collection::vec(item(), 0..110),
+            currency in prop::option::of(prop_oneof![Just("EUR".to_owned()), "\\PC{0,4}"]),
         ) {
-            let body = PlaceOrder { user_id: Uuid::nil(), items: lines };
+            let body = PlaceOrder { user_id: Uuid::nil(), items: lines, currency };
             match items(&body) {
-                Ok(items) => {
+                Ok((items, currency)) => {
+                    prop_assert_eq!(currency.as_str(), "EUR");
                     let expected = body.items.iter().try_fold(0i64, |total, line| {
                         total.checked_add(line.quantity.checked_mul(line.unit_price_cents)?)
                     });

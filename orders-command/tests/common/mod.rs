@@ -132,6 +132,7 @@ impl CommandContext for Orders {
                     order_id: id,
                     user_id: Uuid::now_v7(),
                     items: Items::new(vec![line]).unwrap(),
+                    currency: orders_domain::Currency::settlement(),
                 }];
                 commands.push(OrderCommand::Approve);
                 commands.push(OrderCommand::Cancel {

@@ -44,6 +44,8 @@ pub struct OrderView {
     pub items: Json<Vec<ItemView>>,
     /// Sum of quantity × unit price, computed by orders-command.
     pub total_cents: i64,
+    /// ISO 4217 code of the currency of the prices and the total.
+    pub currency: String,
     /// Why the order was rejected, once it is.
     pub rejection_reason: Option<String>,
     /// Why the order was cancelled, once it is.
@@ -63,7 +65,7 @@ impl Versioned for OrderView {
     }
 }
 
-const COLUMNS: &str = "id, user_id, status, items, total_cents, rejection_reason, \
+const COLUMNS: &str = "id, user_id, status, items, total_cents, currency, rejection_reason, \
     cancellation_reason, version, placed_at, updated_at, approved_at, rejected_at, cancelled_at";
 
 async fn read(pool: &PgPool, id: Uuid) -> Result<Option<OrderView>, sqlx::Error> {

@@ -145,6 +145,28 @@ impl Stack {
     }
 
     /// The whole read model as text, row for row, for comparisons.
+    /// Rebuilds the read model from the event store through `/admin/rebuild` and waits for
+    /// it to succeed.
+    pub async fn rebuild(&self) {
+        let started = self
+            .query
+            .client
+            .post(self.query.url("/admin/rebuild"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(started.status(), 202);
+        test_support::eventually(Duration::from_secs(60), "the rebuild to finish", || async {
+            let status: Value = self.query.get("/admin/rebuild").await.json().await.ok()?;
+            match status["state"].as_str() {
+                Some("succeeded") => Some(()),
+                Some("failed") => panic!("rebuild failed: {status}"),
+                _ => None,
+            }
+        })
+        .await;
+    }
+
     pub async fn read_model(&self) -> (Vec<String>, Vec<String>) {
         let orders = sqlx::query_scalar("SELECT row_to_json(o)::text FROM orders o ORDER BY id")
             .fetch_all(&self.read)
