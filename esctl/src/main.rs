@@ -251,10 +251,28 @@ enum ParkedCommand {
 enum SagasCommand {
     /// Sagas, newest first.
     List(services::SagaFilter),
-    /// A saga with its step history.
+    /// A saga with its step history and operators' interventions.
     Show {
         /// The saga's id (see `sagas list`).
         id: String,
+    },
+    /// Runs the refused step of a FAILED saga again, once its cause is fixed; the saga goes
+    /// on from there. Recorded with the token's subject and the reason.
+    Retry {
+        /// The saga's id (see `sagas list --state FAILED`).
+        id: String,
+        /// Why (recorded).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// Ends a FAILED saga as RESOLVED, after its order and credit were settled another way.
+    /// Recorded with the token's subject and the reason.
+    Resolve {
+        /// The saga's id.
+        id: String,
+        /// Why, and what was done (recorded).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
     },
 }
 
@@ -336,6 +354,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 services::sagas_list(&services()?, filter, cli.json).await
             }
             SagasCommand::Show { id } => services::sagas_show(&services()?, id, cli.json).await,
+            SagasCommand::Retry { id, reason } => {
+                services::sagas_intervene(&services()?, id, "retry", reason, cli.json).await
+            }
+            SagasCommand::Resolve { id, reason } => {
+                services::sagas_intervene(&services()?, id, "resolve", reason, cli.json).await
+            }
         },
         Command::Events {
             context,

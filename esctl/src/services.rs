@@ -583,15 +583,47 @@ pub async fn sagas_list(
     Ok(())
 }
 
-/// `esctl sagas show`: the saga and its step history.
-pub async fn sagas_show(services: &Services, id: &str, as_json: bool) -> anyhow::Result<()> {
-    if uuid::Uuid::parse_str(id).is_err() {
-        return Err(Failure::usage(format!("{id:?} is not a saga id (a UUID)")).into());
+fn saga_id(id: &str) -> anyhow::Result<()> {
+    match uuid::Uuid::parse_str(id) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Failure::usage(format!("{id:?} is not a saga id (a UUID)")).into()),
     }
+}
+
+/// `esctl sagas show`: the saga, its step history and its interventions.
+pub async fn sagas_show(services: &Services, id: &str, as_json: bool) -> anyhow::Result<()> {
+    saga_id(id)?;
     let saga = services.sagas_get(&format!("/sagas/{id}")).await?;
+    print_saga(&saga, as_json);
+    Ok(())
+}
+
+/// `esctl sagas retry` and `esctl sagas resolve` (`action`): the saga as it is afterwards.
+pub async fn sagas_intervene(
+    services: &Services,
+    id: &str,
+    action: &str,
+    reason: &str,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    saga_id(id)?;
+    let saga = services
+        .call(
+            Projection::Sagas.service(),
+            &services.saga,
+            reqwest::Method::POST,
+            &format!("/sagas/{id}/{action}"),
+            Some(&json!({ "reason": reason })),
+        )
+        .await?;
+    print_saga(&saga, as_json);
+    Ok(())
+}
+
+fn print_saga(saga: &Value, as_json: bool) {
     if as_json {
-        output::json(&saga);
-        return Ok(());
+        output::json(saga);
+        return;
     }
     let field = |name: &str| match &saga[name] {
         Value::String(text) => text.clone(),
@@ -637,7 +669,30 @@ pub async fn sagas_show(services: &Services, id: &str, as_json: bool) -> anyhow:
         ],
         &rows,
     );
-    Ok(())
+    let interventions = saga["interventions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !interventions.is_empty() {
+        println!();
+        let rows: Vec<Vec<String>> = interventions
+            .iter()
+            .map(|done| {
+                vec![
+                    text(&done["at"]),
+                    text(&done["actor"]),
+                    text(&done["action"]),
+                    format!(
+                        "{} -> {}",
+                        text(&done["from_state"]),
+                        text(&done["to_state"])
+                    ),
+                    output::cut(done["reason"].as_str().unwrap_or("-"), 80),
+                ]
+            })
+            .collect();
+        output::table(&["AT", "BY", "ACTION", "STATES", "REASON"], &rows);
+    }
 }
 
 /// `text` for a query string.

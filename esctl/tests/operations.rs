@@ -354,8 +354,18 @@ async fn projections_parked_events_rebuilds_and_sagas_through_the_cli() {
 
     // What an operator gets wrong.
     let unknown = Uuid::now_v7().to_string();
-    let cases: [(&[&str], i32, &str); 5] = [
+    let cases: [(&[&str], i32, &str); 7] = [
         (&["sagas", "show", &unknown], 3, "404"),
+        (
+            &["sagas", "retry", id, "--reason", "try again"],
+            6,
+            "only a FAILED saga",
+        ),
+        (
+            &["sagas", "resolve", &unknown, "--reason", "settled by hand"],
+            3,
+            "404",
+        ),
         (&["sagas", "show", "not-a-uuid"], 2, "not a saga id"),
         (
             &["sagas", "list", "--state", "DONE"],

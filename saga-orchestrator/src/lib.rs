@@ -7,6 +7,7 @@
 pub mod driver;
 pub mod ports;
 pub mod projection;
+pub mod repair;
 pub mod resilience;
 pub mod routes;
 pub mod saga;

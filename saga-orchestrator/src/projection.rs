@@ -55,6 +55,32 @@ CREATE TABLE saga_steps (
     detail      text,
     PRIMARY KEY (saga_id, position)
 );
+-- An operator's retry or resolution of a FAILED saga (crate::repair).
+CREATE TABLE saga_interventions (
+    saga_id    uuid        NOT NULL REFERENCES sagas (id),
+    at         timestamptz NOT NULL,
+    actor      text        NOT NULL,
+    action     text        NOT NULL,
+    reason     text        NOT NULL,
+    from_state text        NOT NULL,
+    to_state   text        NOT NULL
+);
+CREATE INDEX saga_interventions_saga_idx ON saga_interventions (saga_id, at);
+";
+
+/// Brings a saga log made by an earlier version up to date.
+const UPGRADES: &str = "
+ALTER TABLE sagas ADD COLUMN IF NOT EXISTS traceparent text;
+CREATE TABLE IF NOT EXISTS saga_interventions (
+    saga_id    uuid        NOT NULL REFERENCES sagas (id),
+    at         timestamptz NOT NULL,
+    actor      text        NOT NULL,
+    action     text        NOT NULL,
+    reason     text        NOT NULL,
+    from_state text        NOT NULL,
+    to_state   text        NOT NULL
+);
+CREATE INDEX IF NOT EXISTS saga_interventions_saga_idx ON saga_interventions (saga_id, at);
 ";
 
 /// The saga log, with the deadline new place-order sagas get.
@@ -127,7 +153,7 @@ impl Projection for SagaLog {
     }
 
     fn upgrades(&self) -> &str {
-        "ALTER TABLE sagas ADD COLUMN IF NOT EXISTS traceparent text"
+        UPGRADES
     }
 
     async fn apply(

@@ -214,11 +214,12 @@ pub fn retryable(result: &Result<Answer, BoxError>) -> bool {
     }
 }
 
-/// The bearer token the saga presents, read from a file and re-read when the file changes
-/// (checked at most every 30 s), so a rotated token is picked up without a restart.
+/// The bearer token the saga presents, read from a file and re-read when the file's
+/// modification time changes (looked up before every call: one `stat`, next to an HTTP round
+/// trip), so a rotated or corrected token is used from the next call on, without a restart.
 pub struct TokenFile {
     path: std::path::PathBuf,
-    current: Mutex<(String, Option<std::time::SystemTime>, Instant)>,
+    current: Mutex<(String, Option<std::time::SystemTime>)>,
 }
 
 impl TokenFile {
@@ -226,11 +227,11 @@ impl TokenFile {
     pub fn open(path: &str) -> anyhow::Result<Arc<Self>> {
         use anyhow::Context;
         let path = std::path::PathBuf::from(path);
-        let (token, modified) = Self::read(&path)
+        let current = Self::read(&path)
             .with_context(|| format!("reading the saga's bearer token from {}", path.display()))?;
         Ok(Arc::new(Self {
             path,
-            current: Mutex::new((token, modified, Instant::now())),
+            current: Mutex::new(current),
         }))
     }
 
@@ -244,17 +245,14 @@ impl TokenFile {
     /// The token to send now.
     pub fn token(&self) -> String {
         let mut current = self.current.lock().expect("token lock");
-        if current.2.elapsed() >= Duration::from_secs(30) {
-            current.2 = Instant::now();
-            let modified = std::fs::metadata(&self.path)
-                .and_then(|m| m.modified())
-                .ok();
-            if modified != current.1 {
-                match Self::read(&self.path) {
-                    Ok((token, modified)) => (current.0, current.1) = (token, modified),
-                    Err(error) => {
-                        tracing::warn!(%error, "the saga's token file could not be re-read; keeping the last token")
-                    }
+        let modified = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
+        if modified != current.1 {
+            match Self::read(&self.path) {
+                Ok(fresh) => *current = fresh,
+                Err(error) => {
+                    tracing::warn!(%error, "the saga's token file could not be re-read; keeping the last token")
                 }
             }
         }

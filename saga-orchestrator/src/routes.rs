@@ -1,23 +1,27 @@
-//! `GET /sagas/{id}` (state, steps, deadline) and `GET /sagas` (filters, keyset pagination,
-//! newest first).
+//! `GET /sagas/{id}` (state, steps, deadline, interventions), `GET /sagas` (filters, keyset
+//! pagination, newest first), and an operator's `POST /sagas/{id}/retry` and
+//! `POST /sagas/{id}/resolve` of a FAILED saga.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use query_kit::reads::{self, Page, Reads};
 use serde::{Deserialize, Serialize};
-use service_kit::Problem;
 use service_kit::auth::{Principal, Role};
+use service_kit::{FieldError, Problem};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
+use crate::repair::{self, Action, Intervention, RepairError};
 use crate::saga::{Kind, State};
 
 /// Mounts the routes.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/sagas", web::get().to(list))
-        .route("/sagas/{id}", web::get().to(get));
+        .route("/sagas/{id}", web::get().to(get))
+        .route("/sagas/{id}/retry", web::post().to(retry))
+        .route("/sagas/{id}/resolve", web::post().to(resolve));
 }
 
 /// One step a saga ran (or is running).
@@ -49,7 +53,7 @@ pub struct SagaView {
     pub amount_cents: i64,
     /// The step it is at (`RESERVING_CREDIT`, `APPROVING_ORDER`, `REJECTING_ORDER`,
     /// `RELEASING_CREDIT`) or where it ended (`APPROVED`, `REJECTED`, `TIMED_OUT`,
-    /// `CANCELLED`, `RELEASED`, `FAILED`).
+    /// `CANCELLED`, `RELEASED`, `FAILED`, `RESOLVED`).
     pub state: String,
     pub terminal: bool,
     /// Why the order was rejected, once decided.
@@ -68,6 +72,10 @@ pub struct SagaView {
     #[sqlx(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<StepView>>,
+    /// Operators' retries and resolutions, oldest first; only in `GET /sagas/{id}`.
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interventions: Option<Vec<Intervention>>,
 }
 
 const COLUMNS: &str = "id, kind, order_id, user_id, amount_cents, state, \
@@ -89,30 +97,118 @@ pub async fn get(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(&[Role::Admin, Role::Service])?;
-    let id = id.into_inner();
+    Ok(HttpResponse::Ok().json(load(&state.pool, id.into_inner()).await?))
+}
+
+fn not_found(id: Uuid) -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "saga-not-found", "No such saga")
+        .with_detail(format!("saga {id} is not known"))
+}
+
+/// A saga with its steps and interventions.
+async fn load(pool: &sqlx::PgPool, id: Uuid) -> Result<SagaView, Problem> {
     let unavailable = |error: sqlx::Error| Problem::unavailable(&error);
     let saga: Option<SagaView> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM sagas WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&state.pool)
+            .fetch_optional(pool)
             .await
             .map_err(unavailable)?;
     let Some(mut saga) = saga else {
-        return Err(
-            Problem::new(StatusCode::NOT_FOUND, "saga-not-found", "No such saga")
-                .with_detail(format!("saga {id} is not known")),
-        );
+        return Err(not_found(id));
     };
     let steps: Vec<StepView> = sqlx::query_as(
         "SELECT step, started_at, finished_at, attempts, outcome, detail \
          FROM saga_steps WHERE saga_id = $1 ORDER BY position",
     )
     .bind(id)
-    .fetch_all(&state.pool)
+    .fetch_all(pool)
     .await
     .map_err(unavailable)?;
     saga.steps = Some(steps);
-    Ok(HttpResponse::Ok().json(saga))
+    saga.interventions = Some(repair::interventions(pool, id).await.map_err(unavailable)?);
+    Ok(saga)
+}
+
+/// Body of `POST /sagas/{id}/retry` and `POST /sagas/{id}/resolve`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Intervene {
+    /// Why, for the saga's record: 1 to 500 characters.
+    #[schema(example = "the saga's token was rotated; fixed in the secret store")]
+    pub reason: String,
+}
+
+async fn intervene(
+    pool: &sqlx::PgPool,
+    caller: &Principal,
+    id: Uuid,
+    action: Action,
+    body: &Intervene,
+) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin])?;
+    let reason = domain_kit::Reason::parse(&body.reason).map_err(|error| {
+        Problem::validation(vec![FieldError::new("reason", error.code, error.message)])
+    })?;
+    match repair::intervene(pool, id, action, &caller.actor(), reason.as_str()).await {
+        Ok(_) => Ok(HttpResponse::Ok().json(load(pool, id).await?)),
+        Err(RepairError::NotFound(id)) => Err(not_found(id)),
+        Err(error @ (RepairError::NotFailed { .. } | RepairError::NothingToRetry { .. })) => {
+            Err(Problem::new(
+                StatusCode::CONFLICT,
+                "saga-not-repairable",
+                "The saga cannot be repaired so",
+            )
+            .with_detail(error.to_string()))
+        }
+        Err(RepairError::Database(error)) => Err(Problem::unavailable(&error)),
+    }
+}
+
+/// Runs the refused step of a FAILED saga again (admin): once its cause is fixed, the driver
+/// takes the saga from that step with the same idempotency key. The retry is recorded with
+/// who asked and why.
+#[utoipa::path(post, path = "/sagas/{id}/retry", tag = "sagas", request_body = Intervene,
+    params(("id" = Uuid, Path, description = "Saga id")),
+    responses(
+        (status = 200, description = "The saga, running its step again", body = SagaView),
+        (status = 404, description = "No such saga", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not FAILED, or its last step was not refused", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad reason", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn retry(
+    state: web::Data<Reads>,
+    caller: Principal,
+    id: web::Path<Uuid>,
+    body: web::Json<Intervene>,
+) -> Result<HttpResponse, Problem> {
+    intervene(&state.pool, &caller, id.into_inner(), Action::Retry, &body).await
+}
+
+/// Ends a FAILED saga as RESOLVED (admin), after an operator settled its order and credit
+/// another way. Recorded with who and why.
+#[utoipa::path(post, path = "/sagas/{id}/resolve", tag = "sagas", request_body = Intervene,
+    params(("id" = Uuid, Path, description = "Saga id")),
+    responses(
+        (status = 200, description = "The saga, RESOLVED", body = SagaView),
+        (status = 404, description = "No such saga", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not FAILED", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad reason", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn resolve(
+    state: web::Data<Reads>,
+    caller: Principal,
+    id: web::Path<Uuid>,
+    body: web::Json<Intervene>,
+) -> Result<HttpResponse, Problem> {
+    intervene(
+        &state.pool,
+        &caller,
+        id.into_inner(),
+        Action::Resolve,
+        &body,
+    )
+    .await
 }
 
 /// Query string of `GET /sagas`.
@@ -189,10 +285,17 @@ pub async fn list(
 #[openapi(
     info(
         title = "saga-orchestrator",
-        description = "Place-order and cancel-order sagas: their state, steps and deadlines. \
-        Errors are application/problem+json."
+        description = "Place-order and cancel-order sagas: their state, steps and deadlines, \
+        and an operator's retry or resolution of a FAILED one. Errors are application/problem+json."
     ),
-    paths(get, list),
-    components(schemas(service_kit::Problem, service_kit::FieldError, SagaView, StepView))
+    paths(get, list, retry, resolve),
+    components(schemas(
+        service_kit::Problem,
+        service_kit::FieldError,
+        SagaView,
+        StepView,
+        Intervention,
+        Intervene
+    ))
 )]
 pub struct ApiDoc;

@@ -53,12 +53,14 @@ pub enum State {
     /// Cancel-order: the order's credit is released (or its reservation closed).
     Released,
     /// A downstream service refused in a way the saga does not expect; compensated, see
-    /// `reason`.
+    /// `reason`. An operator may retry its refused step or resolve it (`crate::repair`).
     Failed,
+    /// An operator settled a FAILED saga by hand; who, when and why are its interventions.
+    Resolved,
 }
 
 impl State {
-    pub const ALL: [State; 10] = [
+    pub const ALL: [State; 11] = [
         Self::ReservingCredit,
         Self::ApprovingOrder,
         Self::RejectingOrder,
@@ -69,6 +71,7 @@ impl State {
         Self::Cancelled,
         Self::Released,
         Self::Failed,
+        Self::Resolved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +86,7 @@ impl State {
             Self::Cancelled => "CANCELLED",
             Self::Released => "RELEASED",
             Self::Failed => "FAILED",
+            Self::Resolved => "RESOLVED",
         }
     }
 
@@ -105,6 +109,16 @@ impl State {
         }
     }
 
+    /// The state whose step is `step`: where a retried step starts again.
+    pub fn running(step: Step) -> Self {
+        match step {
+            Step::ReserveCredit => Self::ReservingCredit,
+            Step::ApproveOrder => Self::ApprovingOrder,
+            Step::RejectOrder => Self::RejectingOrder,
+            Step::ReleaseCredit => Self::ReleasingCredit,
+        }
+    }
+
     /// A forward step of the place-order saga: the deadline and a cancellation stop it.
     fn is_forward(self) -> bool {
         matches!(self, Self::ReservingCredit | Self::ApprovingOrder)
@@ -122,6 +136,17 @@ pub enum Step {
 }
 
 impl Step {
+    pub const ALL: [Step; 4] = [
+        Self::ReserveCredit,
+        Self::ApproveOrder,
+        Self::RejectOrder,
+        Self::ReleaseCredit,
+    ];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|step| step.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ReserveCredit => "reserve-credit",
@@ -297,11 +322,12 @@ pub fn decide(saga: &Snapshot, reply: Reply) -> Decision {
             // Rejected by someone else: as good as done.
             Some("REJECTED") => succeeded(saga, step, detail.clone()),
             // The order's fate is unknown, so its credit stays as it is: an operator decides.
+            // `then` stays: a retry of the step ends where this compensation was heading.
             _ => move_to(
                 State::Failed,
                 saga.release_needed,
                 Some(format!("rejecting the order was refused: {reason}")),
-                None,
+                saga.then,
             ),
         },
         // An unknown user holds nothing; any other refusal leaves credit that may be held.
@@ -317,7 +343,7 @@ pub fn decide(saga: &Snapshot, reply: Reply) -> Decision {
             State::Failed,
             true,
             Some(format!("releasing the credit was refused: {reason}")),
-            None,
+            saga.then,
         ),
     }
 }
@@ -649,6 +675,36 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_compensation_keeps_its_end_so_a_retry_of_its_step_ends_there() {
+        for (step_state, then) in [
+            (RejectingOrder, TimedOut),
+            (RejectingOrder, Rejected),
+            (ReleasingCredit, TimedOut),
+        ] {
+            let saga = Snapshot {
+                then: Some(then),
+                release_needed: step_state == ReleasingCredit,
+                ..place(step_state)
+            };
+            let Decision::Move {
+                state, then: kept, ..
+            } = decide(&saga, refused(None))
+            else {
+                panic!("a refusal moves the saga");
+            };
+            assert_eq!((state, kept), (Failed, Some(then)));
+            // An operator's retry runs the step again from its state, with what was kept.
+            let step = step_state.step().unwrap();
+            let retried = Snapshot {
+                state: State::running(step),
+                then: kept,
+                ..saga.clone()
+            };
+            assert_eq!(run(retried, vec![done()]), [step_state, then]);
+        }
+    }
+
+    #[test]
     fn a_free_order_skips_the_reservation() {
         assert_eq!(initial(Kind::PlaceOrder, 0), ApprovingOrder);
         assert_eq!(initial(Kind::PlaceOrder, 1), ReservingCredit);
@@ -661,6 +717,10 @@ mod tests {
         }
         for kind in [Kind::PlaceOrder, Kind::CancelOrder] {
             assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+        }
+        for step in Step::ALL {
+            assert_eq!(Step::parse(step.as_str()), Some(step));
+            assert_eq!(State::running(step).step(), Some(step));
         }
         assert_eq!(State::parse("approved"), None);
     }

@@ -42,10 +42,23 @@ async fn the_read_services_answer_hostile_input_as_documented_and_write_nothing(
     let sagas = Suite::new(&stack.saga.address)
         .operation("GET /sagas/{id}", admin, format!("/sagas/{saga}"), None)
         .operation("GET /sagas", admin, "/sagas", None)
+        // The saga is APPROVED, so even a well-formed intervention is refused (409).
+        .operation(
+            "POST /sagas/{id}/retry",
+            admin,
+            format!("/sagas/{saga}/retry"),
+            Some(serde_json::json!({ "reason": "a hostile test" })),
+        )
+        .operation(
+            "POST /sagas/{id}/resolve",
+            admin,
+            format!("/sagas/{saga}/resolve"),
+            Some(serde_json::json!({ "reason": "a hostile test" })),
+        )
         .admin_operations(admin, false)
         .run(|| database_digest(&stack.saga_db, &[]))
         .await;
-    assert_eq!(sagas.operations, 7, "{sagas:?}");
+    assert_eq!(sagas.operations, 9, "{sagas:?}");
 
     for report in [&users, &orders, &sagas] {
         assert!(report.requests > 150, "{report:?}");

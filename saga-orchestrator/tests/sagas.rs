@@ -433,3 +433,141 @@ async fn a_soak_of_random_orders_and_cancellations_ends_every_saga_with_credit_m
     .unwrap();
     assert_eq!(duplicated, 0, "no order reserved twice");
 }
+
+/// `(step, outcome)` of each step of `saga`.
+fn steps(saga: &Value) -> Vec<(String, String)> {
+    saga["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| {
+            (
+                step["step"].as_str().unwrap().to_owned(),
+                step["outcome"].as_str().unwrap_or("running").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failed_saga_is_retried_once_its_cause_is_fixed_or_resolved_by_an_operator() {
+    use service_kit::auth::Role;
+    use test_support::auth::token;
+
+    // The saga presents a token of the wrong role (a misconfiguration): both services refuse
+    // it, so the credit check is refused and so is the rejection that follows: FAILED.
+    let token_file =
+        std::env::temp_dir().join(format!("saga-token-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&token_file, token("saga-orchestrator", Role::Customer)).unwrap();
+    let path = token_file.to_string_lossy().into_owned();
+    let stack = Stack::start_with(
+        DEADLINE_MS,
+        &[("SAGA_ORCHESTRATOR__SAGA__TOKEN_FILE", path.as_str())],
+    )
+    .await;
+    let user = stack.register("repair", 10_000).await;
+    let (first, second) = (stack.place(user, 2_500).await, stack.place(user, 700).await);
+    let failed = stack.finished(first, "place-order").await;
+    let other = stack.finished(second, "place-order").await;
+    for saga in [&failed, &other] {
+        assert_eq!(saga["state"], "FAILED", "{saga:#}");
+        assert_eq!(
+            steps(saga).last().unwrap(),
+            &("reject-order".to_owned(), "refused".to_owned())
+        );
+    }
+
+    let saga = stack.saga.address.clone();
+    let id = failed["id"].as_str().unwrap();
+    let other_id = other["id"].as_str().unwrap();
+    let post = |path: String, body: Value, bearer: String| {
+        let client = stack.client.clone();
+        let url = format!("{saga}{path}");
+        async move {
+            client
+                .post(url)
+                .bearer_auth(bearer)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let admin = token("ops-on-call", Role::Admin);
+    let why = serde_json::json!({ "reason": "the saga's token had the wrong role; fixed" });
+
+    // Refused, nothing recorded: a customer, no reason, an unknown saga.
+    let customer = token(&user.to_string(), Role::Customer);
+    let refused = post(format!("/sagas/{id}/retry"), why.clone(), customer).await;
+    assert!(
+        matches!(refused.status().as_u16(), 403 | 404),
+        "{refused:?}"
+    );
+    let empty = serde_json::json!({ "reason": " " });
+    let response = post(format!("/sagas/{id}/retry"), empty, admin.clone()).await;
+    assert_problem(response, 422, "/problems/validation").await;
+    let unknown = uuid::Uuid::now_v7();
+    let response = post(
+        format!("/sagas/{unknown}/resolve"),
+        why.clone(),
+        admin.clone(),
+    )
+    .await;
+    assert_problem(response, 404, "/problems/saga-not-found").await;
+    assert_eq!(
+        stack.saga_by_id(id).await["interventions"],
+        serde_json::json!([])
+    );
+
+    // Fixed, and retried: the refused step runs again and the saga ends once.
+    std::fs::write(&token_file, token("saga-orchestrator", Role::Service)).unwrap();
+    let retried = post(format!("/sagas/{id}/retry"), why.clone(), admin.clone()).await;
+    assert_eq!(retried.status(), 200);
+    let retried: Value = retried.json().await.unwrap();
+    assert_eq!(retried["state"], "REJECTING_ORDER", "{retried:#}");
+    let ended = stack.finished(first, "place-order").await;
+    assert_eq!(ended["state"], "REJECTED", "{ended:#}");
+    let tail: Vec<_> = steps(&ended).into_iter().rev().take(2).collect();
+    assert_eq!(
+        tail,
+        [
+            ("reject-order".to_owned(), "succeeded".to_owned()),
+            ("reject-order".to_owned(), "refused".to_owned()),
+        ]
+    );
+    stack.order_in(first, "REJECTED").await;
+    let record = &ended["interventions"];
+    assert_eq!(record.as_array().unwrap().len(), 1, "{record:#}");
+    assert_eq!(record[0]["actor"], "admin:ops-on-call");
+    assert_eq!(record[0]["action"], "retry");
+    assert_eq!(record[0]["reason"], why["reason"]);
+    assert_eq!(
+        (&record[0]["from_state"], &record[0]["to_state"]),
+        (
+            &serde_json::json!("FAILED"),
+            &serde_json::json!("REJECTING_ORDER")
+        )
+    );
+    let again = post(format!("/sagas/{id}/retry"), why.clone(), admin.clone()).await;
+    assert_problem(again, 409, "/problems/saga-not-repairable").await;
+
+    // Resolved by hand: terminal, recorded, and the driver leaves it alone.
+    let resolve = serde_json::json!({ "reason": "order rejected by hand in the back office" });
+    let resolved = post(format!("/sagas/{other_id}/resolve"), resolve, admin.clone()).await;
+    assert_eq!(resolved.status(), 200);
+    let resolved: Value = resolved.json().await.unwrap();
+    assert_eq!(
+        (&resolved["state"], &resolved["terminal"]),
+        (&serde_json::json!("RESOLVED"), &serde_json::json!(true))
+    );
+    let page: Value = stack
+        .get(&saga, "/sagas?state=RESOLVED")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"][0]["id"], other["id"]);
+    assert_eq!(stack.saga_by_id(other_id).await["steps"], other["steps"]);
+    let retry = post(format!("/sagas/{other_id}/retry"), why, admin).await;
+    assert_problem(retry, 409, "/problems/saga-not-repairable").await;
+}
