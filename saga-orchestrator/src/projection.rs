@@ -55,22 +55,13 @@ CREATE TABLE saga_steps (
     detail      text,
     PRIMARY KEY (saga_id, position)
 );
--- An operator's retry or resolution of a FAILED saga (crate::repair).
-CREATE TABLE saga_interventions (
-    saga_id    uuid        NOT NULL REFERENCES sagas (id),
-    at         timestamptz NOT NULL,
-    actor      text        NOT NULL,
-    action     text        NOT NULL,
-    reason     text        NOT NULL,
-    from_state text        NOT NULL,
-    to_state   text        NOT NULL
-);
-CREATE INDEX saga_interventions_saga_idx ON saga_interventions (saga_id, at);
 ";
 
-/// Brings a saga log made by an earlier version up to date.
+/// Brings a saga log up to date; it runs after `DDL` on a new one too, so what it adds is
+/// written once.
 const UPGRADES: &str = "
 ALTER TABLE sagas ADD COLUMN IF NOT EXISTS traceparent text;
+-- An operator's retry or resolution of a FAILED saga (crate::repair).
 CREATE TABLE IF NOT EXISTS saga_interventions (
     saga_id    uuid        NOT NULL REFERENCES sagas (id),
     at         timestamptz NOT NULL,

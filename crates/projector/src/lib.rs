@@ -62,7 +62,8 @@ pub trait Projection: Send + Sync + 'static {
 
     /// Idempotent statements bringing a schema made by an earlier version of `ddl` up to date
     /// (e.g. `ALTER TABLE … ADD COLUMN IF NOT EXISTS …`); they run at start with `search_path`
-    /// set to the live schema. None by default.
+    /// set to the live schema, and after `ddl` on a new schema (so a table added by an upgrade
+    /// may be written here only). None by default.
     fn upgrades(&self) -> &str {
         ""
     }

@@ -56,6 +56,11 @@ pub(crate) async fn create(
     set_search_path(connection, schema).await?;
     connection.execute(RUNTIME_DDL).await?;
     connection.execute(projection.ddl()).await?;
+    // On a new schema too: what an upgrade adds may then live there alone, and every start of
+    // every test runs the upgrades.
+    if !projection.upgrades().is_empty() {
+        connection.execute(projection.upgrades()).await?;
+    }
     Ok(())
 }
 
