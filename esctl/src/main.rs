@@ -278,8 +278,34 @@ enum SagasCommand {
 
 #[derive(Debug, Subcommand)]
 enum OutboxCommand {
-    /// Unpublished rows, the oldest one's age, and the relay leases held right now.
+    /// Unpublished rows, the oldest one's age, rows set aside, and the relay leases held now.
     Status,
+    /// Rows the broker kept refusing (too large, invalid), set aside after the relay's
+    /// `max_attempts` with the later rows of their aggregates, which wait behind them.
+    SetAside {
+        /// Only this context's outbox (both when left out).
+        context: Option<Context>,
+    },
+    /// Puts an aggregate's set-aside row back in line (once the broker will take it, e.g.
+    /// the topic's max.message.bytes raised); its rows are then published in order.
+    Retry {
+        context: Context,
+        /// The aggregate's id (the record key).
+        aggregate_id: String,
+    },
+    /// Gives an aggregate's set-aside row up: it is never published (the event stays in the
+    /// event store) and the aggregate's later rows flow. Consumers wait at the gap or park it;
+    /// `esctl parked retry` fills it from the event store. Recorded with who and why.
+    Skip {
+        context: Context,
+        aggregate_id: String,
+        /// Why (recorded, with --actor).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Who skips it (recorded); the login name when left out.
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -379,9 +405,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tail(args) => kafka::tail(&cli.kafka()?, args, cli.json).await,
         Command::Topics => kafka::topics(&cli.kafka()?, cli.json).await,
-        Command::Outbox {
-            command: OutboxCommand::Status,
-        } => outbox::status(database, cli.json).await,
+        Command::Outbox { command } => match command {
+            OutboxCommand::Status => outbox::status(database, cli.json).await,
+            OutboxCommand::SetAside { context } => {
+                outbox::set_aside(database, *context, cli.json).await
+            }
+            OutboxCommand::Retry {
+                context,
+                aggregate_id,
+            } => outbox::retry(*context, database(*context), aggregate_id, cli.json).await,
+            OutboxCommand::Skip {
+                context,
+                aggregate_id,
+                reason,
+                actor,
+            } => {
+                outbox::skip(
+                    *context,
+                    database(*context),
+                    aggregate_id,
+                    actor.as_deref(),
+                    reason,
+                    cli.json,
+                )
+                .await
+            }
+        },
         Command::Census { context } => census::census(database, *context, cli.json).await,
         Command::Replay {
             context,

@@ -521,3 +521,138 @@ async fn census_counts_stored_events_per_type_and_version() {
         "{table}"
     );
 }
+
+#[tokio::test]
+async fn outbox_rows_set_aside_are_listed_then_retried_or_skipped_with_who_and_why() {
+    let stores = Stores::new().await;
+    let user = stores.user_with_every_event().await;
+    let pool = stores.users.pool();
+    // The relay's doing after max_attempts refusals, here by hand: the third row of seven.
+    let set_aside = "UPDATE outbox SET attempts = 5, last_error = 'Message production error: \
+        MessageSizeTooLarge', set_aside_at = now() WHERE id = (SELECT id FROM outbox \
+        WHERE message_key = $1 ORDER BY id OFFSET 2 LIMIT 1) RETURNING event_id";
+    let set = || async {
+        sqlx::query_scalar::<_, Uuid>(set_aside)
+            .bind(user.to_string())
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let event = set().await;
+
+    let status = common::json(&stores.run(&["outbox", "status", "--json"]).await);
+    assert_eq!(status[0]["context"], "users");
+    assert_eq!(
+        (
+            status[0]["unpublished"].as_i64(),
+            status[0]["set_aside"].as_i64()
+        ),
+        (Some(7), Some(1))
+    );
+    assert_eq!(status[1]["set_aside"], 0, "{status}");
+    let listed = common::json(&stores.run(&["outbox", "set-aside", "--json"]).await);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["context"], "users");
+    assert_eq!(listed[0]["message_key"], user.to_string());
+    assert_eq!(listed[0]["event_id"], event.to_string());
+    assert_eq!(
+        (
+            listed[0]["attempts"].as_i64(),
+            listed[0]["held_back"].as_i64()
+        ),
+        (Some(5), Some(4))
+    );
+    let table = stdout(&stores.run(&["outbox", "set-aside", "users"]).await);
+    assert!(
+        table.lines().next().unwrap().contains("HELD BACK"),
+        "{table}"
+    );
+    assert!(table.contains("MessageSizeTooLarge"), "{table}");
+    assert!(
+        stdout(&stores.run(&["outbox", "set-aside", "orders"]).await)
+            .lines()
+            .count()
+            <= 1
+    );
+
+    // Bad input: one line and its exit code, nothing changed.
+    let user_id = user.to_string();
+    let (code, stderr) = common::failure(
+        &stores
+            .run(&["outbox", "skip", "users", &user_id, "--reason", "  "])
+            .await,
+    );
+    assert_eq!(code, 2, "{stderr}");
+    let unknown = Uuid::now_v7().to_string();
+    let (code, stderr) =
+        common::failure(&stores.run(&["outbox", "retry", "users", &unknown]).await);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains(&unknown), "{stderr}");
+    let (code, _) = common::failure(&stores.run(&["outbox", "retry", "orders", &user_id]).await);
+    assert_eq!(code, 3, "an aggregate of the other context");
+    let listed = common::json(&stores.run(&["outbox", "set-aside", "--json"]).await);
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(1),
+        "nothing changed: {listed}"
+    );
+
+    // Retry: back in line with its refusals forgotten.
+    let retried = common::json(
+        &stores
+            .run(&["outbox", "retry", "users", &user_id, "--json"])
+            .await,
+    );
+    assert_eq!(retried["event_id"], event.to_string());
+    let (attempts, aside): (i32, Option<chrono::DateTime<chrono::Utc>>) =
+        sqlx::query_as("SELECT attempts, set_aside_at FROM outbox WHERE event_id = $1")
+            .bind(event)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((attempts, aside), (0, None));
+
+    // Skip: gone from the outbox, recorded with who and why; the later rows stay.
+    set().await;
+    let said = stdout(
+        &stores
+            .run(&[
+                "outbox",
+                "skip",
+                "users",
+                &user_id,
+                "--reason",
+                "larger than any topic takes",
+                "--actor",
+                "ops",
+            ])
+            .await,
+    );
+    assert!(
+        said.contains("skipped") && said.contains(&event.to_string()),
+        "{said}"
+    );
+    let (actor, reason, error): (String, String, Option<String>) =
+        sqlx::query_as("SELECT actor, reason, last_error FROM outbox_skipped WHERE event_id = $1")
+            .bind(event)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (actor.as_str(), reason.as_str()),
+        ("ops", "larger than any topic takes")
+    );
+    assert!(error.unwrap().contains("MessageSizeTooLarge"));
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE message_key = $1")
+        .bind(&user_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 6);
+    let (code, _) = common::failure(
+        &stores
+            .run(&["outbox", "skip", "users", &user_id, "--reason", "again"])
+            .await,
+    );
+    assert_eq!(code, 3, "nothing is set aside any more");
+}

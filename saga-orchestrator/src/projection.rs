@@ -72,7 +72,33 @@ CREATE TABLE IF NOT EXISTS saga_interventions (
     to_state   text        NOT NULL
 );
 CREATE INDEX IF NOT EXISTS saga_interventions_saga_idx ON saga_interventions (saga_id, at);
+-- Retention finds finished place-order sagas by age (crate::projection::retention).
+CREATE INDEX IF NOT EXISTS sagas_finished_idx ON sagas (finished_at) WHERE finished_at IS NOT NULL;
 ";
+
+/// Purges the sagas of orders whose story is over, all of an order's sagas together with their
+/// steps and interventions, once each finished more than `keep` ago. An order's story is over
+/// when none of its sagas runs or is FAILED (those wait for an operator) and the order can no
+/// longer be cancelled: it was rejected, timed out or cancelled (a cancel-order saga exists).
+/// An approved order's place-order saga stays, since its cancellation needs the reserved
+/// amount. A batch deletes the sagas of at most `$2` orders.
+pub fn retention(keep: std::time::Duration) -> service_kit::retention::Purge {
+    let statement = "WITH orders AS ( \
+            SELECT p.order_id FROM sagas p \
+            WHERE p.kind = 'place-order' AND p.finished_at < now() - make_interval(secs => $1) \
+              AND (p.state IN ('REJECTED', 'TIMED_OUT', 'CANCELLED') OR EXISTS ( \
+                  SELECT 1 FROM sagas c WHERE c.order_id = p.order_id AND c.kind = 'cancel-order')) \
+              AND NOT EXISTS (SELECT 1 FROM sagas o WHERE o.order_id = p.order_id \
+                  AND (o.finished_at IS NULL OR o.state = 'FAILED' \
+                       OR o.finished_at >= now() - make_interval(secs => $1))) \
+            ORDER BY p.finished_at LIMIT $2 FOR UPDATE SKIP LOCKED), \
+        doomed AS (SELECT id FROM sagas WHERE order_id IN (SELECT order_id FROM orders)), \
+        steps AS (DELETE FROM saga_steps WHERE saga_id IN (SELECT id FROM doomed)), \
+        interventions AS ( \
+            DELETE FROM saga_interventions WHERE saga_id IN (SELECT id FROM doomed)) \
+        DELETE FROM sagas WHERE id IN (SELECT id FROM doomed)";
+    service_kit::retention::Purge::statement("sagas", statement.into(), keep)
+}
 
 /// The saga log, with the deadline new place-order sagas get.
 pub struct SagaLog {

@@ -3,6 +3,7 @@
 use query_kit::{ProjectorSettings, ReadSettings};
 use serde::Deserialize;
 use service_kit::auth::AuthSettings;
+use service_kit::retention::RetentionSettings;
 use service_kit::settings::{DatabaseSettings, HttpSettings, KafkaSettings};
 
 use crate::driver::SagaSettings;
@@ -43,6 +44,10 @@ pub struct Settings {
     /// orders-command: approvals and rejections.
     #[setting(section)]
     pub orders: DownstreamSettings,
+    /// Purging finished sagas and skipped parked events (sagas_hours, parked_events_hours;
+    /// idempotency_keys_hours is the command services').
+    #[setting(section)]
+    pub retention: RetentionSettings,
 }
 
 impl Default for Settings {
@@ -70,6 +75,7 @@ impl Default for Settings {
             saga: SagaSettings::default(),
             users: DownstreamSettings::new("http://127.0.0.1:5001"),
             orders: DownstreamSettings::new("http://127.0.0.1:5002"),
+            retention: RetentionSettings::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Wiring: builds the service from its settings.
 
 use query_kit::{QueryService, ReadSide, ReadSideSettings};
+use service_kit::retention;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
@@ -65,6 +66,13 @@ impl Application {
         )
         .await?
         .without_rebuild();
+        saga_log.retain(
+            &settings.retention,
+            vec![crate::projection::retention(retention::hours(
+                settings.retention.sagas_hours,
+            ))],
+            &cancel,
+        );
         let driver = Driver::new(saga_log.pool().clone(), steps, settings.saga.clone())?;
         saga_log.spawn("saga driver", driver.run(cancel.child_token()));
         let service = saga_log

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use service_kit::Problem;
 use service_kit::auth::AuthSettings;
 use service_kit::http::Service;
+use service_kit::retention::{self, RetentionSettings};
 use service_kit::settings::{DatabaseSettings, HttpSettings, KafkaSettings};
 use settings_doc::SettingsDoc;
 use tokio_util::sync::CancellationToken;
@@ -70,6 +71,10 @@ pub struct CommandSettings<C> {
     pub relay: RelaySettings,
     /// Topic the events are published to.
     pub topic: String,
+    /// Purging idempotency keys (idempotency_keys_hours; the other keep times are other
+    /// services').
+    #[setting(section)]
+    pub retention: RetentionSettings,
     #[serde(skip)]
     context: PhantomData<fn() -> C>,
 }
@@ -89,6 +94,7 @@ impl<C: CommandContext> Default for CommandSettings<C> {
             kafka: KafkaSettings::default(),
             relay: RelaySettings::default(),
             topic: C::TOPIC.into(),
+            retention: RetentionSettings::default(),
             context: PhantomData,
         }
     }
@@ -137,7 +143,7 @@ impl<C: CommandContext> CommandApp<C> {
         settings: CommandSettings<C>,
         cancel: CancellationToken,
     ) -> anyhow::Result<Service> {
-        let write = WriteSide::start(
+        let mut write = WriteSide::start(
             &settings.database,
             &settings.kafka,
             &settings.relay,
@@ -145,6 +151,14 @@ impl<C: CommandContext> CommandApp<C> {
             &cancel,
         )
         .await?;
+        write.background.extend(retention::spawn(
+            write.pool.clone(),
+            vec![crate::idempotency_keys_purge(retention::hours(
+                settings.retention.idempotency_keys_hours,
+            ))],
+            &settings.retention,
+            cancel.child_token(),
+        ));
         let state = web::Data::new(CommandState::<C> {
             bus: CommandBus::new(write.pool.clone(), C::contract(&settings.topic), ()),
             pool: write.pool.clone(),

@@ -46,6 +46,16 @@ pub async fn migrate(database: &DatabaseSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Purges idempotency keys recorded more than `keep` ago: a request repeating one is then
+/// executed again, so `keep` must outlast any client's retries.
+pub fn idempotency_keys_purge(keep: Duration) -> service_kit::retention::Purge {
+    service_kit::retention::Purge::rows(
+        "idempotency_keys",
+        "recorded_at < now() - make_interval(secs => $1)",
+        keep,
+    )
+}
+
 async fn migrate_pool(pool: &PgPool) -> anyhow::Result<()> {
     event_store::MIGRATOR
         .run(pool)

@@ -17,6 +17,10 @@ pub struct RelaySettings {
     /// Outbox partitions relayed at once (a database connection each; 4 drains a backlog about
     /// a third faster than 1).
     pub concurrency: usize,
+    /// Times the broker may refuse a row (too large, invalid) before it is set aside with the
+    /// later rows of its aggregate, so other aggregates keep flowing; `esctl outbox` lists,
+    /// retries and skips set-aside rows.
+    pub max_attempts: i32,
     /// Fault injection for crash tests (`pause-after-ack`); never set in production.
     pub failpoint: Option<String>,
 }
@@ -28,6 +32,7 @@ impl Default for RelaySettings {
             batch_size: 500,
             sweep_interval_ms: 5_000,
             concurrency: 1,
+            max_attempts: 5,
             failpoint: None,
         }
     }
@@ -40,6 +45,7 @@ impl RelaySettings {
             batch_size: self.batch_size.max(1),
             sweep_interval: Duration::from_millis(self.sweep_interval_ms.max(10)),
             concurrency: self.concurrency.clamp(1, 16),
+            max_attempts: self.max_attempts.max(1),
             failpoint: self.failpoint.as_deref().map(str::parse).transpose()?,
             ..outbox_relay::RelayConfig::default()
         })

@@ -5,6 +5,7 @@ use std::time::Duration;
 pub(crate) fn started() {
     tracing::info!("outbox relay started");
     metrics::counter!("outbox_relay_published_total").increment(0);
+    metrics::counter!("outbox_relay_set_aside_total").increment(0);
 }
 
 pub(crate) fn stopped() {
@@ -23,9 +24,25 @@ pub(crate) fn published(partition: i16, rows: usize, oldest_age_seconds: f64, to
     metrics::histogram!("outbox_relay_lag_seconds").record(oldest_age_seconds.max(0.0));
 }
 
-pub(crate) fn backlog(rows: i64, oldest_age_seconds: f64) {
+pub(crate) fn backlog(rows: i64, oldest_age_seconds: f64, set_aside: i64) {
     metrics::gauge!("outbox_backlog_rows").set(rows as f64);
     metrics::gauge!("outbox_oldest_row_age_seconds").set(oldest_age_seconds.max(0.0));
+    metrics::gauge!("outbox_set_aside_rows").set(set_aside as f64);
+}
+
+pub(crate) fn set_aside(partition: i16, row: &crate::status::SetAside) {
+    tracing::error!(
+        partition,
+        outbox_id = row.id,
+        topic = %row.topic,
+        aggregate_id = %row.message_key,
+        event_id = %row.event_id,
+        attempts = row.attempts,
+        error = row.last_error.as_deref().unwrap_or_default(),
+        "the broker keeps refusing an outbox row: set aside with the later rows of its aggregate \
+         (esctl outbox set-aside; retry or skip)"
+    );
+    metrics::counter!("outbox_relay_set_aside_total").increment(1);
 }
 
 pub(crate) fn pass_failed(partition: i16, error: &crate::RelayError) {

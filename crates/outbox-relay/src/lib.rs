@@ -42,6 +42,9 @@ pub struct RelayConfig {
     /// the broker's acknowledgements overlaps another's database work. 4 drains a backlog
     /// about a third faster than 1 (docs/benchmarks.md), for three more connections.
     pub concurrency: usize,
+    /// Times the broker may refuse a row (too large, invalid) before the row is set aside with
+    /// the later rows of its aggregate, so the other aggregates flow (see [`status`]).
+    pub max_attempts: i32,
     /// A fault to inject, for crash tests. Never set in production.
     pub failpoint: Option<Failpoint>,
 }
@@ -53,6 +56,7 @@ impl Default for RelayConfig {
             sweep_interval: Duration::from_secs(5),
             max_backoff: Duration::from_secs(5),
             concurrency: 1,
+            max_attempts: 5,
             failpoint: None,
         }
     }
@@ -275,7 +279,12 @@ impl Relay {
         partition: i16,
         cancel: &CancellationToken,
     ) -> Result<Pass, RelayError> {
+        // After a refusal of a batch, the first row not acknowledged is sent alone: a broker
+        // refuses a whole record batch for one bad record in it, and only the bad one may be
+        // counted and set aside.
+        let mut alone = false;
         loop {
+            let limit = if alone { 1 } else { self.config.batch_size };
             let mut tx = self.pool.begin().await?;
             let leased: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
                 .bind(LEASE_NAMESPACE)
@@ -285,13 +294,18 @@ impl Relay {
             if !leased {
                 return Ok(Pass::LeaseHeld);
             }
+            // A set-aside row holds back the later rows of its aggregate, never the others.
             let rows = sqlx::query(
                 "SELECT id, topic, message_key, payload, headers, \
                  extract(epoch from now() - created_at)::float8 AS age_seconds \
-                 FROM outbox WHERE partition_key = $1 ORDER BY id LIMIT $2",
+                 FROM outbox o WHERE partition_key = $1 AND set_aside_at IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM outbox s WHERE s.partition_key = $1 \
+                     AND s.set_aside_at IS NOT NULL AND s.topic = o.topic \
+                     AND s.message_key = o.message_key) \
+                 ORDER BY id LIMIT $2",
             )
             .bind(partition)
-            .bind(self.config.batch_size)
+            .bind(limit)
             .fetch_all(&mut *tx)
             .await?;
             if rows.is_empty() {
@@ -312,21 +326,71 @@ impl Relay {
                 .bind(&ids)
                 .execute(&mut *tx)
                 .await?;
+            // A refusal counts against a row sent alone; in a batch, it sends the first row not
+            // acknowledged alone next.
+            let refusal = failure.as_ref().filter(|error| is_refusal(error));
+            let refused = match (refusal, rows.get(acked)) {
+                (Some(error), Some(row)) if rows.len() == acked + 1 => {
+                    Some(self.count_refusal(&mut tx, row, error).await?)
+                }
+                _ => None,
+            };
             tx.commit().await?;
             if acked > 0 {
                 let oldest: f64 = rows[0].try_get("age_seconds")?;
                 internal_events::published(partition, acked, oldest, started.elapsed());
             }
+            let counted = refused.is_some();
+            if let Some(set_aside) = refused.flatten() {
+                internal_events::set_aside(partition, &set_aside);
+                // Its aggregate waits; the rest of the partition goes on at once.
+                alone = false;
+                continue;
+            }
+            if refusal.is_some() && !counted {
+                alone = true;
+                continue;
+            }
             if let Some(error) = failure {
                 return Err(error.into());
             }
-            if rows.len() < self.config.batch_size as usize {
+            if alone {
+                alone = false;
+                continue;
+            }
+            if rows.len() < limit as usize {
                 return Ok(Pass::Drained);
             }
             if cancel.is_cancelled() {
                 return Ok(Pass::Interrupted);
             }
         }
+    }
+
+    /// Counts a refusal against `row`; sets it aside (answering what it was) once it has been
+    /// refused `max_attempts` times.
+    async fn count_refusal(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        row: &sqlx::postgres::PgRow,
+        error: &rdkafka::error::KafkaError,
+    ) -> Result<Option<status::SetAside>, RelayError> {
+        let id: i64 = row.try_get("id")?;
+        let set_aside: Option<status::SetAside> = sqlx::query_as(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, \
+                 set_aside_at = CASE WHEN attempts + 1 >= $3 THEN now() END \
+             WHERE id = $1 \
+             RETURNING id, topic, message_key, event_id, attempts, last_error, set_aside_at, \
+                 0::bigint AS held_back \
+             ",
+        )
+        .bind(id)
+        .bind(error.to_string())
+        .bind(self.config.max_attempts.max(1))
+        .fetch_optional(&mut *tx)
+        .await?
+        .filter(|row: &status::SetAside| row.set_aside_at.is_some());
+        Ok(set_aside)
     }
 
     /// Sends every row and waits for the broker. Returns how many leading rows were
@@ -422,6 +486,25 @@ impl Relay {
     }
 }
 
+/// Whether the broker (or the client, before sending) refused this record for what it is,
+/// so sending it again cannot succeed until something changes: too large, invalid, against
+/// a policy. Outages, timeouts and errors of the whole topic (unknown, not authorized) are not:
+/// they are retried, and the backlog's age alerts.
+fn is_refusal(error: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode as Code};
+    matches!(
+        error,
+        KafkaError::MessageProduction(
+            Code::MessageSizeTooLarge
+                | Code::InvalidMessageSize
+                | Code::InvalidMessage
+                | Code::InvalidRecord
+                | Code::PolicyViolation
+                | Code::BadMessage
+        )
+    )
+}
+
 /// Measures the outbox every `every` until `cancel`: on its own task, so the gauges stay
 /// current while a pass waits on a slow or unreachable broker (when the alerts need them).
 async fn measure_backlog_every(pool: PgPool, every: Duration, cancel: CancellationToken) {
@@ -440,6 +523,7 @@ async fn measure_backlog(pool: &PgPool) {
         internal_events::backlog(
             backlog.unpublished,
             backlog.oldest_age_seconds.unwrap_or(0.0),
+            backlog.set_aside,
         );
     }
 }

@@ -1,8 +1,9 @@
 //! The relay's own mechanics with the test counter (test_support::fixture), whatever the
 //! bounded context: it wakes on commit, gives an untraced row a trace, drains a 10k backlog in
 //! order, rides out a broker killed under it or down at its start, keeps its backlog gauges
-//! current while the broker is silent, and keeps invariant 3 with two relays at once and across
-//! a kill -9 after the broker's ack.
+//! current while the broker is silent, keeps invariant 3 with two relays at once and across
+//! a kill -9 after the broker's ack, and sets aside a row the broker keeps refusing with only
+//! its own aggregate held back, for an operator to retry or skip.
 
 use std::time::Duration;
 
@@ -277,4 +278,146 @@ async fn relay_at_the_pause_after_ack_failpoint() {
         .run(CancellationToken::new())
         .await
         .expect("the relay runs until it is killed");
+}
+
+/// Makes the `sequence`th outbox row of `counter` larger than a topic taking 2 kB accepts (it
+/// stays an envelope: the actor grows).
+async fn swell(store: &CounterStore, counter: uuid::Uuid, sequence: usize) {
+    use contracts::Message as _;
+    let (id, payload): (i64, Vec<u8>) = sqlx::query_as(
+        "SELECT id, payload FROM outbox WHERE message_key = $1 ORDER BY id OFFSET $2 LIMIT 1",
+    )
+    .bind(counter.to_string())
+    .bind(sequence as i64 - 1)
+    .fetch_one(&store.pool)
+    .await
+    .unwrap();
+    let mut envelope = contracts::decode_envelope(&payload).unwrap();
+    envelope.actor = "x".repeat(4_096);
+    sqlx::query("UPDATE outbox SET payload = $2 WHERE id = $1")
+        .bind(id)
+        .bind(envelope.encode_to_vec())
+        .execute(&store.pool)
+        .await
+        .unwrap();
+}
+
+/// The sequences of `counter` on the topic, in topic order, as a consumer applies them: a
+/// repeat of a sequence already seen is dropped (rows delivered in a batch the broker partly
+/// refused are sent again, ADR 0002).
+fn sequences(records: &[test_support::Record], counter: uuid::Uuid) -> Vec<u64> {
+    let mut applied: Vec<u64> = Vec::new();
+    for record in records.iter().filter(|r| r.key == counter.to_string()) {
+        if applied
+            .last()
+            .is_none_or(|last| record.envelope.sequence > *last)
+        {
+            applied.push(record.envelope.sequence);
+        }
+    }
+    applied
+}
+
+#[tokio::test]
+async fn a_row_the_broker_keeps_refusing_holds_back_only_its_aggregate_and_is_retried_or_skipped() {
+    use outbox_relay::status;
+    let store = CounterStore::new().await;
+    test_support::set_topic_config(&store.topic, "max.message.bytes", "2048").await;
+    let (retried, skipped) = (store.counter(2).await, store.counter(2).await);
+    let flowing = [store.counter(2).await, store.counter(2).await];
+    swell(&store, retried, 2).await;
+    swell(&store, skipped, 2).await;
+    let config = RelayConfig {
+        max_attempts: 3,
+        max_backoff: Duration::from_millis(200),
+        ..RelayConfig::default()
+    };
+    let relay = Running::start(&store.pool, producer(), config);
+
+    // Both swollen rows are set aside after three refusals, each with the row behind it.
+    let aside = test_support::eventually(Duration::from_secs(60), "two rows set aside", || async {
+        let rows = status::set_aside(&store.pool).await.ok()?;
+        (rows.len() == 2).then_some(rows)
+    })
+    .await;
+    for row in &aside {
+        assert_eq!((row.attempts, row.held_back), (3, 1), "{row:?}");
+        assert!(
+            row.last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("too large"),
+            "{row:?}"
+        );
+    }
+    let backlog = status::backlog(&store.pool).await.unwrap();
+    assert_eq!((backlog.unpublished, backlog.set_aside), (4, 2));
+    assert_eq!(
+        backlog.oldest_age_seconds, None,
+        "nothing waits for a relay"
+    );
+    // Everything else flowed: the other counters whole, the stuck ones up to their stuck row.
+    let records = test_support::read_topic_until(&store.topic, Duration::from_secs(30), |r| {
+        flowing
+            .iter()
+            .all(|counter| sequences(r, *counter).len() == 3)
+            && [retried, skipped]
+                .iter()
+                .all(|counter| !sequences(r, *counter).is_empty())
+    })
+    .await;
+    let seen: Vec<(String, u64)> = records
+        .iter()
+        .map(|r| (r.key.chars().skip(24).collect(), r.envelope.sequence))
+        .collect();
+    for counter in flowing {
+        assert_eq!(sequences(&records, counter), [1, 2, 3], "{seen:?}");
+    }
+    assert_eq!(sequences(&records, retried), [1], "{retried} {seen:?}");
+    assert_eq!(sequences(&records, skipped), [1], "{skipped} {seen:?}");
+
+    // Skipped: recorded with who and why, and the aggregate's later row flows (a gap at 2).
+    let gone = status::skip(
+        &store.pool,
+        &skipped.to_string(),
+        "ops",
+        "too large ever to publish",
+    )
+    .await
+    .unwrap()
+    .expect("a set-aside row to skip");
+    let (actor, reason): (String, String) =
+        sqlx::query_as("SELECT actor, reason FROM outbox_skipped WHERE event_id = $1")
+            .bind(gone.event_id)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (actor.as_str(), reason.as_str()),
+        ("ops", "too large ever to publish")
+    );
+
+    // Retried once the topic takes it: published in order.
+    test_support::set_topic_config(&store.topic, "max.message.bytes", "1048588").await;
+    assert!(
+        status::retry(&store.pool, &retried.to_string())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    drained(&store.pool, Duration::from_secs(60)).await;
+    let records = test_support::read_topic_until(&store.topic, Duration::from_secs(30), |r| {
+        sequences(r, retried).len() == 3 && sequences(r, skipped).len() == 2
+    })
+    .await;
+    assert_eq!(sequences(&records, retried), [1, 2, 3]);
+    assert_eq!(sequences(&records, skipped), [1, 3]);
+    assert!(status::set_aside(&store.pool).await.unwrap().is_empty());
+    assert!(
+        status::retry(&store.pool, &retried.to_string())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    relay.stop().await;
 }

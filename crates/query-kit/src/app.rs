@@ -8,6 +8,7 @@ use actix_web::web;
 use projector::Projection;
 use serde::Deserialize;
 use service_kit::auth::AuthSettings;
+use service_kit::retention::RetentionSettings;
 use service_kit::settings::{DatabaseSettings, HttpSettings, KafkaSettings};
 use settings_doc::SettingsDoc;
 use tokio_util::sync::CancellationToken;
@@ -75,6 +76,10 @@ pub struct QuerySettings<C> {
     /// Limits of the query endpoints.
     #[setting(section)]
     pub reads: ReadSettings,
+    /// Purging skipped parked events (parked_events_hours; the other keep times are other
+    /// services').
+    #[setting(section)]
+    pub retention: RetentionSettings,
     #[serde(skip)]
     context: PhantomData<fn() -> C>,
 }
@@ -101,6 +106,7 @@ impl<C: QueryContext> Default for QuerySettings<C> {
             topic: C::TOPIC.into(),
             projector: ProjectorSettings::for_group(C::GROUP),
             reads: ReadSettings::default(),
+            retention: RetentionSettings::default(),
             context: PhantomData,
         }
     }
@@ -144,7 +150,7 @@ impl<C: QueryContext> QueryApp<C> {
         settings: QuerySettings<C>,
         cancel: CancellationToken,
     ) -> anyhow::Result<QueryService> {
-        let read_side = ReadSide::start(
+        let mut read_side = ReadSide::start(
             ReadSideSettings {
                 database: &settings.database,
                 event_store: &settings.event_store,
@@ -158,6 +164,7 @@ impl<C: QueryContext> QueryApp<C> {
             &cancel,
         )
         .await?;
+        read_side.retain(&settings.retention, Vec::new(), &cancel);
         let service = read_side
             .serve(
                 &settings.http,

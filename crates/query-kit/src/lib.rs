@@ -22,6 +22,7 @@ use anyhow::Context;
 use projector::{AppliedWatch, Projection, Projector, ProjectorStats};
 use service_kit::health::Readiness;
 use service_kit::http::{Background, Service};
+use service_kit::retention::{self, Purge, RetentionSettings};
 use service_kit::settings::{DatabaseSettings, KafkaSettings};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -68,6 +69,16 @@ async fn read_model<P: Projection>(
         .await
         .with_context(|| format!("creating the read model {schema}"))?;
     Ok(pool)
+}
+
+/// Purges the parked events of the pool's projection that were skipped more than `keep` ago;
+/// parked ones wait for an operator and stay.
+pub fn parked_events_purge(keep: std::time::Duration) -> Purge {
+    Purge::rows(
+        "parked_events",
+        "status = 'skipped' AND resolved_at < now() - make_interval(secs => $1)",
+        keep,
+    )
 }
 
 /// A query service's read model with its projector running beside it.
@@ -154,6 +165,27 @@ impl ReadSide {
             name,
             task: tokio::spawn(task),
         });
+    }
+
+    /// Purges the read model's skipped parked events, and `more`, once past their keep times
+    /// (`service_kit::retention`), until the service stops.
+    pub fn retain(
+        &mut self,
+        settings: &RetentionSettings,
+        more: Vec<Purge>,
+        cancel: &CancellationToken,
+    ) {
+        let mut purges = vec![parked_events_purge(retention::hours(
+            settings.parked_events_hours,
+        ))];
+        purges.extend(more);
+        let pool = self.reads.pool.clone();
+        self.background.extend(retention::spawn(
+            pool,
+            purges,
+            settings,
+            cancel.child_token(),
+        ));
     }
 
     /// The read model's pool.

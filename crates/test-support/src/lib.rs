@@ -80,6 +80,37 @@ pub async fn fresh_topic(prefix: &str, partitions: i32) -> String {
     fresh_topic_on(&kafka, prefix, partitions).await
 }
 
+/// Sets `name` = `value` on `topic` (replacing its other overrides) and waits until the
+/// broker reports it, e.g. a `max.message.bytes` small enough to refuse a record.
+pub async fn set_topic_config(topic: &str, name: &str, value: &str) {
+    use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
+    let kafka = kafka_client::KafkaSettings::plaintext(kafka_brokers());
+    let admin = service_kit::kafka::admin(&kafka).expect("admin client");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let change = AlterConfig::new(ResourceSpecifier::Topic(topic)).set(name, value);
+    for result in admin
+        .alter_configs([&change], &options)
+        .await
+        .expect("alter configs")
+    {
+        result.expect("topic config altered");
+    }
+    eventually(
+        Duration::from_secs(30),
+        &format!("{topic} to have {name}={value}"),
+        || async {
+            let described = admin
+                .describe_configs([&ResourceSpecifier::Topic(topic)], &options)
+                .await
+                .ok()?;
+            let resource = described.into_iter().next()?.ok()?;
+            let entry = resource.get(name)?;
+            (entry.value.as_deref() == Some(value)).then_some(())
+        },
+    )
+    .await;
+}
+
 /// `fresh_topic` on the cluster of `kafka`.
 pub async fn fresh_topic_on(
     kafka: &kafka_client::KafkaSettings,
