@@ -633,7 +633,9 @@ pub async fn b3_rebuild(target: &Target, sizes: &Sizes) -> anyhow::Result<Sectio
         let store = Scratch::event_store(&target.server, "rebuild_es").await?;
         store_user_events(&store.pool, events, 10, |_| {}).await?;
         let read = Scratch::create(&target.server, "rebuild_read").await?;
-        let projection = users_query::projection::UsersView;
+        let projection = users_query::projection::UsersView {
+            keys: store.pool.clone(),
+        };
         query_kit::migrate(&read.settings, &projection).await?;
         let options = read
             .settings

@@ -21,11 +21,18 @@ impl Context {
         }
     }
 
-    /// The steps that bring the context's stored events to their current schema versions.
-    pub fn upcasters(self) -> &'static [event_store::Upcaster] {
+    /// How the context's stored events are read: upcast to the current schema versions, the
+    /// personal fields opened with their subjects' keys (or read as erased).
+    pub fn reading(self) -> event_store::Reading {
         match self {
-            Self::Users => users_domain::UPCASTERS,
-            Self::Orders => orders_domain::UPCASTERS,
+            Self::Users => event_store::Reading {
+                upcasters: users_domain::UPCASTERS,
+                personal: &users_domain::PERSONAL_DATA,
+            },
+            Self::Orders => event_store::Reading {
+                upcasters: orders_domain::UPCASTERS,
+                personal: &event_store::PersonalData::NONE,
+            },
         }
     }
 

@@ -51,7 +51,7 @@ async fn stream(
     context: Context,
     id: &str,
 ) -> anyhow::Result<Vec<event_store::RecordedEvent>> {
-    let events = event_store::read_stream(pool, context.upcasters(), context.aggregate_type(), id)
+    let events = event_store::read_stream(pool, context.reading(), context.aggregate_type(), id)
         .await
         .context("reading the stream")?;
     if events.is_empty() {

@@ -144,6 +144,16 @@ fn samples() -> Vec<(&'static str, EventEnvelope)> {
             ),
         ),
         (
+            "UserErased.v1.bin",
+            user(
+                "UserErased",
+                8,
+                U::Erased(users::UserErased {
+                    reason: "data subject's request 2026-12-04".into(),
+                }),
+            ),
+        ),
+        (
             "OrderPlaced.v1.bin",
             order(
                 "OrderPlaced",
@@ -260,7 +270,7 @@ fn every_event_type_of_the_contexts_has_a_golden_sample() {
             message.rsplit('.').next().expect("a short name").to_owned()
         })
         .collect();
-    assert_eq!(event_types.len(), 11, "{event_types:?}");
+    assert_eq!(event_types.len(), 12, "{event_types:?}");
     let sampled: Vec<&str> = samples().iter().map(|(file, _)| *file).collect();
     for event_type in event_types {
         let current = upcast::current_version(upcast::ENVELOPE_STEPS, &event_type);

@@ -14,7 +14,7 @@ pub fn refused(error: CommandError<UserError>) -> Problem {
             "email-taken",
             "The email is already in use",
         )
-        .with_detail(format!("{} belongs to another user", taken.value)),
+        .with_detail("the email belongs to another user"),
         other => command_kit::problem::command_problem(other, "user", rejected),
     }
 }
@@ -34,6 +34,11 @@ fn rejected(error: UserError) -> Problem {
             StatusCode::CONFLICT,
             "user-deactivated",
             "The user is deactivated",
+        ),
+        UserError::Erased => Problem::new(
+            StatusCode::GONE,
+            "user-erased",
+            "The user's personal data was erased",
         ),
         UserError::LimitBelowReserved { .. } => {
             let mut problem = Problem::validation(vec![FieldError::new(

@@ -21,11 +21,16 @@ async fn every_event_reaches_the_topic_as_a_protobuf_envelope_in_per_aggregate_o
             panic!("a User payload in {record:?}");
         };
         match (record.envelope.sequence, &user.event) {
+            // Personal data travels sealed (ADR 0018).
             (1, Some(Event::Registered(registered))) => {
                 assert_eq!(registered.user_id, record.key);
                 assert_eq!(record.envelope.event_type, "UserRegistered");
+                assert!(privacy::is_sealed(&registered.email), "{registered:?}");
+                assert!(privacy::is_sealed(&registered.name), "{registered:?}");
             }
-            (n, Some(Event::Renamed(renamed))) => assert_eq!(renamed.name, format!("Name {n}")),
+            (_, Some(Event::Renamed(renamed))) => {
+                assert!(privacy::is_sealed(&renamed.name), "{renamed:?}");
+            }
             other => panic!("unexpected event {other:?}"),
         }
     }

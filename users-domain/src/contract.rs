@@ -3,7 +3,7 @@
 use contracts::events::v1::event_envelope::Payload;
 use contracts::users::v1 as wire;
 use cqrs_es::persist::SerializedEvent;
-use domain_kit::{ClaimChange, EventContract, Upcaster};
+use domain_kit::{ClaimChange, EventContract, PersonalData, Upcaster};
 
 use crate::user::USER_SNAPSHOT_SHAPE;
 use crate::{USER_EMAIL_SCOPE, UserEvent};
@@ -25,6 +25,18 @@ impl UsersContract {
 /// The steps that bring a stored User event's JSON payload from an older schema version to
 /// the current one (see `orders_domain::UPCASTERS` for one). Every User event is at version 1.
 pub const UPCASTERS: &[Upcaster] = &[];
+
+/// The User's personal data: sealed with the user's key wherever it is stored or published,
+/// destroyed with the key by `UserErased` (ADR 0018).
+pub const PERSONAL_DATA: PersonalData = PersonalData {
+    events: &[
+        ("UserRegistered", &["email", "name"]),
+        ("UserEmailChanged", &["old_email", "new_email"]),
+        ("UserRenamed", &["name"]),
+    ],
+    snapshot: &["email", "name"],
+    erasure: Some("UserErased"),
+};
 
 fn decode(event: &SerializedEvent) -> Result<UserEvent, String> {
     serde_json::from_value(event.payload.clone())
@@ -72,6 +84,7 @@ pub fn to_wire(event: UserEvent) -> wire::UserEvent {
             order_id: order_id.to_string(),
             amount_cents,
         }),
+        UserEvent::Erased { reason } => Event::Erased(wire::UserErased { reason }),
     };
     wire::UserEvent { event: Some(event) }
 }
@@ -83,6 +96,10 @@ impl EventContract for UsersContract {
 
     fn snapshot_shape(&self) -> i32 {
         USER_SNAPSHOT_SHAPE
+    }
+
+    fn personal_data(&self) -> &'static PersonalData {
+        &PERSONAL_DATA
     }
 
     fn topic(&self) -> &str {

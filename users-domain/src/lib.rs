@@ -13,4 +13,4 @@ pub use user::{
 };
 pub use values::{CreditCents, Email, UserName};
 
-pub use contract::{UPCASTERS, UsersContract, to_wire};
+pub use contract::{PERSONAL_DATA, UPCASTERS, UsersContract, to_wire};

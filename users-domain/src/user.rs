@@ -44,6 +44,11 @@ pub enum UserCommand {
     ReleaseCredit {
         order_id: Uuid,
     },
+    /// Erases the user's personal data (their key is destroyed with the event). Only credit
+    /// already held can still be released afterwards; repeating it has no second effect.
+    Erase {
+        reason: Reason,
+    },
 }
 
 /// What happened to a user. Stored as JSON tagged with `type`; published as protobuf.
@@ -72,6 +77,8 @@ pub enum UserEvent {
     CreditReserved { order_id: Uuid, amount_cents: i64 },
     #[serde(rename = "UserCreditReleased")]
     CreditReleased { order_id: Uuid, amount_cents: i64 },
+    #[serde(rename = "UserErased")]
+    Erased { reason: String },
 }
 
 impl DomainEvent for UserEvent {
@@ -84,6 +91,7 @@ impl DomainEvent for UserEvent {
             Self::Deactivated { .. } => "UserDeactivated",
             Self::CreditReserved { .. } => "UserCreditReserved",
             Self::CreditReleased { .. } => "UserCreditReleased",
+            Self::Erased { .. } => "UserErased",
         }
         .to_owned()
     }
@@ -102,6 +110,8 @@ pub enum UserError {
     AlreadyRegistered,
     #[error("the user is deactivated")]
     Deactivated,
+    #[error("the user's personal data was erased")]
+    Erased,
     #[error("credit limit {limit_cents} is below the {reserved_cents} cents already reserved")]
     LimitBelowReserved {
         limit_cents: i64,
@@ -132,6 +142,8 @@ pub enum UserStatus {
     Unregistered,
     Active,
     Deactivated,
+    /// Their personal data was erased; only credit already held can be released.
+    Erased,
 }
 
 /// The credit an order holds, or held.
@@ -206,6 +218,7 @@ impl User {
         match self.status {
             UserStatus::Unregistered => Err(UserError::NotFound),
             UserStatus::Deactivated => Err(UserError::Deactivated),
+            UserStatus::Erased => Err(UserError::Erased),
             UserStatus::Active => Ok(()),
         }
     }
@@ -311,6 +324,14 @@ impl User {
                     amount_cents: 0,
                 },
             },
+            UserCommand::Erase { reason } => {
+                if self.status == UserStatus::Erased {
+                    return Ok(None);
+                }
+                UserEvent::Erased {
+                    reason: reason.as_str().to_owned(),
+                }
+            }
         };
         Ok(Some(event))
     }
@@ -370,6 +391,11 @@ impl Aggregate for User {
                 self.reserved_cents -= amount_cents;
                 self.reservations
                     .insert(order_id, Reservation::Released { amount_cents });
+            }
+            UserEvent::Erased { .. } => {
+                self.email = domain_kit::ERASED.to_owned();
+                self.name = domain_kit::ERASED.to_owned();
+                self.status = UserStatus::Erased;
             }
         }
     }
@@ -683,5 +709,67 @@ mod tests {
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["type"], "UserCreditReserved");
         assert_eq!(serde_json::from_value::<UserEvent>(json).unwrap(), event);
+    }
+
+    fn erase() -> UserCommand {
+        UserCommand::Erase {
+            reason: Reason::parse("erasure request 118").unwrap(),
+        }
+    }
+
+    fn erased() -> UserEvent {
+        UserEvent::Erased {
+            reason: "erasure request 118".into(),
+        }
+    }
+
+    #[test]
+    fn erasing_records_the_reason_once_and_blanks_the_personal_data() {
+        UserTest::with(())
+            .given(vec![registered(10_000)])
+            .when(erase())
+            .then_expect_events(vec![erased()]);
+        UserTest::with(())
+            .given(vec![registered(10_000), deactivated()])
+            .when(erase())
+            .then_expect_events(vec![erased()]);
+        UserTest::with(())
+            .given(vec![registered(10_000), erased()])
+            .when(erase())
+            .then_expect_events(vec![]);
+        UserTest::with(())
+            .given_no_previous_events()
+            .when(erase())
+            .then_expect_error(UserError::NotFound);
+        let mut user = User::default();
+        user.apply(registered(10_000));
+        user.apply(erased());
+        assert_eq!(
+            (user.email(), user.name()),
+            (domain_kit::ERASED, domain_kit::ERASED)
+        );
+        assert_eq!(user.status(), UserStatus::Erased);
+    }
+
+    #[test]
+    fn an_erased_user_cannot_act_or_reserve_but_has_held_credit_released() {
+        let given = || vec![registered(10_000), reserved(ORDER, 4_000), erased()];
+        UserTest::with(())
+            .given(given())
+            .when(reserve(Uuid::from_u128(9), 1_000))
+            .then_expect_error(UserError::Erased);
+        UserTest::with(())
+            .given(given())
+            .when(UserCommand::Rename {
+                name: UserName::parse("Someone").unwrap(),
+            })
+            .then_expect_error(UserError::Erased);
+        UserTest::with(())
+            .given(given())
+            .when(UserCommand::ReleaseCredit { order_id: ORDER })
+            .then_expect_events(vec![UserEvent::CreditReleased {
+                order_id: ORDER,
+                amount_cents: 4_000,
+            }]);
     }
 }

@@ -10,6 +10,7 @@ pub mod projection;
 pub mod routes;
 
 use query_kit::{QueryApp, QueryContext, QuerySettings};
+use service_kit::settings::DatabaseSettings;
 use utoipa::OpenApi;
 
 /// The Users context's query service.
@@ -32,8 +33,10 @@ impl QueryContext for Users {
     const GROUP: &'static str = "users-query";
     const AGGREGATE_TYPE: &'static str = contracts::users::AGGREGATE_TYPE;
 
-    fn projection() -> Self::Projection {
-        projection::UsersView
+    fn projection(event_store: &DatabaseSettings) -> Self::Projection {
+        projection::UsersView {
+            keys: event_store.pool(),
+        }
     }
 
     fn openapi() -> utoipa::openapi::OpenApi {

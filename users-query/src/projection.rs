@@ -1,4 +1,8 @@
 //! The `users_view` read model: one row per user, kept by the projector from users.events.
+//! The email and name arrive sealed with the user's key (ADR 0018); the projector opens them
+//! with the key from the Users event store, the one place keys are read from. Once the user
+//! is erased there is no key: they read as `[erased]`, and `UserErased` overwrites what the
+//! row held.
 
 use contracts::events::v1::EventEnvelope;
 use contracts::users::v1::user_event::Event;
@@ -9,7 +13,21 @@ use sqlx::PgConnection;
 pub const SCHEMA: &str = "users_view";
 
 /// The users read model.
-pub struct UsersView;
+pub struct UsersView {
+    /// The Users event store, where the subjects' keys are.
+    pub keys: sqlx::PgPool,
+}
+
+impl UsersView {
+    /// `value`, a personal field of user `id`, opened with their key.
+    async fn open(&self, id: &str, value: &str) -> Result<String, ApplyError> {
+        if !privacy::is_sealed(value) {
+            return Ok(value.to_owned());
+        }
+        let key = privacy::keys::key(&self.keys, id).await?;
+        privacy::open(key.as_ref(), value).map_err(|error| ApplyError::Rejected(error.to_string()))
+    }
+}
 
 const DDL: &str = "
 CREATE TABLE users (
@@ -52,8 +70,8 @@ impl Projection for UsersView {
                  VALUES ($1, $2, $3, 'active', $4, 0, $5, $6, $6)",
             )
             .bind(id)
-            .bind(&registered.email)
-            .bind(&registered.name)
+            .bind(self.open(&event.aggregate_id, &registered.email).await?)
+            .bind(self.open(&event.aggregate_id, &registered.name).await?)
             .bind(registered.credit_limit_cents)
             .bind(version)
             .bind(at)
@@ -63,13 +81,23 @@ impl Projection for UsersView {
         }
         let (assignment, value): (&str, Value) = match change {
             Event::Registered(_) => unreachable!("handled above"),
-            Event::EmailChanged(changed) => ("email = $4", Value::Text(changed.new_email.clone())),
-            Event::Renamed(renamed) => ("name = $4", Value::Text(renamed.name.clone())),
+            Event::EmailChanged(changed) => (
+                "email = $4",
+                Value::Text(self.open(&event.aggregate_id, &changed.new_email).await?),
+            ),
+            Event::Renamed(renamed) => (
+                "name = $4",
+                Value::Text(self.open(&event.aggregate_id, &renamed.name).await?),
+            ),
             Event::CreditLimitChanged(changed) => (
                 "credit_limit_cents = $4",
                 Value::Cents(changed.credit_limit_cents),
             ),
             Event::Deactivated(_) => ("status = $4", Value::Text("deactivated".into())),
+            Event::Erased(_) => (
+                "status = 'erased', email = $4, name = $4",
+                Value::Text(privacy::ERASED.into()),
+            ),
             Event::CreditReserved(reserved) => (
                 "reserved_cents = reserved_cents + $4",
                 Value::Cents(reserved.amount_cents),

@@ -48,9 +48,10 @@ async fn the_lag_in_seconds_is_the_age_of_the_oldest_event_not_applied() {
     let store = store_settings.pool();
     event_store::MIGRATOR.run(&store).await.unwrap();
     let read_settings = fresh_database().await;
-    query_kit::migrate(&read_settings, &UsersView)
-        .await
-        .unwrap();
+    let view = UsersView {
+        keys: store.clone(),
+    };
+    query_kit::migrate(&read_settings, &view).await.unwrap();
     let read_model = read_settings.pool();
 
     // 6 000 aggregates applied in full (more than a page of checkpoints), recorded recently.
@@ -59,7 +60,7 @@ async fn the_lag_in_seconds_is_the_age_of_the_oldest_event_not_applied() {
         stored(&store, &id, 1, 10).await;
         applied_up_to(&read_model, &id, 1).await;
     }
-    let status = || async { projector::status(&read_model, &store, &UsersView, "user").await };
+    let status = || async { projector::status(&read_model, &store, &view, "user").await };
     let caught_up = status().await.unwrap();
     assert_eq!(caught_up.lag_events, 0);
     assert_eq!(caught_up.lag_seconds, 0.0);

@@ -43,6 +43,8 @@ pub fn test(lints: bool, args: &[String]) -> Result<()> {
         .env("TEST_PG_PASSWORD", PG_PASSWORD)
         .env("TEST_KAFKA_BROKERS", kafka.bootstrap())
         .env("CQRS_KAFKA_HOME", installation.path())
+        // Where the suite's broker keeps its log segments, for tests that search them.
+        .env("TEST_KAFKA_DATA", state_dir()?.join("test-kafka"))
         .env("KUBERNETES_VALIDATE", kubernetes_validate);
     step("running the test suite");
     let result = run(&mut command);

@@ -75,6 +75,9 @@ pub struct CommandSettings<C> {
     /// services').
     #[setting(section)]
     pub retention: RetentionSettings,
+    /// The other context's services, read by users-command's data-subject export.
+    #[setting(section)]
+    pub peers: PeerSettings,
     #[serde(skip)]
     context: PhantomData<fn() -> C>,
 }
@@ -95,6 +98,7 @@ impl<C: CommandContext> Default for CommandSettings<C> {
             relay: RelaySettings::default(),
             topic: C::TOPIC.into(),
             retention: RetentionSettings::default(),
+            peers: PeerSettings::default(),
             context: PhantomData,
         }
     }
@@ -117,6 +121,29 @@ impl<C: CommandContext> CommandSettings<C> {
             stops_after: "the relay's current batch",
         }
         .render(&Self::default(), &Self::setting_docs())
+    }
+}
+
+/// Where the Orders context's read side is: users-command's `GET /users/{id}/export` lists the
+/// subject's orders and their sagas there, with the caller's own token.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, SettingsDoc)]
+#[serde(default, deny_unknown_fields)]
+pub struct PeerSettings {
+    /// orders-query's base URL.
+    pub orders_query_url: String,
+    /// saga-orchestrator's base URL.
+    pub saga_url: String,
+    /// Milliseconds one call may take.
+    pub timeout_ms: u64,
+}
+
+impl Default for PeerSettings {
+    fn default() -> Self {
+        Self {
+            orders_query_url: "http://127.0.0.1:5012".into(),
+            saga_url: "http://127.0.0.1:5020".into(),
+            timeout_ms: 5_000,
+        }
     }
 }
 
@@ -163,13 +190,14 @@ impl<C: CommandContext> CommandApp<C> {
             bus: CommandBus::new(write.pool.clone(), C::contract(&settings.topic), ()),
             pool: write.pool.clone(),
         });
+        let peers = web::Data::new(settings.peers.clone());
         let service = Service::bind(
             &settings.http,
             &settings.auth,
             write.readiness(),
             C::openapi(),
             move |config| {
-                config.app_data(state.clone());
+                config.app_data(state.clone()).app_data(peers.clone());
                 C::routes(config);
             },
             write.background,

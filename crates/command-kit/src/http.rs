@@ -153,12 +153,12 @@ pub fn answer(
 /// each at the current schema version of its type, or `not_found` when it has none.
 pub async fn stream(
     pool: &PgPool,
-    upcasters: &[event_store::Upcaster],
+    reading: event_store::Reading,
     aggregate_type: &str,
     id: uuid::Uuid,
     not_found: Problem,
 ) -> Result<HttpResponse, Problem> {
-    let events = event_store::read_stream(pool, upcasters, aggregate_type, &id.to_string())
+    let events = event_store::read_stream(pool, reading, aggregate_type, &id.to_string())
         .await
         .map_err(|error| Problem::unavailable(&error))?;
     if events.is_empty() {
@@ -244,8 +244,8 @@ impl<C: crate::CommandContext> crate::CommandState<C> {
         not_found: Problem,
     ) -> Result<HttpResponse, Problem> {
         use cqrs_es::Aggregate as _;
-        let upcasters = self.bus.repository().upcasters();
-        stream(&self.pool, upcasters, C::Aggregate::TYPE, id, not_found).await
+        let reading = self.bus.repository().reading();
+        stream(&self.pool, reading, C::Aggregate::TYPE, id, not_found).await
     }
 }
 

@@ -26,7 +26,7 @@ use service_kit::settings::{DatabaseSettings, KafkaSettings};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-pub use app::{CommandApp, CommandContext, CommandSettings, CommandState};
+pub use app::{CommandApp, CommandContext, CommandSettings, CommandState, PeerSettings};
 pub use settings::RelaySettings;
 
 /// A command service's event store with its relay running beside it.

@@ -15,6 +15,42 @@ pub enum ClaimChange {
     Release { scope: &'static str, value: String },
 }
 
+/// Which fields of a context's stored events and snapshots hold personal data of the
+/// aggregate's subject (the aggregate id names the subject). The store seals them with the
+/// subject's key before they are stored or published and opens them on read; an event of
+/// type `erasure` destroys the key (crate `privacy`, ADR 0018).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersonalData {
+    /// Per event type, the personal string fields of its payload.
+    pub events: &'static [(&'static str, &'static [&'static str])],
+    /// The personal string fields of the aggregate's snapshot.
+    pub snapshot: &'static [&'static str],
+    /// The event type that erases the subject, if the context has one.
+    pub erasure: Option<&'static str>,
+}
+
+impl PersonalData {
+    /// A context without personal data.
+    pub const NONE: Self = Self {
+        events: &[],
+        snapshot: &[],
+        erasure: None,
+    };
+
+    /// The personal fields of an event of `event_type`.
+    pub fn fields(&self, event_type: &str) -> &'static [&'static str] {
+        self.events
+            .iter()
+            .find(|(name, _)| *name == event_type)
+            .map_or(&[], |(_, fields)| fields)
+    }
+
+    /// Whether the context holds any personal data.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.snapshot.is_empty()
+    }
+}
+
 /// A step that brings a stored event's JSON payload up one schema version.
 pub type Upcaster = Step<Value>;
 
@@ -44,6 +80,11 @@ pub trait EventContract: Send + Sync + 'static {
     /// event it reads, so the aggregate and every replay only ever see the current version.
     fn upcasters(&self) -> &'static [Upcaster] {
         &[]
+    }
+
+    /// The personal data in this context's events and snapshots.
+    fn personal_data(&self) -> &'static PersonalData {
+        &PersonalData::NONE
     }
 }
 

@@ -6,9 +6,13 @@
 
 mod contract;
 
-pub use contract::{ClaimChange, EventContract, Upcaster, upcast_stored};
+pub use contract::{ClaimChange, EventContract, PersonalData, Upcaster, upcast_stored};
 
 use serde::{Deserialize, Serialize};
+
+/// What a sealed piece of personal data reads as once its subject was erased (crate
+/// `privacy`), and what an erased aggregate holds in its place.
+pub const ERASED: &str = "[erased]";
 
 /// Why a value was refused: a machine-readable code and a sentence.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

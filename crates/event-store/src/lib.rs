@@ -14,11 +14,11 @@ pub mod outbox;
 mod repository;
 
 pub use commands::{CommandBus, CommandError, Executed};
-pub use domain_kit::{ClaimChange, EventContract, Upcaster};
+pub use domain_kit::{ClaimChange, EventContract, PersonalData, Upcaster};
 pub use error::{ClaimTaken, KeyRecorded, StoreError};
 pub use log::{RecordedEvent, VersionCount, read_stream, version_census};
 pub use metadata::{CommandMetadata, IdempotencyKey};
-pub use repository::PgEventRepository;
+pub use repository::{PgEventRepository, Reading};
 
 /// Migrations of the event store schema (events, snapshots, outbox, unique_claims,
 /// idempotency_keys).

@@ -7,9 +7,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use contracts::upcast::climb;
-use domain_kit::Upcaster;
 
 use crate::error::StoreError;
+use crate::repository::{Reading, SubjectKeys};
 
 /// One stored event with its metadata.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -31,13 +31,13 @@ pub struct RecordedEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// The events of one aggregate in sequence order, each brought to the current schema version
-/// of its type by `upcasters` (the context's `EventContract::upcasters`); empty when it has
-/// none.
-#[tracing::instrument(skip(pool, upcasters))]
+/// The events of one aggregate in sequence order as `reading` says (the context's: personal
+/// fields opened or read as erased, each event brought to the current schema version of its
+/// type); empty when it has none.
+#[tracing::instrument(skip(pool, reading))]
 pub async fn read_stream(
     pool: &PgPool,
-    upcasters: &[Upcaster],
+    reading: Reading,
     aggregate_type: &str,
     aggregate_id: &str,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -49,15 +49,26 @@ pub async fn read_stream(
     .bind(aggregate_id)
     .fetch_all(pool)
     .await?;
+    let mut keys = SubjectKeys::default();
     for event in &mut events {
+        let fields = reading.personal.fields(&event.event_type);
+        reading
+            .open(pool, &mut keys, aggregate_id, fields, &mut event.payload)
+            .await
+            .map_err(StoreError::Contract)?;
         let version = event.event_version.parse().map_err(|_| {
             StoreError::Contract(format!(
                 "event {} has version {:?}, which is not a number",
                 event.event_id, event.event_version
             ))
         })?;
-        let reached = climb(upcasters, &event.event_type, version, &mut event.payload)
-            .map_err(StoreError::Contract)?;
+        let reached = climb(
+            reading.upcasters,
+            &event.event_type,
+            version,
+            &mut event.payload,
+        )
+        .map_err(StoreError::Contract)?;
         event.event_version = reached.to_string();
     }
     Ok(events)

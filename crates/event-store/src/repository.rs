@@ -17,7 +17,66 @@ use uuid::Uuid;
 use crate::error::{ClaimTaken, KeyRecorded};
 use crate::metadata::CommandMetadata;
 use crate::outbox;
-use domain_kit::{ClaimChange, EventContract, Upcaster, upcast_stored};
+use domain_kit::{ClaimChange, EventContract, PersonalData, Upcaster, upcast_stored};
+
+/// How a context's stored events are read: upcast to the current versions of their types,
+/// with their personal fields opened (or read as erased).
+#[derive(Clone, Copy)]
+pub struct Reading {
+    pub upcasters: &'static [Upcaster],
+    pub personal: &'static PersonalData,
+}
+
+impl Reading {
+    /// How `contract`'s events are read.
+    pub fn of(contract: &dyn EventContract) -> Self {
+        Self {
+            upcasters: contract.upcasters(),
+            personal: contract.personal_data(),
+        }
+    }
+
+    /// Opens the personal fields of `payload`, an event of `event_type` of `subject`, with
+    /// the subject's key from `keys` (fetched once per subject: call with the same `keys`
+    /// for one subject's events).
+    pub(crate) async fn open(
+        &self,
+        pool: &PgPool,
+        keys: &mut SubjectKeys,
+        subject: &str,
+        fields: &[&str],
+        payload: &mut Value,
+    ) -> Result<(), String> {
+        if !privacy::any_sealed(payload, fields) {
+            return Ok(());
+        }
+        let key = keys.get(pool, subject).await.map_err(|e| e.to_string())?;
+        privacy::open_fields(payload, fields, key).map_err(|e| e.to_string())
+    }
+}
+
+/// The keys of the subjects read so far, a bounded number of them.
+#[derive(Default)]
+pub(crate) struct SubjectKeys(std::collections::HashMap<String, Option<privacy::SubjectKey>>);
+
+impl SubjectKeys {
+    const MAX: usize = 10_000;
+
+    async fn get(
+        &mut self,
+        pool: &PgPool,
+        subject: &str,
+    ) -> Result<Option<&privacy::SubjectKey>, sqlx::Error> {
+        if !self.0.contains_key(subject) {
+            if self.0.len() >= Self::MAX {
+                self.0.clear();
+            }
+            let key = privacy::keys::key(pool, subject).await?;
+            self.0.insert(subject.to_owned(), key);
+        }
+        Ok(self.0.get(subject).and_then(Option::as_ref))
+    }
+}
 
 /// Events, snapshots, outbox and claims of one bounded context in one Postgres database.
 #[derive(Clone)]
@@ -44,9 +103,29 @@ impl PgEventRepository {
         &self.pool
     }
 
-    /// The steps that bring this context's stored events to their current schema versions.
-    pub fn upcasters(&self) -> &'static [Upcaster] {
-        self.contract.upcasters()
+    /// How this context's stored events are read (upcast, personal fields opened).
+    pub fn reading(&self) -> Reading {
+        Reading::of(self.contract.as_ref())
+    }
+
+    /// The personal fields of `event` sealed with its subject's key (made on first use in
+    /// `tx`); `event` itself when it has none.
+    async fn sealed<'e>(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        event: &'e SerializedEvent,
+    ) -> Result<std::borrow::Cow<'e, SerializedEvent>, PersistenceError> {
+        let fields = self.contract.personal_data().fields(&event.event_type);
+        if fields.is_empty() {
+            return Ok(std::borrow::Cow::Borrowed(event));
+        }
+        let key = privacy::keys::sealing_key(tx, &event.aggregate_id)
+            .await
+            .map_err(unknown)?;
+        let mut sealed = event.clone();
+        privacy::seal_fields(&mut sealed.payload, fields, key.as_ref())
+            .map_err(|e| PersistenceError::UnknownError(Box::new(e)))?;
+        Ok(std::borrow::Cow::Owned(sealed))
     }
 
     async fn append(
@@ -57,6 +136,11 @@ impl PgEventRepository {
         let event_id = Uuid::now_v7();
         let recorded_at = Utc::now();
         let metadata = CommandMetadata::from_json(&event.metadata);
+        // Claims are taken on the values themselves (stored as digests); everything stored or
+        // published carries the personal fields sealed.
+        let claims = self.contract.claims(event).map_err(contract_error)?;
+        let event = self.sealed(tx, event).await?;
+        let event = event.as_ref();
         let payload = self.contract.payload(event).map_err(contract_error)?;
         let envelope = outbox::envelope(event, event_id, recorded_at, &metadata, payload)
             .map_err(contract_error)?;
@@ -84,8 +168,16 @@ impl PgEventRepository {
             _ => unknown(error),
         })?;
 
-        for change in self.contract.claims(event).map_err(contract_error)? {
-            apply_claim(tx, &event.aggregate_id, change).await?;
+        if !claims.is_empty() {
+            let secret = privacy::keys::ClaimSecret::load(&mut **tx)
+                .await
+                .map_err(unknown)?;
+            for change in claims {
+                apply_claim(tx, &secret, &event.aggregate_id, change).await?;
+            }
+        }
+        if self.contract.personal_data().erasure == Some(event.event_type.as_str()) {
+            erase_subject(tx, &event.aggregate_type, &event.aggregate_id).await?;
         }
 
         let partition = outbox::partition_for(&event.aggregate_id);
@@ -115,6 +207,15 @@ impl PgEventRepository {
     ) -> Result<(), PersistenceError> {
         let every = self.snapshot_every.max(1);
         let last_sequence = last_event / every * every;
+        let fields = self.contract.personal_data().snapshot;
+        let mut payload = payload;
+        if !fields.is_empty() {
+            let key = privacy::keys::sealing_key(tx, &aggregate_id)
+                .await
+                .map_err(unknown)?;
+            privacy::seal_fields(&mut payload, fields, key.as_ref())
+                .map_err(|e| PersistenceError::UnknownError(Box::new(e)))?;
+        }
         // A snapshot of another shape is replaced whatever its sequence: it is never read.
         sqlx::query(
             "INSERT INTO snapshots \
@@ -144,7 +245,7 @@ impl PgEventRepository {
         aggregate_id: &str,
         after: usize,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        sqlx::query(
+        let rows = sqlx::query(
             "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
              FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 \
              ORDER BY sequence",
@@ -156,8 +257,14 @@ impl PgEventRepository {
         .await
         .map_err(connection)?
         .iter()
-        .map(|row| serialized_event(row, self.contract.upcasters()))
-        .collect()
+        .map(serialized_event)
+        .collect::<Result<Vec<_>, _>>()?;
+        let (reading, mut keys) = (self.reading(), SubjectKeys::default());
+        let mut events = rows;
+        for event in &mut events {
+            read(&reading, &self.pool, &mut keys, event).await?;
+        }
+        Ok(events)
     }
 
     async fn replay(
@@ -169,9 +276,10 @@ impl PgEventRepository {
         let pool = self.pool.clone();
         let aggregate_type = aggregate_type.to_owned();
         let aggregate_id = aggregate_id.map(str::to_owned);
-        let upcasters = self.contract.upcasters();
+        let reading = self.reading();
         tokio::spawn(async move {
             use futures::TryStreamExt;
+            let mut keys = SubjectKeys::default();
             let mut rows = sqlx::query(
                 "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
                  FROM events WHERE aggregate_type = $1 AND ($2::text IS NULL OR aggregate_id = $2) \
@@ -182,7 +290,12 @@ impl PgEventRepository {
             .fetch(&pool);
             loop {
                 let next = match rows.try_next().await {
-                    Ok(Some(row)) => serialized_event(&row, upcasters),
+                    Ok(Some(row)) => match serialized_event(&row) {
+                        Ok(mut event) => read(&reading, &pool, &mut keys, &mut event)
+                            .await
+                            .map(|()| event),
+                        Err(error) => Err(error),
+                    },
                     Ok(None) => break,
                     Err(error) => Err(connection(error)),
                 };
@@ -228,15 +341,27 @@ impl PersistedEventRepository for PgEventRepository {
         .fetch_optional(&self.pool)
         .await
         .map_err(connection)?;
-        row.map(|row| {
-            Ok(SerializedSnapshot {
-                aggregate_id: aggregate_id.to_owned(),
-                aggregate: row.try_get("payload").map_err(deserialization)?,
-                current_sequence: sequence_from_db(row.try_get("last_sequence"))?,
-                current_snapshot: sequence_from_db(row.try_get("snapshot_version"))?,
-            })
-        })
-        .transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut aggregate: Value = row.try_get("payload").map_err(deserialization)?;
+        let fields = self.contract.personal_data().snapshot;
+        Reading::of(self.contract.as_ref())
+            .open(
+                &self.pool,
+                &mut SubjectKeys::default(),
+                aggregate_id,
+                fields,
+                &mut aggregate,
+            )
+            .await
+            .map_err(|e| PersistenceError::DeserializationError(e.into()))?;
+        Ok(Some(SerializedSnapshot {
+            aggregate_id: aggregate_id.to_owned(),
+            aggregate,
+            current_sequence: sequence_from_db(row.try_get("last_sequence"))?,
+            current_snapshot: sequence_from_db(row.try_get("snapshot_version"))?,
+        }))
     }
 
     async fn persist<A: Aggregate>(
@@ -319,11 +444,52 @@ async fn record_idempotency_key(
     Ok(())
 }
 
+/// Forgets the subject of an erasure in the erasure's transaction: destroys their key (their
+/// sealed data reads as erased from now on, wherever it went), gives their uniqueness claims
+/// back (the email can be registered again), and drops their snapshots and idempotency
+/// records (which hold digests of requests that carried their data).
+async fn erase_subject(
+    tx: &mut Transaction<'_, Postgres>,
+    aggregate_type: &str,
+    subject: &str,
+) -> Result<(), PersistenceError> {
+    privacy::keys::shred(&mut **tx, subject)
+        .await
+        .map_err(unknown)?;
+    sqlx::query("DELETE FROM unique_claims WHERE owner_id = $1")
+        .bind(subject)
+        .execute(&mut **tx)
+        .await
+        .map_err(unknown)?;
+    for table in ["snapshots", "idempotency_keys"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE aggregate_type = $1 AND aggregate_id = $2"
+        ))
+        .bind(aggregate_type)
+        .bind(subject)
+        .execute(&mut **tx)
+        .await
+        .map_err(unknown)?;
+    }
+    Ok(())
+}
+
 async fn apply_claim(
     tx: &mut Transaction<'_, Postgres>,
+    secret: &privacy::keys::ClaimSecret,
     owner: &str,
     change: ClaimChange,
 ) -> Result<(), PersistenceError> {
+    let change = match change {
+        ClaimChange::Claim { scope, value } => ClaimChange::Claim {
+            scope,
+            value: secret.digest(&value),
+        },
+        ClaimChange::Release { scope, value } => ClaimChange::Release {
+            scope,
+            value: secret.digest(&value),
+        },
+    };
     match change {
         ClaimChange::Claim { scope, value } => {
             // A concurrent claimer blocks on the key until this transaction ends, then sees it.
@@ -361,12 +527,9 @@ async fn apply_claim(
     Ok(())
 }
 
-/// A stored event, brought to the current schema version of its type by `upcasters`.
-fn serialized_event(
-    row: &PgRow,
-    upcasters: &[Upcaster],
-) -> Result<SerializedEvent, PersistenceError> {
-    let mut event = SerializedEvent {
+/// A stored event as stored.
+fn serialized_event(row: &PgRow) -> Result<SerializedEvent, PersistenceError> {
+    Ok(SerializedEvent {
         aggregate_type: row.try_get("aggregate_type").map_err(deserialization)?,
         aggregate_id: row.try_get("aggregate_id").map_err(deserialization)?,
         sequence: sequence_from_db(row.try_get("sequence"))?,
@@ -374,10 +537,24 @@ fn serialized_event(
         event_version: row.try_get("event_version").map_err(deserialization)?,
         payload: row.try_get("payload").map_err(deserialization)?,
         metadata: row.try_get("metadata").map_err(deserialization)?,
-    };
-    upcast_stored(upcasters, &mut event)
+    })
+}
+
+/// A stored event as its readers see it: personal fields opened with its subject's key (or
+/// read as erased), then brought to the current schema version of its type.
+async fn read(
+    reading: &Reading,
+    pool: &PgPool,
+    keys: &mut SubjectKeys,
+    event: &mut SerializedEvent,
+) -> Result<(), PersistenceError> {
+    let fields = reading.personal.fields(&event.event_type);
+    reading
+        .open(pool, keys, &event.aggregate_id, fields, &mut event.payload)
+        .await
         .map_err(|error| PersistenceError::DeserializationError(error.into()))?;
-    Ok(event)
+    upcast_stored(reading.upcasters, event)
+        .map_err(|error| PersistenceError::DeserializationError(error.into()))
 }
 
 fn sequence_to_db(sequence: usize) -> Result<i64, PersistenceError> {

@@ -105,7 +105,13 @@ async fn a_committed_command_stores_each_event_with_its_outbox_row_envelope_and_
         .fetch_all(&pool)
         .await
         .unwrap();
-    assert_eq!(claims, ["second"], "the rename moved the claim");
+    // A claim stores a digest of the value, never the value (ADR 0018).
+    let secret = privacy::keys::ClaimSecret::load(&pool).await.unwrap();
+    assert_eq!(
+        claims,
+        [secret.digest("second")],
+        "the rename moved the claim"
+    );
 }
 
 #[tokio::test]
@@ -319,9 +325,11 @@ async fn a_claimed_name_is_refused_to_another_counter_until_a_rename_releases_it
     let CommandError::ClaimTaken(taken) = taken else {
         panic!("not ClaimTaken: {taken:?}");
     };
+    let secret = privacy::keys::ClaimSecret::load(&pool).await.unwrap();
     assert_eq!(
         (taken.scope.as_str(), taken.value.as_str()),
-        (NAME_SCOPE, "shared")
+        (NAME_SCOPE, secret.digest("shared").as_str()),
+        "the error names the digest, never the value"
     );
     assert_eq!(
         counts(&pool).await.events,
@@ -342,15 +350,19 @@ async fn a_claimed_name_is_refused_to_another_counter_until_a_rename_releases_it
     bus.execute(&second, open("shared"), None, CommandMetadata::default())
         .await
         .expect("the released name is free");
-    let owners: Vec<(String, String)> =
-        sqlx::query_as("SELECT value, owner_id FROM unique_claims ORDER BY value")
+    let mut owners: Vec<(String, String)> =
+        sqlx::query_as("SELECT value, owner_id FROM unique_claims")
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(
-        owners,
-        [("other".to_owned(), first), ("shared".to_owned(), second)]
-    );
+    owners.sort();
+    let secret = privacy::keys::ClaimSecret::load(&pool).await.unwrap();
+    let mut expected = [
+        (secret.digest("other"), first),
+        (secret.digest("shared"), second),
+    ];
+    expected.sort();
+    assert_eq!(owners, expected);
 }
 
 #[tokio::test]

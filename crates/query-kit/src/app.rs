@@ -41,8 +41,9 @@ pub trait QueryContext: Send + Sync + 'static {
     /// `aggregate_type` of the stored events the projection is built from.
     const AGGREGATE_TYPE: &'static str;
 
-    /// The read model.
-    fn projection() -> Self::Projection;
+    /// The read model; `event_store` is the context's event store, for a projection that
+    /// opens sealed personal data with its subjects' keys (ADR 0018).
+    fn projection(event_store: &DatabaseSettings) -> Self::Projection;
 
     /// The OpenAPI document of its query routes (the admin routes are merged in).
     fn openapi() -> utoipa::openapi::OpenApi;
@@ -141,7 +142,7 @@ pub struct QueryApp<C>(PhantomData<C>);
 impl<C: QueryContext> QueryApp<C> {
     /// Creates or upgrades the read model's schema and returns (`<service> migrate`).
     pub async fn migrate(settings: QuerySettings<C>) -> anyhow::Result<()> {
-        crate::migrate(&settings.database, &C::projection()).await
+        crate::migrate(&settings.database, &C::projection(&settings.event_store)).await
     }
 
     /// Creates the read model's schema if needed, starts the projector and binds the port;
@@ -160,7 +161,7 @@ impl<C: QueryContext> QueryApp<C> {
                 reads: &settings.reads,
                 aggregate_type: C::AGGREGATE_TYPE,
             },
-            C::projection(),
+            C::projection(&settings.event_store),
             &cancel,
         )
         .await?;

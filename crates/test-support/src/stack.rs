@@ -44,6 +44,8 @@ pub struct Process {
     pub port: u16,
     pub address: String,
     build: Build,
+    /// Variables every start gets, before the start's own.
+    env: Vec<(String, String)>,
     child: Option<tokio::process::Child>,
 }
 
@@ -64,10 +66,33 @@ impl Process {
     pub fn spawn(&mut self, extra: &[(&str, &str)], piped: bool) {
         assert!(self.child.is_none(), "{} is already running", self.name);
         let mut command = (self.build)(extra);
+        command.envs(self.env.iter().cloned());
+        command.envs(extra.iter().copied());
         if piped {
             command.stdout(Stdio::piped());
         }
         self.child = Some(command.spawn().expect("service binary starts"));
+    }
+
+    /// Starts the process with `extra` variables, keeping everything it writes to stdout (its
+    /// logs) in the answer, and waits until it is ready.
+    pub async fn start_capturing(&mut self, extra: &[(&str, &str)]) -> Captured {
+        use tokio::io::AsyncReadExt;
+        self.spawn(extra, true);
+        let mut stdout = self.stdout();
+        let captured = Captured::default();
+        let into = captured.0.clone();
+        tokio::spawn(async move {
+            let mut chunk = vec![0; 64 * 1024];
+            while let Ok(read @ 1..) = stdout.read(&mut chunk).await {
+                into.lock()
+                    .expect("capture lock")
+                    .extend_from_slice(&chunk[..read]);
+            }
+        });
+        let client = crate::auth::admin_client();
+        ready(&client, &self.address, SETTLE).await;
+        captured
     }
 
     pub fn stdout(&mut self) -> tokio::process::ChildStdout {
@@ -86,6 +111,17 @@ impl Process {
     }
 }
 
+/// What a process wrote to stdout so far.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// A copy of the bytes written so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.lock().expect("capture lock").clone()
+    }
+}
+
 /// The five services on their own databases and topics.
 pub struct Stack {
     pub client: reqwest::Client,
@@ -96,6 +132,7 @@ pub struct Stack {
     pub saga: Process,
     pub users_es: PgPool,
     pub users_read: PgPool,
+    pub orders_es: PgPool,
     pub orders_read: PgPool,
     pub saga_db: PgPool,
     /// The topics the command services publish to.
@@ -220,6 +257,17 @@ impl Stack {
             format!("saga-{group}"),
             saga_env,
         );
+        // users-command's export reads the Orders context's read side.
+        users_command.env.extend([
+            (
+                "USERS_COMMAND__PEERS__ORDERS_QUERY_URL".to_owned(),
+                orders_query.address.clone(),
+            ),
+            (
+                "USERS_COMMAND__PEERS__SAGA_URL".to_owned(),
+                saga_process.address.clone(),
+            ),
+        ]);
         // The command services migrate their stores before the others read them.
         tokio::join!(
             users_command.start_with(every),
@@ -239,6 +287,7 @@ impl Stack {
             saga: saga_process,
             users_es: users_es.pool(),
             users_read: users_read.pool(),
+            orders_es: orders_es.pool(),
             orders_read: orders_read.pool(),
             saga_db: saga.pool(),
             users_topic,
@@ -358,13 +407,21 @@ impl Stack {
 
     /// The order as orders-query shows it once its status is `status`.
     pub async fn order_in(&self, order: Uuid, status: &str) -> Value {
-        eventually(SETTLE, &format!("order {order} to be {status}"), || async {
-            let view: Value = self
-                .get(&self.orders_query.address, &format!("/orders/{order}"))
-                .await
-                .json()
-                .await
-                .ok()?;
+        let address = &self.orders_query.address;
+        self.view_in(address, &format!("/orders/{order}"), status)
+            .await
+    }
+
+    /// The user as users-query shows them once their status is `status`.
+    pub async fn user_in(&self, user: Uuid, status: &str) -> Value {
+        let address = &self.users_query.address;
+        self.view_in(address, &format!("/users/{user}"), status)
+            .await
+    }
+
+    async fn view_in(&self, address: &str, path: &str, status: &str) -> Value {
+        eventually(SETTLE, &format!("{path} to be {status}"), || async {
+            let view: Value = self.get(address, path).await.json().await.ok()?;
             (view["status"] == status).then_some(view)
         })
         .await
@@ -426,6 +483,7 @@ fn command_process(
         name,
         port,
         address: format!("http://127.0.0.1:{port}"),
+        env: Vec::new(),
         build: Box::new(move |more| {
             let mut command = binary_command(
                 binary.to_str().unwrap(),

@@ -1,5 +1,6 @@
 //! HTTP routes of users-command.
 
+pub mod export;
 pub mod users;
 
 use utoipa::OpenApi;
@@ -18,9 +19,11 @@ use utoipa::OpenApi;
         users::rename,
         users::change_credit_limit,
         users::deactivate,
+        users::erase,
         users::reserve_credit,
         users::release_credit,
         users::events,
+        export::export,
     ),
     components(schemas(service_kit::Problem, service_kit::FieldError))
 )]

@@ -29,6 +29,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::post().to(change_credit_limit),
         )
         .route("/users/{id}/deactivate", web::post().to(deactivate))
+        .route("/users/{id}/erasure", web::post().to(erase))
         .route(
             "/users/{id}/credit-reservations",
             web::post().to(reserve_credit),
@@ -37,7 +38,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
             "/users/{id}/credit-reservations/{order_id}",
             web::delete().to(release_credit),
         )
-        .route("/users/{id}/events", web::get().to(events));
+        .route("/users/{id}/events", web::get().to(events))
+        .route("/users/{id}/export", web::get().to(super::export::export));
 }
 
 /// Body of `POST /users`.
@@ -84,6 +86,16 @@ pub struct Deactivate {
     pub reason: String,
 }
 
+/// Body of `POST /users/{id}/erasure`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Erase {
+    /// Why (e.g. the data subject's request and its reference); 1 to 500 characters, kept in
+    /// the `UserErased` event, so it must hold no personal data itself.
+    #[schema(example = "erasure request 2026-118")]
+    pub reason: String,
+}
+
 /// Body of `POST /users/{id}/credit-reservations`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -120,7 +132,7 @@ pub struct ReservationOutcome {
 }
 
 /// The 404 of an unknown user, and of another customer's user.
-fn user_not_found(id: Uuid) -> Problem {
+pub(crate) fn user_not_found(id: Uuid) -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "user-not-found", "No such user")
         .with_detail(format!("user {id} is not known"))
 }
@@ -275,6 +287,27 @@ pub async fn deactivate(
     caller.require(&[Role::Admin])?;
     let reason = parse_field("reason", Reason::parse(&body.reason))?;
     let command = UserCommand::Deactivate { reason };
+    accept(&state, *id, command, call, &*body).await
+}
+
+/// Erases a user's personal data by crypto-shredding: their key is destroyed in the same
+/// transaction as the `UserErased` event, so their email and name read as `[erased]`
+/// everywhere they were copied (event store, snapshots, outbox, Kafka, read models, rebuilds);
+/// the email may be registered again. Orders and credit already held are untouched; the user
+/// can no longer act or reserve credit. Repeating it has no second effect.
+#[utoipa::path(post, path = "/users/{id}/erasure", request_body = Erase, tag = "users",
+    params(("id" = Uuid, Path, description = "User id"), CommandHeaders),
+    responses((status = 200, body = Accepted), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn erase(
+    state: State,
+    caller: Principal,
+    call: Call,
+    id: web::Path<Uuid>,
+    body: web::Json<Erase>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(&[Role::Admin])?;
+    let reason = parse_field("reason", Reason::parse(&body.reason))?;
+    let command = UserCommand::Erase { reason };
     accept(&state, *id, command, call, &*body).await
 }
 

@@ -24,7 +24,7 @@ pub struct UserView {
     pub id: Uuid,
     pub email: String,
     pub name: String,
-    /// `active` or `deactivated`.
+    /// `active`, `deactivated` or `erased` (email and name then read `[erased]`).
     pub status: String,
     pub credit_limit_cents: i64,
     pub reserved_cents: i64,
@@ -95,7 +95,7 @@ pub struct ListParams {
     pub email: Option<String>,
     /// Names starting with this (case-insensitive).
     pub name_prefix: Option<String>,
-    /// `active` or `deactivated`.
+    /// `active`, `deactivated` or `erased` (email and name then read `[erased]`).
     pub status: Option<String>,
     /// Page size: default 50; larger values are capped at 200.
     pub limit: Option<i64>,

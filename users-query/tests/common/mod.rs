@@ -272,8 +272,16 @@ pub type Row = (
 
 /// What the read model must hold, folded from the event store with the domain's own `apply`.
 pub async fn fold(store: &PgPool) -> Vec<Row> {
-    let events: Vec<(String, serde_json::Value, chrono::DateTime<chrono::Utc>, i64)> = sqlx::query_as(
-        "SELECT aggregate_id, payload, recorded_at, sequence FROM events ORDER BY aggregate_id, sequence",
+    type Stored = (
+        String,
+        String,
+        serde_json::Value,
+        chrono::DateTime<chrono::Utc>,
+        i64,
+    );
+    let events: Vec<Stored> = sqlx::query_as(
+        "SELECT aggregate_id, event_type, payload, recorded_at, sequence FROM events \
+         ORDER BY aggregate_id, sequence",
     )
     .fetch_all(store)
     .await
@@ -287,7 +295,13 @@ pub async fn fold(store: &PgPool) -> Vec<Row> {
             i64,
         ),
     > = BTreeMap::new();
-    for (id, payload, at, sequence) in events {
+    for (id, event_type, mut payload, at, sequence) in events {
+        // Stored sealed: opened with the user's key, as the projector opens it.
+        let key = privacy::keys::key(store, &id)
+            .await
+            .expect("the user's key");
+        let fields = users_domain::PERSONAL_DATA.fields(&event_type);
+        privacy::open_fields(&mut payload, fields, key.as_ref()).expect("opened");
         let entry = users
             .entry(id.parse().unwrap())
             .or_insert_with(|| (User::default(), at, at, 0));
@@ -302,6 +316,7 @@ pub async fn fold(store: &PgPool) -> Vec<Row> {
         .map(|(id, (user, created, updated, version))| {
             let status = match user.status() {
                 users_domain::UserStatus::Deactivated => "deactivated",
+                users_domain::UserStatus::Erased => "erased",
                 _ => "active",
             };
             (
