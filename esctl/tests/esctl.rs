@@ -656,3 +656,47 @@ async fn outbox_rows_set_aside_are_listed_then_retried_or_skipped_with_who_and_w
     );
     assert_eq!(code, 3, "nothing is set aside any more");
 }
+
+#[tokio::test]
+async fn an_erased_user_reads_as_erased_in_events_state_and_time_travel() {
+    let stores = Stores::new().await;
+    let user = stores.user_with_every_event().await;
+    let id = user.to_string();
+    let before = stdout(&stores.run(&["events", "users", &id]).await);
+    assert!(
+        before.contains("Ada"),
+        "opened before the erasure: {before}"
+    );
+    let bus: CommandBus<User> = CommandBus::new(
+        stores.users.pool(),
+        Arc::new(UsersContract::new(&stores.users_topic)),
+        (),
+    );
+    let reason = Reason::parse("erasure request 118").unwrap();
+    bus.execute(&id, UserCommand::Erase { reason }, None, Default::default())
+        .await
+        .expect("erased");
+
+    let table = stdout(&stores.run(&["events", "users", &id]).await);
+    assert!(
+        table.contains("UserErased") && table.contains("[erased]"),
+        "{table}"
+    );
+    let json = stdout(&stores.run(&["events", "users", &id, "--json"]).await);
+    for personal in ["Ada", &format!("{id}@example.com")] {
+        assert!(!json.contains(personal), "{personal} in {json}");
+    }
+    let now: Value =
+        serde_json::from_str(&stdout(&stores.run(&["state", "users", &id]).await)).unwrap();
+    assert_eq!(now["state"]["status"], "erased");
+    assert_eq!(now["state"]["email"], "[erased]");
+    // Time travel cannot bring the data back.
+    let then: Value = serde_json::from_str(&stdout(
+        &stores
+            .run(&["state", "users", &id, "--at-version", "1"])
+            .await,
+    ))
+    .unwrap();
+    assert_eq!(then["state"]["name"], "[erased]");
+    assert_eq!(then["state"]["status"], "active");
+}
