@@ -10,7 +10,6 @@ pub mod projection;
 pub mod routes;
 
 use query_kit::{QueryApp, QueryContext, QuerySettings};
-use service_kit::settings::DatabaseSettings;
 use utoipa::OpenApi;
 
 /// The Orders context's query service.
@@ -34,7 +33,7 @@ impl QueryContext for Orders {
     const GROUP: &'static str = "orders-query";
     const AGGREGATE_TYPE: &'static str = contracts::orders::AGGREGATE_TYPE;
 
-    fn projection(_event_store: &DatabaseSettings) -> Self::Projection {
+    fn projection(_event_store: &sqlx::PgPool) -> Self::Projection {
         projection::OrdersView
     }
 

@@ -13,7 +13,8 @@ use crate::routes::{self, ApiDoc};
 use crate::settings::Settings;
 
 /// Connections needed beside the workers: two listeners (new sagas, applied versions), the
-/// projector's batches, the in-flight gauge, readiness and `GET /sagas`.
+/// projector's batches, the in-flight gauge, readiness and `GET /sagas`. A retention round
+/// (every five minutes, milliseconds long) borrows one of them and waits for it if need be.
 const SPARE_CONNECTIONS: u32 = 6;
 
 /// saga-orchestrator's wiring.
@@ -52,7 +53,7 @@ impl Application {
         let mut saga_log = ReadSide::start(
             ReadSideSettings {
                 database: &settings.database,
-                event_store: &settings.event_store,
+                event_store: settings.event_store.pool(),
                 kafka: &settings.kafka,
                 topic: &settings.topic,
                 projector: &settings.projector,

@@ -10,7 +10,6 @@ pub mod projection;
 pub mod routes;
 
 use query_kit::{QueryApp, QueryContext, QuerySettings};
-use service_kit::settings::DatabaseSettings;
 use utoipa::OpenApi;
 
 /// The Users context's query service.
@@ -33,9 +32,9 @@ impl QueryContext for Users {
     const GROUP: &'static str = "users-query";
     const AGGREGATE_TYPE: &'static str = contracts::users::AGGREGATE_TYPE;
 
-    fn projection(event_store: &DatabaseSettings) -> Self::Projection {
+    fn projection(event_store: &sqlx::PgPool) -> Self::Projection {
         projection::UsersView {
-            keys: event_store.pool(),
+            keys: event_store.clone(),
         }
     }
 

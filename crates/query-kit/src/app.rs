@@ -41,9 +41,10 @@ pub trait QueryContext: Send + Sync + 'static {
     /// `aggregate_type` of the stored events the projection is built from.
     const AGGREGATE_TYPE: &'static str;
 
-    /// The read model; `event_store` is the context's event store, for a projection that
-    /// opens sealed personal data with its subjects' keys (ADR 0018).
-    fn projection(event_store: &DatabaseSettings) -> Self::Projection;
+    /// The read model; `event_store` is the pool of the context's event store (shared with
+    /// rebuilds and retries), for a projection that opens sealed personal data with its
+    /// subjects' keys (ADR 0018).
+    fn projection(event_store: &sqlx::PgPool) -> Self::Projection;
 
     /// The OpenAPI document of its query routes (the admin routes are merged in).
     fn openapi() -> utoipa::openapi::OpenApi;
@@ -142,7 +143,8 @@ pub struct QueryApp<C>(PhantomData<C>);
 impl<C: QueryContext> QueryApp<C> {
     /// Creates or upgrades the read model's schema and returns (`<service> migrate`).
     pub async fn migrate(settings: QuerySettings<C>) -> anyhow::Result<()> {
-        crate::migrate(&settings.database, &C::projection(&settings.event_store)).await
+        let event_store = settings.event_store.pool();
+        crate::migrate(&settings.database, &C::projection(&event_store)).await
     }
 
     /// Creates the read model's schema if needed, starts the projector and binds the port;
@@ -151,17 +153,18 @@ impl<C: QueryContext> QueryApp<C> {
         settings: QuerySettings<C>,
         cancel: CancellationToken,
     ) -> anyhow::Result<QueryService> {
+        let event_store = settings.event_store.pool();
         let mut read_side = ReadSide::start(
             ReadSideSettings {
                 database: &settings.database,
-                event_store: &settings.event_store,
+                event_store: event_store.clone(),
                 kafka: &settings.kafka,
                 topic: &settings.topic,
                 projector: &settings.projector,
                 reads: &settings.reads,
                 aggregate_type: C::AGGREGATE_TYPE,
             },
-            C::projection(&settings.event_store),
+            C::projection(&event_store),
             &cancel,
         )
         .await?;

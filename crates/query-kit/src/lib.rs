@@ -34,8 +34,9 @@ pub use settings::{ProjectorSettings, ReadSettings};
 pub struct ReadSideSettings<'a> {
     /// The read model's own database.
     pub database: &'a DatabaseSettings,
-    /// The bounded context's event store (rebuilds, filling gaps on retry).
-    pub event_store: &'a DatabaseSettings,
+    /// The bounded context's event store (rebuilds, filling gaps on retry), a pool the
+    /// projection may share (e.g. to read keys): one pool, so one connection budget.
+    pub event_store: PgPool,
     pub kafka: &'a KafkaSettings,
     /// Topic the projector consumes.
     pub topic: &'a str,
@@ -128,7 +129,7 @@ impl ReadSide {
         });
         let admin = web::Data::new(admin::AdminState::new(
             pool.clone(),
-            settings.event_store.pool(),
+            settings.event_store,
             projection,
             settings.aggregate_type,
             stats.clone(),

@@ -101,7 +101,7 @@ impl QueryContext for Counters {
     const GROUP: &'static str = "counters-query";
     const AGGREGATE_TYPE: &'static str = COUNTER_TYPE;
 
-    fn projection(_event_store: &service_kit::settings::DatabaseSettings) -> CounterView {
+    fn projection(_event_store: &sqlx::PgPool) -> CounterView {
         CounterView
     }
 
