@@ -216,11 +216,14 @@ async fn two_instances_in_one_group_share_the_partitions_and_apply_each_event_on
     }
     converged(&first.view, &store, Duration::from_secs(60)).await;
     let applied = |live: &Live| live.stats.applied.load(Ordering::Relaxed);
-    assert_eq!(
-        applied(&first) + applied(&second),
-        24 * 4,
-        "every event applied exactly once across both"
-    );
+    // The counters are bumped just after each batch commits, so they may trail the view by a
+    // batch; a second application would take them past 96 and never back.
+    test_support::eventually(
+        Duration::from_secs(10),
+        "every event applied exactly once across both",
+        || async { (applied(&first) + applied(&second) == 24 * 4).then_some(()) },
+    )
+    .await;
     assert!(
         applied(&first) > 0 && applied(&second) > 0,
         "both instances got partitions: {} / {}",
