@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use kafka_client::inspect::{InspectError, Inspector, reader_config};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{Value, json};
@@ -17,8 +18,6 @@ use crate::output;
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// Messages of each partition shown when no start is given.
 const DEFAULT_TAIL: i64 = 10;
-/// Consumer groups of the system, asked about when the broker cannot list its groups.
-const KNOWN_GROUPS: [&str; 3] = ["users-query", "orders-query", "saga-orchestrator"];
 
 #[derive(Debug, clap::Args)]
 pub struct TailArgs {
@@ -48,13 +47,26 @@ pub struct TailArgs {
 }
 
 fn config(kafka: &KafkaSettings) -> ClientConfig {
-    let mut config = kafka.client_config();
-    config
-        .set("group.id", format!("esctl-{}", std::process::id()))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("socket.timeout.ms", "5000");
-    config
+    reader_config(kafka, &reader_name(), TIMEOUT)
+}
+
+/// The group id of esctl's readers, which never join it.
+fn reader_name() -> String {
+    format!("esctl-{}", std::process::id())
+}
+
+fn inspector(kafka: &KafkaSettings) -> anyhow::Result<Inspector> {
+    Inspector::new(kafka, &reader_name(), TIMEOUT)
+        .map_err(|error| unreachable(&kafka.brokers, error))
+}
+
+fn inspect_failure(error: InspectError) -> anyhow::Error {
+    match error {
+        InspectError::NoTopic(topic) => Failure::not_found(format!("no topic {topic}")).into(),
+        unreachable @ InspectError::Unreachable { .. } => {
+            Failure::unreachable(unreachable.to_string()).into()
+        }
+    }
 }
 
 fn unreachable(brokers: &str, error: impl std::fmt::Display) -> anyhow::Error {
@@ -73,47 +85,6 @@ pub async fn require_broker(kafka: &KafkaSettings) -> anyhow::Result<()> {
         }
         Err(error) => Err(Failure::usage(error.to_string()).into()),
     }
-}
-
-/// A partition with its low and high watermarks.
-type Watermarks = (i32, i64, i64);
-
-/// Partitions of every topic (or of `topic`) with their low and high watermarks.
-fn watermarks(
-    consumer: &BaseConsumer,
-    brokers: &str,
-    topic: Option<&str>,
-) -> anyhow::Result<BTreeMap<String, Vec<Watermarks>>> {
-    let metadata = consumer
-        .fetch_metadata(topic, TIMEOUT)
-        .map_err(|error| unreachable(brokers, error))?;
-    let mut topics = BTreeMap::new();
-    for entry in metadata.topics() {
-        if entry.name().starts_with("__") {
-            continue;
-        }
-        if entry.error().is_some() || entry.partitions().is_empty() {
-            if topic.is_some() {
-                return Err(Failure::not_found(format!("no topic {}", entry.name())).into());
-            }
-            continue;
-        }
-        let mut partitions = Vec::new();
-        for partition in entry.partitions() {
-            let (low, high) = consumer
-                .fetch_watermarks(entry.name(), partition.id(), TIMEOUT)
-                .map_err(|error| unreachable(brokers, error))?;
-            partitions.push((partition.id(), low, high));
-        }
-        partitions.sort_unstable();
-        topics.insert(entry.name().to_owned(), partitions);
-    }
-    if let Some(topic) = topic
-        && !topics.contains_key(topic)
-    {
-        return Err(Failure::not_found(format!("no topic {topic}")).into());
-    }
-    Ok(topics)
 }
 
 /// `esctl topics`.
@@ -173,51 +144,10 @@ pub async fn topics(kafka: &KafkaSettings, as_json: bool) -> anyhow::Result<()> 
 }
 
 fn topics_report(kafka: &KafkaSettings) -> anyhow::Result<Value> {
-    let consumer: BaseConsumer = config(kafka).create()?;
-    let topics = watermarks(&consumer, &kafka.brokers, None)?;
-    let groups: Vec<String> = match consumer.fetch_group_list(None, TIMEOUT) {
-        Ok(list) => list.groups().iter().map(|g| g.name().to_owned()).collect(),
-        Err(_) => KNOWN_GROUPS.iter().map(|g| (*g).to_owned()).collect(),
-    };
-    let mut lags = Vec::new();
-    for group in groups.iter().filter(|g| !g.starts_with("esctl-")) {
-        let member: BaseConsumer = config(kafka).set("group.id", group).create()?;
-        for (topic, partitions) in &topics {
-            let mut list = TopicPartitionList::new();
-            for (partition, _, _) in partitions {
-                list.add_partition(topic, *partition);
-            }
-            let Ok(committed) = member.committed_offsets(list, TIMEOUT) else {
-                continue;
-            };
-            let mut rows = Vec::new();
-            let mut lag = 0;
-            for (partition, _, high) in partitions {
-                let Some(Offset::Offset(at)) = committed
-                    .find_partition(topic, *partition)
-                    .map(|entry| entry.offset())
-                else {
-                    continue;
-                };
-                lag += (high - at).max(0);
-                rows.push(json!({"partition": partition, "committed": at, "high": high, "lag": (high - at).max(0)}));
-            }
-            if !rows.is_empty() {
-                lags.push(json!({"group": group, "topic": topic, "lag": lag, "partitions": rows}));
-            }
-        }
-    }
-    let topics: Vec<Value> = topics
-        .into_iter()
-        .map(|(topic, partitions)| {
-            let partitions: Vec<Value> = partitions
-                .into_iter()
-                .map(|(partition, low, high)| json!({"partition": partition, "low": low, "high": high}))
-                .collect();
-            json!({"topic": topic, "partitions": partitions})
-        })
-        .collect();
-    Ok(json!({"topics": topics, "groups": lags}))
+    let report = inspector(kafka)?
+        .report(|group| group.starts_with("esctl-"))
+        .map_err(inspect_failure)?;
+    Ok(serde_json::to_value(report)?)
 }
 
 /// `30s`, `10m`, `2h`, `1d` as a duration.
@@ -243,15 +173,22 @@ fn age(text: &str) -> anyhow::Result<Duration> {
 pub async fn tail(kafka: &KafkaSettings, args: &TailArgs, as_json: bool) -> anyhow::Result<()> {
     require_broker(kafka).await?;
     let brokers = kafka.brokers.as_str();
-    let probe: BaseConsumer = config(kafka).create()?;
-    let (topic, owned_brokers) = (args.topic.clone(), brokers.to_owned());
-    let (probe, mut marks) = tokio::task::spawn_blocking(move || {
-        watermarks(&probe, &owned_brokers, Some(&topic)).map(|mut topics| {
-            let partitions = topics.remove(&topic).unwrap_or_default();
-            (probe, partitions)
-        })
+    let probe = inspector(kafka)?;
+    let topic = args.topic.clone();
+    let (probe, marks) = tokio::task::spawn_blocking(move || {
+        let marks = probe.watermarks(Some(&topic)).map(|mut topics| {
+            topics
+                .pop()
+                .map(|topic| topic.partitions)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|marks| (marks.partition, marks.low, marks.high))
+                .collect::<Vec<_>>()
+        });
+        (probe, marks)
     })
-    .await??;
+    .await?;
+    let mut marks = marks.map_err(inspect_failure)?;
     // Where each partition starts.
     let mut starts: Vec<(i32, i64, i64)> = Vec::new();
     if let Some(spec) = &args.from_offset {
@@ -276,9 +213,10 @@ pub async fn tail(kafka: &KafkaSettings, args: &TailArgs, as_json: bool) -> anyh
         for (partition, _, _) in &marks {
             list.add_partition_offset(&args.topic, *partition, Offset::Offset(millis))?;
         }
-        let found = tokio::task::spawn_blocking(move || probe.offsets_for_times(list, TIMEOUT))
-            .await?
-            .map_err(|error| unreachable(brokers, error))?;
+        let found =
+            tokio::task::spawn_blocking(move || probe.consumer().offsets_for_times(list, TIMEOUT))
+                .await?
+                .map_err(|error| unreachable(brokers, error))?;
         for (partition, low, high) in marks.drain(..) {
             let start = match found
                 .find_partition(&args.topic, partition)

@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use cqrs_es::Aggregate;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::FutureRecord;
 use serde_json::{Value, json};
@@ -103,9 +102,10 @@ pub async fn state(
         .take_while(|event| event.sequence <= version)
         .map(|event| event.payload);
     let state = match context {
-        Context::Users => fold::<users_domain::User>(payloads)?,
-        Context::Orders => fold::<orders_domain::Order>(payloads)?,
-    };
+        Context::Users => domain_kit::fold::<users_domain::User>(payloads),
+        Context::Orders => domain_kit::fold::<orders_domain::Order>(payloads),
+    }
+    .map_err(anyhow::Error::msg)?;
     output::json(&json!({
         "aggregate_type": context.aggregate_type(),
         "id": id,
@@ -113,19 +113,6 @@ pub async fn state(
         "state": state,
     }));
     Ok(())
-}
-
-fn fold<A>(payloads: impl Iterator<Item = Value>) -> anyhow::Result<Value>
-where
-    A: Aggregate + Default + serde::Serialize,
-{
-    let mut aggregate = A::default();
-    for (index, payload) in payloads.enumerate() {
-        let event: A::Event = serde_json::from_value(payload)
-            .with_context(|| format!("event {} is not a {} event", index + 1, A::TYPE))?;
-        aggregate.apply(event);
-    }
-    Ok(serde_json::to_value(aggregate)?)
 }
 
 /// Events read from the store per round trip while replaying.

@@ -28,7 +28,7 @@ async fn a_service_behind_tls_is_called_when_its_ca_is_configured() {
         ..HttpSettings::default()
     };
     let readiness = Readiness {
-        database: DatabaseSettings::default().pool(),
+        database: Some(DatabaseSettings::default().pool()),
         broker: None,
     };
     let (server, port) = service_kit::http::server(

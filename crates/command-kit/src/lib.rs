@@ -116,7 +116,7 @@ impl WriteSide {
     /// Ready when the event store and the broker answer.
     pub fn readiness(&self) -> Readiness {
         Readiness {
-            database: self.pool.clone(),
+            database: Some(self.pool.clone()),
             broker: Some(self.admin.clone()),
         }
     }

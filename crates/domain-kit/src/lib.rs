@@ -82,6 +82,23 @@ impl Reason {
     }
 }
 
+/// The state of aggregate `A` after `payloads` (its stored events' payloads in sequence
+/// order), folded by its own `apply`, as JSON: what time travel shows.
+pub fn fold<A>(
+    payloads: impl IntoIterator<Item = serde_json::Value>,
+) -> Result<serde_json::Value, String>
+where
+    A: cqrs_es::Aggregate + Default + Serialize,
+{
+    let mut aggregate = A::default();
+    for (index, payload) in payloads.into_iter().enumerate() {
+        let event: A::Event = serde_json::from_value(payload)
+            .map_err(|error| format!("event {} is not a {} event: {error}", index + 1, A::TYPE))?;
+        aggregate.apply(event);
+    }
+    serde_json::to_value(aggregate).map_err(|error| error.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

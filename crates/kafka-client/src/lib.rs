@@ -4,6 +4,8 @@
 //! configuration in one place. The SASL password is a secret: never logged, never serialized
 //! except as the default of the settings' first layer.
 
+pub mod inspect;
+
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

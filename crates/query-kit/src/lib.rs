@@ -141,7 +141,7 @@ impl ReadSide {
             background,
             stats,
             readiness: Readiness {
-                database: pool,
+                database: Some(pool),
                 broker: Some(broker),
             },
             rebuildable: true,

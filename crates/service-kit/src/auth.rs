@@ -367,6 +367,22 @@ fn public(path: &str) -> bool {
         || path.starts_with("/swagger-ui")
 }
 
+/// More paths a service serves without a token (app data): the gateway's console files and
+/// its WebSocket endpoint, which authenticates in its first message instead.
+#[derive(Clone, Copy)]
+pub struct PublicPaths(pub fn(&str) -> bool);
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+}
+
 /// Middleware: authenticates every non-public request, attaching its [`Principal`].
 pub async fn authenticate(
     request: ServiceRequest,
@@ -375,17 +391,13 @@ pub async fn authenticate(
     let Some(verifier) = request.app_data::<web::Data<Arc<Verifier>>>().cloned() else {
         return Ok(next.call(request).await?.map_into_boxed_body());
     };
-    if public(request.path()) {
+    let also_public = request
+        .app_data::<web::Data<PublicPaths>>()
+        .is_some_and(|paths| (paths.0)(request.path()));
+    if public(request.path()) || also_public {
         return Ok(next.call(request).await?.map_into_boxed_body());
     }
-    let token = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let (scheme, token) = value.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        });
+    let token = bearer(request.headers());
     let verified = match token {
         None => Err("no bearer token".to_owned()),
         Some(token) => verifier.verify(token),

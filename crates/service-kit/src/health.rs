@@ -13,8 +13,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// The dependencies `/health/ready` checks.
 #[derive(Clone)]
 pub struct Readiness {
-    /// The service's own database.
-    pub database: sqlx::PgPool,
+    /// The service's own database; `None` for a service without one (the gateway).
+    pub database: Option<sqlx::PgPool>,
     /// The broker, when the service talks to one.
     pub broker: Option<Arc<AdminClient<DefaultClientContext>>>,
 }
@@ -37,23 +37,27 @@ async fn live() -> HttpResponse {
 }
 
 async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
-    let database = tokio::time::timeout(
-        CHECK_TIMEOUT,
-        sqlx::query("SELECT 1").execute(&readiness.database),
-    )
-    .await
-    .is_ok_and(|result| result.is_ok());
+    let database = match &readiness.database {
+        Some(pool) => Some(
+            tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("SELECT 1").execute(pool))
+                .await
+                .is_ok_and(|result| result.is_ok()),
+        ),
+        None => None,
+    };
     let broker = match &readiness.broker {
         Some(admin) => Some(crate::kafka::reachable(admin, CHECK_TIMEOUT).await),
         None => None,
     };
     let up = |ok: bool| if ok { "up" } else { "down" };
     let mut checks = serde_json::Map::new();
-    checks.insert("database".into(), up(database).into());
+    if let Some(database) = database {
+        checks.insert("database".into(), up(database).into());
+    }
     if let Some(broker) = broker {
         checks.insert("broker".into(), up(broker).into());
     }
-    let ready = database && broker.unwrap_or(true);
+    let ready = database.unwrap_or(true) && broker.unwrap_or(true);
     let body = json!({ "status": if ready { "ready" } else { "not_ready" }, "checks": checks });
     if ready {
         HttpResponse::Ok().json(body)
@@ -64,11 +68,13 @@ async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
 
 async fn metrics(readiness: web::Data<Readiness>) -> HttpResponse {
     // The pool's use at the moment of the scrape.
-    let pool = &readiness.database;
-    let (size, idle) = (pool.size() as f64, pool.num_idle() as f64);
-    metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);
-    metrics::gauge!("db_pool_connections", "state" => "in_use").set((size - idle).max(0.0));
-    metrics::gauge!("db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
+    if let Some(pool) = &readiness.database {
+        let (size, idle) = (pool.size() as f64, pool.num_idle() as f64);
+        metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);
+        metrics::gauge!("db_pool_connections", "state" => "in_use").set((size - idle).max(0.0));
+        metrics::gauge!("db_pool_max_connections")
+            .set(f64::from(pool.options().get_max_connections()));
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(crate::metrics::handle().render())

@@ -40,7 +40,7 @@ async fn serve_with(http: HttpSettings) -> Server {
     };
     let verifier = Verifier::new(&settings).unwrap();
     let readiness = Readiness {
-        database: DatabaseSettings::default().pool(),
+        database: Some(DatabaseSettings::default().pool()),
         broker: None,
     };
     let (server, port) = service_kit::http::server(

@@ -11,7 +11,7 @@ use service_kit::settings::{DatabaseSettings, HttpSettings};
 async fn serve(settings: HttpSettings) -> String {
     let readiness = Readiness {
         // Never connected to: only /health/ready would use it.
-        database: DatabaseSettings::default().pool(),
+        database: Some(DatabaseSettings::default().pool()),
         broker: None,
     };
     let (server, port) = service_kit::http::server(

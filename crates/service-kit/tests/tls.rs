@@ -29,7 +29,7 @@ fn serve(tls: TlsSettings) -> std::io::Result<u16> {
         ..HttpSettings::default()
     };
     let readiness = Readiness {
-        database: DatabaseSettings::default().pool(),
+        database: Some(DatabaseSettings::default().pool()),
         broker: None,
     };
     let (server, port) = service_kit::http::server(

@@ -138,6 +138,8 @@ pub struct Stack {
     /// The topics the command services publish to.
     pub users_topic: String,
     pub orders_topic: String,
+    /// The suffix of the consumer groups' ids (`users-query-<group>`, `saga-<group>`, …).
+    pub group: String,
 }
 
 /// Quick retries and breaker settings so the fault tests run in seconds.
@@ -292,7 +294,59 @@ impl Stack {
             saga_db: saga.pool(),
             users_topic,
             orders_topic,
+            group,
         }
+    }
+
+    /// The gateway in front of this stack, on the test brokers, not started; `console_dir`
+    /// is the built console it serves, if any.
+    pub fn gateway(&self, console_dir: Option<&std::path::Path>) -> Process {
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "GATEWAY__SERVICES__USERS_COMMAND".into(),
+                self.users_command.address.clone(),
+            ),
+            (
+                "GATEWAY__SERVICES__ORDERS_COMMAND".into(),
+                self.orders_command.address.clone(),
+            ),
+            (
+                "GATEWAY__SERVICES__USERS_QUERY".into(),
+                self.users_query.address.clone(),
+            ),
+            (
+                "GATEWAY__SERVICES__ORDERS_QUERY".into(),
+                self.orders_query.address.clone(),
+            ),
+            (
+                "GATEWAY__SERVICES__SAGA_ORCHESTRATOR".into(),
+                self.saga.address.clone(),
+            ),
+            (
+                "GATEWAY__PIPELINES__USERS_TOPIC".into(),
+                self.users_topic.clone(),
+            ),
+            (
+                "GATEWAY__PIPELINES__ORDERS_TOPIC".into(),
+                self.orders_topic.clone(),
+            ),
+            (
+                "GATEWAY__PIPELINES__USERS_QUERY_GROUP".into(),
+                format!("users-query-{}", self.group),
+            ),
+            (
+                "GATEWAY__PIPELINES__ORDERS_QUERY_GROUP".into(),
+                format!("orders-query-{}", self.group),
+            ),
+            (
+                "GATEWAY__PIPELINES__SAGA_GROUP".into(),
+                format!("saga-{}", self.group),
+            ),
+        ];
+        if let Some(dir) = console_dir {
+            env.push(("GATEWAY__CONSOLE__DIR".into(), dir.display().to_string()));
+        }
+        gateway_process(&crate::kafka_brokers(), env)
     }
 
     pub async fn register(&self, email_prefix: &str, credit_limit_cents: i64) -> Uuid {
@@ -522,4 +576,44 @@ fn service_token_file() -> String {
     )
     .expect("the saga's token file written");
     path.to_string_lossy().into_owned()
+}
+
+/// The gateway alone on `brokers`, its services at addresses where nothing listens.
+pub fn lone_gateway(brokers: &str) -> Process {
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let env = [
+        "USERS_COMMAND",
+        "ORDERS_COMMAND",
+        "USERS_QUERY",
+        "ORDERS_QUERY",
+        "SAGA_ORCHESTRATOR",
+    ]
+    .map(|service| (format!("GATEWAY__SERVICES__{service}"), nowhere.clone()))
+    .to_vec();
+    gateway_process(brokers, env)
+}
+
+/// The gateway binary on a free port with the test keys, a quick health pace and `env`.
+fn gateway_process(brokers: &str, mut env: Vec<(String, String)>) -> Process {
+    let port = free_port();
+    let binary = binary("gateway");
+    env.extend([
+        ("GATEWAY__HTTP__PORT".into(), port.to_string()),
+        ("GATEWAY__KAFKA__BROKERS".into(), brokers.to_owned()),
+        ("GATEWAY__GRAPHQL__HEALTH_INTERVAL_MS".into(), "500".into()),
+        ("RUST_LOG".into(), "warn".into()),
+    ]);
+    env.extend(crate::auth::env("GATEWAY"));
+    Process {
+        name: "gateway",
+        port,
+        address: format!("http://127.0.0.1:{port}"),
+        env: Vec::new(),
+        build: Box::new(move |_| {
+            let mut command = tokio::process::Command::new(&binary);
+            command.envs(env.clone()).kill_on_drop(true);
+            command
+        }),
+        child: None,
+    }
 }
