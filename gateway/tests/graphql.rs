@@ -287,7 +287,7 @@ async fn requests_beyond_the_limits_or_without_a_valid_token_are_refused_before_
         body["errors"][0]["message"]
             .as_str()
             .unwrap()
-            .contains("depth"),
+            .contains("too deep"),
         "{body}"
     );
 

@@ -5,6 +5,7 @@
 //! databases, topics and every service.
 
 mod auth;
+mod console;
 mod services;
 mod stack;
 mod suite;
@@ -23,9 +24,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start Postgres, Apache Kafka, databases, topics and the services; print where they are.
+    /// Start Postgres, Apache Kafka, databases, topics, the services and the web console;
+    /// print where they are and a link that signs the local admin in to the console.
     ///
-    /// In the foreground it stops everything it started on Ctrl-C. Installs Postgres
+    /// Builds the console first (npm ci from its lockfile, then npm run build; Node.js and npm
+    /// from apt-get if missing). In the foreground it stops everything it started on Ctrl-C. Installs Postgres
     /// (apt-get) and Apache Kafka (Java and Maven from apt-get if missing, then the broker's
     /// jars from Maven Central into ~/.cache/cqrs-kafka, about a minute once) when they are
     /// missing. Kafka's own tools land in .stack/bin/.
@@ -93,7 +96,9 @@ enum Command {
         args: Vec<String>,
     },
     /// Prepare whatever is missing (Postgres, Java, Apache Kafka, cargo-nextest, promtool,
-    /// kubernetes-validate), then run the whole test suite.
+    /// kubernetes-validate, Node.js, the console's npm packages, Chromium), then run the whole
+    /// test suite: the console's build and unit tests, then every Rust test, the browser tests
+    /// of the console among them.
     ///
     /// The suite gets a Kafka node of its own on free ports (data in .stack/test-kafka/,
     /// deleted at the end), so the stack's topics stay the system's.

@@ -54,6 +54,13 @@ const SERVICES: &[Service] = &[
         port: 5020,
         databases: &[("DATABASE", "saga"), ("EVENT_STORE", "orders_es")],
     },
+    // The console's gateway: it calls every service (at their default addresses).
+    Service {
+        name: "gateway",
+        env_prefix: "GATEWAY",
+        port: 5173,
+        databases: &[],
+    },
 ];
 
 pub fn target_dir() -> PathBuf {
@@ -116,6 +123,7 @@ pub fn up(detach: bool, release: bool, fresh: bool, kafka_brokers: usize) -> Res
     let key = crate::auth::ensure_keys()?;
     crate::auth::write_saga_token(&key)?;
     let (jwks, saga_token) = (crate::auth::jwks_file()?, crate::auth::saga_token_file()?);
+    crate::console::build()?;
     step("building the services");
     let mut build = Command::new("cargo");
     build.args(["build", "--quiet"]).current_dir(stack::root());
@@ -152,6 +160,12 @@ pub fn up(detach: bool, release: bool, fresh: bool, kafka_brokers: usize) -> Res
         }
         if service.name == "saga-orchestrator" {
             command.env(format!("{prefix}__SAGA__TOKEN_FILE"), &saga_token);
+        }
+        if service.name == "gateway" {
+            command.env(
+                format!("{prefix}__CONSOLE__DIR"),
+                crate::console::dir().join("dist"),
+            );
         }
         let child = command
             .env(format!("{prefix}__AUTH__JWKS_FILE"), &jwks)
@@ -202,6 +216,11 @@ pub fn up(detach: bool, release: bool, fresh: bool, kafka_brokers: usize) -> Res
         "  kafka tools  .stack/bin/kafka-topics, kafka-console-consumer, kafka-consumer-groups, kafka-get-offsets"
     );
     println!("  logs and data in .stack/");
+    println!();
+    // A link that signs the local operator in: the console moves the token out of the URL.
+    let admin = crate::auth::token("local-admin", "admin", 12 * 3_600)?;
+    println!("Open the console (signed in as the local admin for 12 hours):");
+    println!("  http://localhost:5173/?token={admin}");
     if detach {
         println!("Stop it with `cargo xtask down`.");
         return Ok(());

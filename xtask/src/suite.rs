@@ -23,6 +23,10 @@ pub fn test(lints: bool, args: &[String]) -> Result<()> {
     let postgres = ensure_postgres()?;
     drop_test_databases(postgres.port)?;
     tools::ensure_nextest()?;
+    // The browser tests (gateway/tests/console.rs) serve console/dist and drive Chromium.
+    crate::console::build()?;
+    crate::console::unit_tests()?;
+    let chromium = crate::console::ensure_chromium()?;
     let installation = kafka::Installation::ensure(step)?;
     let kafka = start_test_kafka(&installation)?;
     let mut command = Command::new("cargo");
@@ -45,7 +49,8 @@ pub fn test(lints: bool, args: &[String]) -> Result<()> {
         .env("CQRS_KAFKA_HOME", installation.path())
         // Where the suite's broker keeps its log segments, for tests that search them.
         .env("TEST_KAFKA_DATA", state_dir()?.join("test-kafka"))
-        .env("KUBERNETES_VALIDATE", kubernetes_validate);
+        .env("KUBERNETES_VALIDATE", kubernetes_validate)
+        .env("TEST_CHROMIUM", chromium);
     step("running the test suite");
     let result = run(&mut command);
     drop(kafka);

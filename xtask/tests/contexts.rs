@@ -218,3 +218,88 @@ fn domain_crates_and_what_they_stand_on_depend_on_no_web_database_or_broker_crat
         }
     }
 }
+
+/// A default of the gateway's settings: the value after `field:` in a `Default` of
+/// `gateway/src/settings.rs`, unquoted.
+fn gateway_default(field: &str) -> String {
+    let source = read("gateway/src/settings.rs");
+    let line = source
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with(&format!("{field}: ")))
+        .unwrap_or_else(|| panic!("gateway/src/settings.rs gives {field} a default"));
+    line[field.len() + 1..]
+        .trim()
+        .trim_end_matches(',')
+        .trim_end_matches(".into()")
+        .trim_matches('"')
+        .to_owned()
+}
+
+#[test]
+fn the_gateway_calls_every_context_and_follows_its_pipeline_at_their_declared_defaults() {
+    // `cargo xtask up` runs the gateway without overrides: its defaults must be the services'.
+    for context in contexts() {
+        let command = format!("{context}-command");
+        let query = format!("{context}-query");
+        for service in [&command, &query] {
+            let field = service.replace('-', "_");
+            assert_eq!(
+                gateway_default(&field),
+                format!("http://127.0.0.1:{}", constant(service, "PORT")),
+                "the gateway's default {field} should be {service} on its port"
+            );
+        }
+        assert_eq!(
+            gateway_default(&format!("{context}_topic")),
+            constant(&command, "TOPIC"),
+            "the gateway follows {context}'s topic"
+        );
+        assert_eq!(
+            gateway_default(&format!("{context}_query_group")),
+            constant(&query, "GROUP"),
+            "the gateway follows {query}'s consumer group"
+        );
+    }
+    let saga = read("saga-orchestrator/src/settings.rs");
+    let saga_port = saga
+        .lines()
+        .map(str::trim)
+        .find_map(|line| line.strip_prefix("port: "))
+        .map(|port| port.trim_end_matches(','))
+        .expect("saga-orchestrator/src/settings.rs gives port a default");
+    assert_eq!(
+        gateway_default("saga_orchestrator"),
+        format!("http://127.0.0.1:{saga_port}")
+    );
+    assert!(
+        saga.contains(&format!("for_group(\"{}\")", gateway_default("saga_group"))),
+        "the gateway follows saga-orchestrator's consumer group"
+    );
+}
+
+#[test]
+fn the_local_stack_and_the_deployments_run_the_gateway_on_its_declared_port() {
+    let port = gateway_default("port");
+    let services = read("xtask/src/services.rs");
+    assert!(
+        services.contains("name: \"gateway\"")
+            && services.contains(&format!("port: {port},"))
+            && read("gateway/src/settings.rs").contains("ENV_PREFIX: &str = \"GATEWAY\"")
+            && services.contains("env_prefix: \"GATEWAY\""),
+        "xtask/src/services.rs runs the gateway on {port} with the prefix GATEWAY"
+    );
+    assert!(
+        read("compose.yaml").contains("\n  gateway:\n"),
+        "compose.yaml runs the gateway"
+    );
+    assert!(
+        root().join("deploy/k8s/base/gateway.yaml").is_file()
+            && read("deploy/k8s/base/kustomization.yaml").contains("- gateway.yaml"),
+        "deploy/k8s/base/kustomization.yaml includes gateway.yaml"
+    );
+    assert!(
+        read("deploy/prometheus/prometheus.yml").contains(&format!("\"gateway:{port}\"")),
+        "deploy/prometheus/prometheus.yml scrapes the gateway on {port}"
+    );
+}

@@ -1,11 +1,12 @@
 //! The deployment files parse and agree with the code: `compose.yaml`, the Dockerfile it
-//! builds from and `deploy/k8s/<service>.yaml`. Docker and Kubernetes cannot run in CI,
-//! so these checks stand in for them; nothing here starts a process or touches the network.
+//! builds from and `deploy/k8s/<service>.yaml`, for the five services and the gateway. Docker
+//! and Kubernetes cannot run in CI, so these checks stand in for them; nothing here starts a
+//! process or touches the network.
 
 mod common;
 
 use common::{read, root};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_yaml_ng::Value;
 use test_support::kafka::KAFKA_VERSION;
@@ -18,6 +19,9 @@ const KUBERNETES: &str = "deploy/k8s";
 /// Apache Kafka's image: Compose runs the broker and kafka-init from it, Kubernetes the Job
 /// cqrs-topics.
 const KAFKA_IMAGE: &str = "apache/kafka";
+/// The web console's backend: no database, no topic of its own; it calls the other deployed
+/// services and serves the console the image builds.
+const GATEWAY: &str = "gateway";
 /// A service with deployment files, and where its settings are declared: each
 /// `__`-separated part of one of its variables is a field of one of these structs.
 struct Deployed {
@@ -26,10 +30,13 @@ struct Deployed {
     k8s: &'static str,
     settings: &'static [&'static str],
     prefix: &'static str,
-    /// The topic it publishes or consumes, which the Compose stack must create.
-    topic: &'static str,
+    /// The topics it publishes, consumes or inspects, which the Compose stack must create.
+    topics: &'static [&'static str],
     /// The databases it connects to, which the Compose stack must create.
     databases: &'static [&'static str],
+    /// Its settings, besides HTTP, auth, Kafka and databases, whose defaults are wrong in a
+    /// container (a topic, 127.0.0.1 addresses, local files): Compose must set each.
+    required: &'static [&'static str],
 }
 
 const DEPLOYED: &[Deployed] = &[
@@ -46,8 +53,9 @@ const DEPLOYED: &[Deployed] = &[
             "crates/service-kit/src/auth.rs",
         ],
         prefix: "USERS_COMMAND__",
-        topic: "users.events",
+        topics: &["users.events"],
         databases: &["users_es"],
+        required: &["TOPIC"],
     },
     Deployed {
         name: "users-query",
@@ -62,8 +70,9 @@ const DEPLOYED: &[Deployed] = &[
             "crates/service-kit/src/auth.rs",
         ],
         prefix: "USERS_QUERY__",
-        topic: "users.events",
+        topics: &["users.events"],
         databases: &["users_read", "users_es"],
+        required: &["TOPIC"],
     },
     Deployed {
         name: "orders-command",
@@ -78,8 +87,9 @@ const DEPLOYED: &[Deployed] = &[
             "crates/service-kit/src/auth.rs",
         ],
         prefix: "ORDERS_COMMAND__",
-        topic: "orders.events",
+        topics: &["orders.events"],
         databases: &["orders_es"],
+        required: &["TOPIC"],
     },
     Deployed {
         name: "orders-query",
@@ -94,8 +104,9 @@ const DEPLOYED: &[Deployed] = &[
             "crates/service-kit/src/auth.rs",
         ],
         prefix: "ORDERS_QUERY__",
-        topic: "orders.events",
+        topics: &["orders.events"],
         databases: &["orders_read", "orders_es"],
+        required: &["TOPIC"],
     },
     Deployed {
         name: "saga-orchestrator",
@@ -113,8 +124,33 @@ const DEPLOYED: &[Deployed] = &[
             "crates/service-kit/src/auth.rs",
         ],
         prefix: "SAGA_ORCHESTRATOR__",
-        topic: "orders.events",
+        topics: &["orders.events"],
         databases: &["saga", "orders_es"],
+        required: &["TOPIC", "USERS__URL", "ORDERS__URL", "SAGA__TOKEN_FILE"],
+    },
+    Deployed {
+        name: GATEWAY,
+        port: 5173,
+        k8s: "deploy/k8s/base/gateway.yaml",
+        settings: &[
+            "gateway/src/settings.rs",
+            "crates/service-kit/src/settings.rs",
+            "crates/kafka-client/src/lib.rs",
+            // The `auth` section.
+            "crates/service-kit/src/auth.rs",
+        ],
+        prefix: "GATEWAY__",
+        // It inspects both pipelines' topics.
+        topics: &["users.events", "orders.events"],
+        databases: &[],
+        required: &[
+            "SERVICES__USERS_COMMAND",
+            "SERVICES__ORDERS_COMMAND",
+            "SERVICES__USERS_QUERY",
+            "SERVICES__ORDERS_QUERY",
+            "SERVICES__SAGA_ORCHESTRATOR",
+            "CONSOLE__DIR",
+        ],
     },
 ];
 
@@ -380,12 +416,13 @@ fn compose_creates_every_topic_and_database_a_service_uses() {
     let job = job.split_whitespace().collect::<Vec<_>>().join(" ");
     let sql = read(INIT_DATABASES);
     for service in DEPLOYED {
-        assert!(
-            job.contains(&format!("--topic {}", service.topic)),
-            "kafka-init does not create {}, which {} uses: {job}",
-            service.topic,
-            service.name
-        );
+        for topic in service.topics {
+            assert!(
+                job.contains(&format!("--topic {topic}")),
+                "kafka-init does not create {topic}, which {} uses: {job}",
+                service.name
+            );
+        }
         for database in service.databases {
             assert!(
                 sql.contains(&format!("CREATE DATABASE {database} ")),
@@ -822,14 +859,17 @@ fn every_service_is_configured_for_its_containers_and_exports_traces_and_is_scra
             "HTTP__HOST",
             "HTTP__PORT",
             "AUTH__JWKS_FILE",
-            "DATABASE__HOST",
-            "DATABASE__PORT",
-            "DATABASE__USERNAME",
-            "DATABASE__PASSWORD",
-            "DATABASE__DATABASE_NAME",
             "KAFKA__BROKERS",
-            "TOPIC",
         ];
+        if !deployed.databases.is_empty() {
+            required.extend([
+                "DATABASE__HOST",
+                "DATABASE__PORT",
+                "DATABASE__USERNAME",
+                "DATABASE__PASSWORD",
+                "DATABASE__DATABASE_NAME",
+            ]);
+        }
         if deployed.databases.len() > 1 {
             required.extend([
                 "EVENT_STORE__HOST",
@@ -839,9 +879,7 @@ fn every_service_is_configured_for_its_containers_and_exports_traces_and_is_scra
                 "EVENT_STORE__DATABASE_NAME",
             ]);
         }
-        if name == "saga-orchestrator" {
-            required.extend(["USERS__URL", "ORDERS__URL", "SAGA__TOKEN_FILE"]);
-        }
+        required.extend_from_slice(deployed.required);
         for key in required {
             let variable = format!("{}{key}", deployed.prefix);
             assert!(set(&variable).is_some(), "{name} does not set {variable}");
@@ -851,6 +889,364 @@ fn every_service_is_configured_for_its_containers_and_exports_traces_and_is_scra
                 && prometheus.contains(&format!("\"{name}:{}\"", deployed.port)),
             "deploy/prometheus/prometheus.yml does not scrape {name} on {}",
             deployed.port
+        );
+    }
+}
+
+/// The deployed service called `name`.
+fn deployed(name: &str) -> &'static Deployed {
+    DEPLOYED
+        .iter()
+        .find(|service| service.name == name)
+        .unwrap_or_else(|| panic!("{name} is not in DEPLOYED"))
+}
+
+/// Every variable compose.yaml sets, whichever container it is set in (each service's
+/// variables carry its own prefix).
+fn compose_variables() -> BTreeMap<String, String> {
+    compose_services(&compose())
+        .into_iter()
+        .flat_map(|(_, service)| environment(service))
+        .collect()
+}
+
+/// Every variable the deployed services' ConfigMaps set (the Kubernetes base).
+fn kubernetes_variables() -> BTreeMap<String, String> {
+    DEPLOYED
+        .iter()
+        .flat_map(|service| {
+            let documents = kubernetes_documents(service.k8s);
+            find_kind(&documents, "ConfigMap")["data"]
+                .as_mapping()
+                .into_iter()
+                .flatten()
+                .map(|(name, value)| (scalar(name), scalar(value)))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The gateway's variable for where `service` answers: GATEWAY__SERVICES__USERS_COMMAND for
+/// users-command.
+fn service_address_variable(service: &str) -> String {
+    format!(
+        "{}SERVICES__{}",
+        deployed(GATEWAY).prefix,
+        service.replace('-', "_").to_uppercase()
+    )
+}
+
+/// The pipelines the gateway follows: its setting, and each service variable that sets the
+/// same topic or consumer group.
+const PIPELINES: &[(&str, &[&str])] = &[
+    (
+        "PIPELINES__USERS_TOPIC",
+        &["USERS_COMMAND__TOPIC", "USERS_QUERY__TOPIC"],
+    ),
+    (
+        "PIPELINES__ORDERS_TOPIC",
+        &[
+            "ORDERS_COMMAND__TOPIC",
+            "ORDERS_QUERY__TOPIC",
+            "SAGA_ORCHESTRATOR__TOPIC",
+        ],
+    ),
+    (
+        "PIPELINES__USERS_QUERY_GROUP",
+        &["USERS_QUERY__PROJECTOR__GROUP_ID"],
+    ),
+    (
+        "PIPELINES__ORDERS_QUERY_GROUP",
+        &["ORDERS_QUERY__PROJECTOR__GROUP_ID"],
+    ),
+    (
+        "PIPELINES__SAGA_GROUP",
+        &["SAGA_ORCHESTRATOR__PROJECTOR__GROUP_ID"],
+    ),
+];
+
+#[test]
+fn the_gateway_calls_every_service_where_it_answers_and_follows_their_topics_and_groups() {
+    let gateway = deployed(GATEWAY);
+    for (file, variables) in [
+        (COMPOSE, compose_variables()),
+        ("the ConfigMaps of deploy/k8s/base", kubernetes_variables()),
+    ] {
+        for service in DEPLOYED.iter().filter(|service| service.name != GATEWAY) {
+            // A Compose service and a Kubernetes Service are both reached by the service's
+            // name, on its port.
+            let variable = service_address_variable(service.name);
+            assert_eq!(
+                variables.get(&variable).map(String::as_str),
+                Some(format!("http://{}:{}", service.name, service.port).as_str()),
+                "{file}: {variable} should point at {} on {}",
+                service.name,
+                service.port
+            );
+        }
+        for (setting, sources) in PIPELINES {
+            let variable = format!("{}{setting}", gateway.prefix);
+            let value = variables
+                .get(&variable)
+                .unwrap_or_else(|| panic!("{file} does not set {variable}"));
+            for source in *sources {
+                assert_eq!(
+                    variables.get(*source),
+                    Some(value),
+                    "{file}: {variable} is {value:?}, but {source} says otherwise"
+                );
+            }
+        }
+    }
+    // Each service's Kubernetes Service carries its name and port, so the addresses resolve.
+    for service in DEPLOYED {
+        let documents = kubernetes_documents(service.k8s);
+        let definition = find_kind(&documents, "Service");
+        assert_eq!(
+            definition["metadata"]["name"].as_str(),
+            Some(service.name),
+            "{}'s Service is named otherwise",
+            service.k8s
+        );
+        let ports: Vec<u64> = definition["spec"]["ports"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|port| port["port"].as_u64())
+            .collect();
+        assert!(
+            ports.contains(&service.port),
+            "{}'s Service should listen on {}, has {ports:?}",
+            service.k8s,
+            service.port
+        );
+    }
+}
+
+/// The Dockerfile's instructions as (keyword, arguments): comments left out, continued lines
+/// joined.
+fn dockerfile_instructions() -> Vec<(String, String)> {
+    let mut instructions = Vec::new();
+    let mut current = String::new();
+    for line in read(DOCKERFILE).lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(part) => {
+                current.push_str(part);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(line);
+                let (keyword, arguments) = current
+                    .split_once(char::is_whitespace)
+                    .unwrap_or((current.as_str(), ""));
+                instructions.push((keyword.to_uppercase(), arguments.trim().to_owned()));
+                current.clear();
+            }
+        }
+    }
+    instructions
+}
+
+/// One `FROM` of the Dockerfile and what follows it.
+struct Stage {
+    /// The base image, with the ARGs declared before the first FROM substituted.
+    image: String,
+    name: Option<String>,
+    instructions: Vec<(String, String)>,
+}
+
+fn dockerfile_stages() -> Vec<Stage> {
+    let mut arguments: BTreeMap<String, String> = BTreeMap::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    for (keyword, rest) in dockerfile_instructions() {
+        if keyword == "FROM" {
+            let words: Vec<&str> = rest
+                .split_whitespace()
+                .filter(|word| !word.starts_with("--"))
+                .collect();
+            let mut image = words.first().copied().unwrap_or_default().to_owned();
+            for (name, value) in &arguments {
+                image = image.replace(&format!("${{{name}}}"), value);
+            }
+            let name = match words.as_slice() {
+                [_, alias, name] if alias.eq_ignore_ascii_case("as") => Some((*name).to_owned()),
+                _ => None,
+            };
+            stages.push(Stage {
+                image,
+                name,
+                instructions: Vec::new(),
+            });
+        } else if let Some(stage) = stages.last_mut() {
+            stage.instructions.push((keyword, rest));
+        } else if keyword == "ARG"
+            && let Some((name, value)) = rest.split_once('=')
+        {
+            // Declared before the first FROM: usable in FROM lines.
+            arguments.insert(name.trim().to_owned(), value.trim().to_owned());
+        }
+    }
+    stages
+}
+
+/// A COPY's flags (`--from=…`) and its sources and destination.
+fn copy_parts(arguments: &str) -> (Vec<&str>, Vec<&str>, &str) {
+    let (flags, paths): (Vec<&str>, Vec<&str>) = arguments
+        .split_whitespace()
+        .partition(|word| word.starts_with("--"));
+    let (destination, sources) = paths.split_last().expect("a COPY has a destination");
+    (flags, sources.to_vec(), *destination)
+}
+
+#[test]
+fn every_file_the_dockerfile_copies_from_the_repository_exists() {
+    let mut copied = 0;
+    for stage in dockerfile_stages() {
+        for (keyword, arguments) in &stage.instructions {
+            if keyword != "COPY" {
+                continue;
+            }
+            let (flags, sources, _) = copy_parts(arguments);
+            if flags.iter().any(|flag| flag.starts_with("--from=")) {
+                continue;
+            }
+            for source in sources {
+                assert!(
+                    root().join(source).exists(),
+                    "{DOCKERFILE} copies {source}, which does not exist"
+                );
+                copied += 1;
+            }
+        }
+    }
+    assert!(
+        copied > 0,
+        "{DOCKERFILE} copies nothing from the repository"
+    );
+}
+
+#[test]
+fn the_image_builds_the_console_where_the_gateway_serves_it() {
+    let stages = dockerfile_stages();
+    let console = stages
+        .iter()
+        .find(|stage| stage.image.starts_with("node:"))
+        .unwrap_or_else(|| panic!("{DOCKERFILE} has no stage on a node image to build console/"));
+    let console_name = console
+        .name
+        .as_deref()
+        .expect("the console's stage is named, for the runtime to copy from");
+
+    // The Node it builds with is one console/package.json accepts (`"node": ">=20.19"`).
+    let package: serde_json::Value =
+        serde_json::from_str(&read("console/package.json")).expect("console/package.json parses");
+    let engines = package["engines"]["node"]
+        .as_str()
+        .expect("console/package.json names the Node it needs");
+    let major = |version: &str| -> u64 {
+        version
+            .trim_start_matches(|c: char| !c.is_ascii_digit())
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|digits| digits.parse().ok())
+            .unwrap_or_else(|| panic!("no major version in {version:?}"))
+    };
+    let tag = console.image.trim_start_matches("node:");
+    assert!(
+        major(tag) >= major(engines),
+        "{DOCKERFILE} builds the console on {}, but console/package.json wants Node {engines}",
+        console.image
+    );
+
+    let runs: Vec<&str> = console
+        .instructions
+        .iter()
+        .filter(|(keyword, _)| keyword == "RUN")
+        .map(|(_, arguments)| arguments.as_str())
+        .collect();
+    for command in ["npm ci", "npm run build"] {
+        assert!(
+            runs.iter().any(|run| run.contains(command)),
+            "the console's stage does not run `{command}`: {runs:?}"
+        );
+    }
+    let workdir = console
+        .instructions
+        .iter()
+        .rev()
+        .find(|(keyword, _)| keyword == "WORKDIR")
+        .map(|(_, directory)| directory.trim_end_matches('/').to_owned())
+        .expect("the console's stage sets a WORKDIR");
+    let copies: Vec<(Vec<&str>, &str)> = console
+        .instructions
+        .iter()
+        .filter(|(keyword, _)| keyword == "COPY")
+        .map(|(_, arguments)| {
+            let (_, sources, destination) = copy_parts(arguments);
+            (sources, destination)
+        })
+        .collect();
+    // npm ci installs exactly the lock file's versions.
+    assert!(
+        copies
+            .iter()
+            .any(|(sources, _)| sources.contains(&"console/package-lock.json")),
+        "the console's stage does not copy console/package-lock.json for npm ci"
+    );
+    // codegen (part of npm run build) reads the gateway's schema next to console/.
+    assert!(
+        read("console/codegen.ts").contains("'../gateway/schema.graphql'"),
+        "console/codegen.ts no longer reads ../gateway/schema.graphql: update this test and the Dockerfile"
+    );
+    let parent = workdir
+        .rsplit_once('/')
+        .map(|(parent, _)| parent)
+        .unwrap_or_default();
+    let schema = format!("{parent}/gateway/schema.graphql");
+    assert!(
+        copies.iter().any(|(sources, destination)| {
+            sources.contains(&"gateway/schema.graphql")
+                && (*destination == schema
+                    || destination.trim_end_matches('/') == format!("{parent}/gateway"))
+        }),
+        "the console's stage should copy gateway/schema.graphql to {schema} (codegen reads it \
+         from ../gateway beside {workdir})"
+    );
+
+    // The runtime (the last stage) copies what vite wrote (outDir dist) to one place...
+    let runtime = stages.last().expect("the Dockerfile has stages");
+    let from = format!("--from={console_name}");
+    let served: Vec<&str> = runtime
+        .instructions
+        .iter()
+        .filter(|(keyword, _)| keyword == "COPY")
+        .filter_map(|(_, arguments)| {
+            let (flags, sources, destination) = copy_parts(arguments);
+            (flags.contains(&from.as_str())
+                && sources.contains(&format!("{workdir}/dist").as_str()))
+            .then_some(destination.trim_end_matches('/'))
+        })
+        .collect();
+    let [directory] = served.as_slice() else {
+        panic!(
+            "the runtime stage should copy {workdir}/dist from the stage {console_name} once, \
+             copies it to {served:?}"
+        );
+    };
+    // ...which is where the gateway looks, in Compose and on Kubernetes.
+    let variable = format!("{}CONSOLE__DIR", deployed(GATEWAY).prefix);
+    for (file, variables) in [
+        (COMPOSE, compose_variables()),
+        (deployed(GATEWAY).k8s, kubernetes_variables()),
+    ] {
+        assert_eq!(
+            variables.get(&variable).map(String::as_str),
+            Some(*directory),
+            "{file}'s {variable} should be where the image holds the console"
         );
     }
 }

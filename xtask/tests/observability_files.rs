@@ -28,6 +28,7 @@ const SOURCES: &[&str] = &[
     "orders-command/src",
     "orders-query/src",
     "saga-orchestrator/src",
+    "gateway/src",
 ];
 
 fn yaml(relative: &str) -> Value {

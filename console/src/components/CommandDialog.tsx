@@ -1,0 +1,122 @@
+import { useEffect, useState, type ReactNode } from 'react';
+import { TextField, Typography } from '@mui/material';
+import type { CombinedError } from 'urql';
+import { formErrorsFrom } from '../api/problem';
+import { FormDialog } from './FormDialog';
+
+/** What a command answered: the aggregate's new version (if it has one), or why not. */
+export interface CommandOutcome {
+  version: number | null;
+  error: CombinedError | undefined;
+}
+
+export type Parsed<T> = { value: T } | { error: string };
+
+export interface CommandDialogProps<T> {
+  open: boolean;
+  onClose: () => void;
+  title: string;
+  submitLabel: string;
+  /** The button that closes without acting (default "Close"). */
+  closeLabel?: string;
+  /** The field's label, e.g. "Reason". */
+  label: string;
+  /** The command's field as the service names it in camelCase (`creditLimitCents`), for its errors. */
+  field: string;
+  initialText?: string;
+  multiline?: boolean;
+  description?: ReactNode;
+  destructive?: boolean;
+  parse: (text: string) => Parsed<T>;
+  run: (value: T) => Promise<CommandOutcome>;
+  /** Called after success with the aggregate's new version, when the command returns one. */
+  onDone?: (version: number) => void;
+}
+
+/** A one-field command in a dialog, with the service's validation errors on that field. */
+export function CommandDialog<T>({
+  open,
+  onClose,
+  title,
+  submitLabel,
+  closeLabel,
+  label,
+  field,
+  initialText = '',
+  multiline = false,
+  description,
+  destructive = false,
+  parse,
+  run,
+  onDone,
+}: CommandDialogProps<T>) {
+  const [text, setText] = useState(initialText);
+  const [fieldError, setFieldError] = useState<string | null>(null);
+  const [problems, setProblems] = useState<string[]>([]);
+  const [submitting, setSubmitting] = useState(false);
+
+  useEffect(() => {
+    if (open) {
+      setText(initialText);
+      setFieldError(null);
+      setProblems([]);
+    }
+  }, [open, initialText]);
+
+  const submit = async () => {
+    const parsed = parse(text);
+    if ('error' in parsed) {
+      setFieldError(parsed.error);
+      return;
+    }
+    setSubmitting(true);
+    try {
+      const outcome = await run(parsed.value);
+      if (!outcome.error) {
+        if (outcome.version !== null) onDone?.(outcome.version);
+        onClose();
+        return;
+      }
+      const errors = formErrorsFrom(outcome.error, [field]);
+      setFieldError(errors.fields[field] ?? null);
+      setProblems(errors.general);
+    } finally {
+      setSubmitting(false);
+    }
+  };
+
+  return (
+    <FormDialog
+      open={open}
+      title={title}
+      submitLabel={submitLabel}
+      closeLabel={closeLabel}
+      submitting={submitting}
+      problems={problems}
+      onClose={onClose}
+      onSubmit={() => void submit()}
+      destructive={destructive}
+    >
+      {description && <Typography variant="body2">{description}</Typography>}
+      <TextField
+        label={label}
+        autoFocus
+        required
+        multiline={multiline}
+        minRows={multiline ? 2 : undefined}
+        value={text}
+        onChange={(event) => {
+          setText(event.target.value);
+          setFieldError(null);
+        }}
+        error={fieldError !== null}
+        helperText={fieldError ?? ' '}
+      />
+    </FormDialog>
+  );
+}
+
+/** Text that must not be blank. */
+export function nonBlank(what: string): (text: string) => Parsed<string> {
+  return (text) => (text.trim() === '' ? { error: `Enter ${what}.` } : { value: text.trim() });
+}

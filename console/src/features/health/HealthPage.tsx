@@ -1,0 +1,183 @@
+import {
+  Alert,
+  Box,
+  Card,
+  CardContent,
+  CircularProgress,
+  Grid2 as Grid,
+  Stack,
+  Table,
+  TableBody,
+  TableCell,
+  TableContainer,
+  TableHead,
+  TableRow,
+  Typography,
+} from '@mui/material';
+import { useSubscription } from 'urql';
+import { describeError } from '../../api/problem';
+import { DateTimeText } from '../../components/DateTimeText';
+import { LightChip } from '../../components/LightChip';
+import { PageHeading } from '../../components/PageHeading';
+import { Sparkline } from '../../components/Sparkline';
+import { formatDuration } from '../../lib/time';
+import { recentSamples, type HealthReport } from './history';
+import { HealthSubscription } from './queries';
+
+const count = (value: number | null | undefined) => (value === null || value === undefined ? 'unknown' : value.toLocaleString());
+
+function ComponentCards({ report }: { report: HealthReport }) {
+  return (
+    <Grid container spacing={2} component="ul" sx={{ listStyle: 'none', p: 0, m: 0 }} aria-label="Components">
+      {report.components.map((component) => (
+        <Grid key={component.name} size={{ xs: 12, sm: 6, lg: 4 }} component="li">
+          <Card variant="outlined" sx={{ height: '100%' }}>
+            <CardContent>
+              <Stack direction="row" spacing={1} sx={{ alignItems: 'center', justifyContent: 'space-between' }}>
+                <Typography variant="subtitle1" component="h3" sx={{ fontWeight: 600 }}>
+                  {component.name}
+                </Typography>
+                <LightChip light={component.light} />
+              </Stack>
+              <Typography variant="body2" color="text.secondary">
+                {component.kind.toLowerCase()}
+                {component.latencyMs !== null && component.latencyMs !== undefined && ` · ${component.latencyMs} ms`}
+              </Typography>
+              {component.detail && <Typography variant="body2">{component.detail}</Typography>}
+            </CardContent>
+          </Card>
+        </Grid>
+      ))}
+    </Grid>
+  );
+}
+
+function PipelineTable({ report }: { report: HealthReport }) {
+  return (
+    <TableContainer>
+      <Table size="small" aria-label="Pipelines">
+        <TableHead>
+          <TableRow>
+            <TableCell>Context</TableCell>
+            <TableCell>State</TableCell>
+            <TableCell align="right">Outbox backlog</TableCell>
+            <TableCell align="right">Oldest in outbox</TableCell>
+            <TableCell align="right">Set aside</TableCell>
+            <TableCell>Topic</TableCell>
+            <TableCell align="right">End offset</TableCell>
+            <TableCell>Consumers (lag, parked)</TableCell>
+          </TableRow>
+        </TableHead>
+        <TableBody>
+          {report.pipelines.map((pipeline) => (
+            <TableRow key={pipeline.context}>
+              <TableCell component="th" scope="row">
+                {pipeline.context}
+              </TableCell>
+              <TableCell>
+                <LightChip light={pipeline.light} />
+              </TableCell>
+              <TableCell align="right">{count(pipeline.outboxBacklog)}</TableCell>
+              <TableCell align="right">
+                {pipeline.outboxOldestAgeSeconds === null || pipeline.outboxOldestAgeSeconds === undefined
+                  ? 'unknown'
+                  : formatDuration(pipeline.outboxOldestAgeSeconds)}
+              </TableCell>
+              <TableCell align="right">{count(pipeline.outboxSetAside)}</TableCell>
+              <TableCell sx={{ fontFamily: 'monospace' }}>{pipeline.topic}</TableCell>
+              <TableCell align="right">{count(pipeline.endOffset)}</TableCell>
+              <TableCell>
+                <Stack component="ul" spacing={0.5} sx={{ listStyle: 'none', p: 0, m: 0 }}>
+                  {pipeline.consumers.map((consumer) => (
+                    <Stack component="li" key={consumer.group} direction="row" spacing={1} sx={{ alignItems: 'center' }}>
+                      <LightChip light={consumer.light} />
+                      <Typography variant="body2">
+                        {consumer.group}: lag {count(consumer.lag)}, parked {count(consumer.parkedEvents)}
+                      </Typography>
+                    </Stack>
+                  ))}
+                </Stack>
+              </TableCell>
+            </TableRow>
+          ))}
+        </TableBody>
+      </Table>
+    </TableContainer>
+  );
+}
+
+/** Live health of every component and pipeline, pushed by the gateway after every check. */
+export function HealthPage() {
+  const [{ data, error }] = useSubscription({ query: HealthSubscription });
+  const report = data?.health;
+  const samples = report ? recentSamples(report) : [];
+
+  return (
+    <>
+      <PageHeading>Health</PageHeading>
+      {error && (
+        <Alert severity="error" sx={{ mb: 2 }}>
+          The health report stopped: {describeError(error)}
+        </Alert>
+      )}
+      {!report ? (
+        !error && (
+          <Stack direction="row" spacing={2} sx={{ alignItems: 'center' }}>
+            <CircularProgress size={24} aria-label="Waiting for the first health report" />
+            <Typography>Waiting for the first health report…</Typography>
+          </Stack>
+        )
+      ) : (
+        <Stack spacing={3}>
+          <Card variant="outlined">
+            <CardContent>
+              <Stack direction={{ xs: 'column', md: 'row' }} spacing={3} sx={{ alignItems: { md: 'center' } }}>
+                <Box sx={{ flexGrow: 1 }}>
+                  <Stack direction="row" spacing={1} sx={{ alignItems: 'center' }}>
+                    <Typography variant="h6" component="h2">
+                      Overall
+                    </Typography>
+                    <LightChip light={report.light} size="medium" />
+                  </Stack>
+                  <Typography variant="body2" color="text.secondary">
+                    Checked <DateTimeText value={report.checkedAt} />
+                  </Typography>
+                </Box>
+                <Sparkline
+                  label="Commands per second"
+                  values={samples.map((sample) => sample.commandsPerSecond)}
+                  format={(value) => value.toFixed(1)}
+                />
+                <Sparkline
+                  label="Total consumer lag"
+                  values={samples.map((sample) => sample.consumerLag)}
+                  format={(value) => value.toLocaleString()}
+                />
+                <Sparkline
+                  label="Outbox backlog"
+                  values={samples.map((sample) => sample.outboxBacklog)}
+                  format={(value) => value.toLocaleString()}
+                />
+              </Stack>
+              <Typography variant="caption" color="text.secondary">
+                Charts: the last 5 minutes, one point per check.
+              </Typography>
+            </CardContent>
+          </Card>
+          <Box component="section" aria-labelledby="components-heading">
+            <Typography id="components-heading" variant="h6" component="h2" sx={{ mb: 1 }}>
+              Components
+            </Typography>
+            <ComponentCards report={report} />
+          </Box>
+          <Box component="section" aria-labelledby="pipelines-heading">
+            <Typography id="pipelines-heading" variant="h6" component="h2" sx={{ mb: 1 }}>
+              Pipelines
+            </Typography>
+            <PipelineTable report={report} />
+          </Box>
+        </Stack>
+      )}
+    </>
+  );
+}

@@ -1,0 +1,38 @@
+import { graphql } from '../../gql';
+
+export const HealthSubscription = graphql(`
+  subscription Health {
+    health {
+      checkedAt
+      light
+      components {
+        name
+        kind
+        light
+        detail
+        latencyMs
+      }
+      pipelines {
+        context
+        topic
+        outboxBacklog
+        outboxOldestAgeSeconds
+        outboxSetAside
+        endOffset
+        light
+        consumers {
+          group
+          lag
+          parkedEvents
+          light
+        }
+      }
+      history {
+        at
+        commandsPerSecond
+        consumerLag
+        outboxBacklog
+      }
+    }
+  }
+`);
