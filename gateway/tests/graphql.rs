@@ -572,3 +572,147 @@ async fn a_broker_that_goes_away_is_shown_down_and_requests_about_it_fail_fast()
     })
     .await;
 }
+
+const FOLLOW: &str =
+    "query($id: String!) { follow(correlationId: $id) { correlationId done stuckAt tookMs
+    events { context eventType aggregateId sequence hops { name state afterMs detail } } } }";
+
+/// The hops of `event_type` in a followed request, as (name, state).
+fn hops_of(follow: &Value, event_type: &str) -> Vec<(String, String)> {
+    let event = follow["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["eventType"] == event_type)
+        .unwrap_or_else(|| panic!("no {event_type} in {follow}"));
+    event["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hop| {
+            (
+                hop["name"].as_str().unwrap().to_owned(),
+                hop["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_placed_order_is_followed_through_every_hop_and_the_hop_it_waits_at_is_named() {
+    let mut stack = Stack::start(30_000).await;
+    let gateway = started(stack.gateway(None)).await;
+    let admin = client_as("console-admin", Role::Admin);
+    let user = stack.register("followed", 10_000).await;
+
+    // With the saga down, the order goes as far as the read model and waits for the saga.
+    stack.saga.kill().await;
+    let placed = data(
+        &admin,
+        &gateway,
+        "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id correlationId } }",
+        json!({ "input": { "userId": user, "items": [{ "sku": "FOLLOW-1", "quantity": 1, "unitPriceCents": 700 }] } }),
+    )
+    .await["placeOrder"]
+        .clone();
+    let correlation = placed["correlationId"]
+        .as_str()
+        .expect("a correlation id")
+        .to_owned();
+    let waiting = eventually(SETTLE, "the order to wait at the saga", || async {
+        let follow =
+            data(&admin, &gateway, FOLLOW, json!({ "id": correlation })).await["follow"].clone();
+        let stuck = follow["stuckAt"].as_str().unwrap_or_default().to_owned();
+        stuck.contains("saga-orchestrator").then_some(follow)
+    })
+    .await;
+    assert_eq!(waiting["done"], false);
+    let hops = hops_of(&waiting, "OrderPlaced");
+    for done in [
+        "event store",
+        "outbox",
+        stack.orders_topic.as_str(),
+        "orders-query",
+    ] {
+        assert!(
+            hops.iter()
+                .any(|(name, state)| name == done && state == "DONE"),
+            "{done} is not done in {hops:?}"
+        );
+    }
+
+    // Once the saga is back, every hop is done: the reservation in the Users context and the
+    // approval are followed by the same correlation id.
+    stack.saga.start().await;
+    let finished = eventually(SETTLE, "the followed order to be done", || async {
+        let follow =
+            data(&admin, &gateway, FOLLOW, json!({ "id": correlation })).await["follow"].clone();
+        (follow["done"] == true).then_some(follow)
+    })
+    .await;
+    assert!(finished["stuckAt"].is_null(), "{finished}");
+    let placed_hops = hops_of(&finished, "OrderPlaced");
+    for step in [
+        "saga place-order",
+        "saga: reserve-credit",
+        "saga: approve-order",
+    ] {
+        assert!(
+            placed_hops
+                .iter()
+                .any(|(name, state)| name == step && state == "DONE"),
+            "{step} is not done in {placed_hops:?}"
+        );
+    }
+    let contexts: Vec<&str> = finished["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["context"].as_str().unwrap())
+        .collect();
+    assert!(
+        contexts.contains(&"users"),
+        "the credit reservation was not followed: {finished}"
+    );
+    assert!(
+        hops_of(&finished, "OrderApproved")
+            .iter()
+            .all(|(_, state)| state == "DONE"),
+        "{finished}"
+    );
+    let topic_hop = finished["events"][0]["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|hop| {
+            hop["detail"]
+                .as_str()
+                .is_some_and(|detail| detail.starts_with("partition "))
+        })
+        .cloned()
+        .expect("a hop on the topic with its partition and offset");
+    assert!(topic_hop["afterMs"].as_i64().is_some(), "{topic_hop}");
+
+    // A correlation id nothing carries is followed to nothing, and a malformed one is refused.
+    let nothing = data(
+        &admin,
+        &gateway,
+        FOLLOW,
+        json!({ "id": "no-such-correlation" }),
+    )
+    .await["follow"]
+        .clone();
+    assert_eq!(nothing["events"], json!([]));
+    assert_eq!(nothing["done"], false);
+    let (_, refused) = gql(
+        &admin,
+        &gateway,
+        FOLLOW,
+        json!({ "id": "bad id with spaces" }),
+    )
+    .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["status"], 400,
+        "{refused}"
+    );
+}

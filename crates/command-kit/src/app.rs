@@ -112,12 +112,16 @@ impl<C: CommandContext> CommandSettings<C> {
 
     /// `--help`: what the service is and every setting with its default.
     pub fn help() -> String {
+        let endpoints = format!(
+            "{}, GET /admin/correlations/{{id}} (the events one request caused)",
+            C::ENDPOINTS
+        );
         service_kit::help::Help {
             name: C::SERVICE,
             summary: C::SUMMARY,
             env_prefix: C::ENV_PREFIX,
             migrates: "the event store's tables",
-            endpoints: C::ENDPOINTS,
+            endpoints: &endpoints,
             stops_after: "the relay's current batch",
         }
         .render(&Self::default(), &Self::setting_docs())
@@ -191,14 +195,18 @@ impl<C: CommandContext> CommandApp<C> {
             pool: write.pool.clone(),
         });
         let peers = web::Data::new(settings.peers.clone());
+        let correlations = crate::correlations::configure(write.pool.clone());
+        let mut openapi = C::openapi();
+        openapi.merge(<crate::correlations::CorrelationsApi as utoipa::OpenApi>::openapi());
         let service = Service::bind(
             &settings.http,
             &settings.auth,
             write.readiness(),
-            C::openapi(),
+            openapi,
             move |config| {
                 config.app_data(state.clone()).app_data(peers.clone());
                 C::routes(config);
+                correlations(config);
             },
             write.background,
             cancel,

@@ -11,6 +11,7 @@
 //! - [`RelaySettings`]: the relay's configuration section.
 
 mod app;
+pub mod correlations;
 pub mod http;
 pub mod problem;
 mod settings;

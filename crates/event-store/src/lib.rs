@@ -16,7 +16,10 @@ mod repository;
 pub use commands::{CommandBus, CommandError, Executed};
 pub use domain_kit::{ClaimChange, EventContract, PersonalData, Upcaster};
 pub use error::{ClaimTaken, KeyRecorded, StoreError};
-pub use log::{RecordedEvent, VersionCount, read_stream, version_census};
+pub use log::{
+    CORRELATED_LIMIT, CorrelatedEvent, RecordedEvent, VersionCount, correlated, read_stream,
+    version_census,
+};
 pub use metadata::{CommandMetadata, IdempotencyKey};
 pub use repository::{PgEventRepository, Reading};
 

@@ -74,6 +74,47 @@ pub async fn read_stream(
     Ok(events)
 }
 
+/// An event one request caused, with where its outbox row stands: what following a
+/// correlation id through the pipeline starts from. Carries no payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct CorrelatedEvent {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub recorded_at: DateTime<Utc>,
+    /// Who issued the command (`role:subject`).
+    pub actor: Option<String>,
+    /// The request or event that directly caused it.
+    pub causation_id: Option<String>,
+    /// `published` (its outbox row is gone: the broker acknowledged it), `pending` or
+    /// `set_aside` (the broker kept refusing it).
+    pub outbox: String,
+    /// Failed publishing attempts of a row still in the outbox.
+    pub outbox_attempts: Option<i32>,
+    pub outbox_last_error: Option<String>,
+}
+
+/// The most events one correlation id is followed through.
+pub const CORRELATED_LIMIT: i64 = 200;
+
+/// The events stored with `correlation_id`, in the order they were recorded (at most
+/// [`CORRELATED_LIMIT`]), each with its outbox row's state.
+#[tracing::instrument(skip(pool))]
+pub async fn correlated(
+    pool: &PgPool,
+    correlation_id: &str,
+) -> Result<Vec<CorrelatedEvent>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_id, e.event_type,                 e.recorded_at, e.metadata ->> 'actor' AS actor,                 e.metadata ->> 'causation_id' AS causation_id,                 CASE WHEN o.event_id IS NULL THEN 'published'                      WHEN o.set_aside_at IS NOT NULL THEN 'set_aside'                      ELSE 'pending' END AS outbox,                 o.attempts AS outbox_attempts, o.last_error AS outbox_last_error          FROM events e LEFT JOIN outbox o ON o.event_id = e.event_id          WHERE e.metadata ->> 'correlation_id' = $1          ORDER BY e.recorded_at, e.position LIMIT $2",
+    )
+    .bind(correlation_id)
+    .bind(CORRELATED_LIMIT)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// How many stored events one event type has at one version, and when they were recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct VersionCount {

@@ -79,7 +79,8 @@ impl FromRequest for RequestContext {
     }
 }
 
-fn valid_correlation_id(id: &str) -> bool {
+/// Whether `id` may be a correlation id: 1 to 128 of letters, digits and `-_.:`.
+pub fn valid_correlation_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && id
             .bytes()

@@ -1,6 +1,7 @@
 //! The GraphQL schema: queries composed across the services, commands passed on, Kafka
 //! inspection and live health. `gateway/schema.graphql` is this schema's SDL, checked in.
 
+pub mod follow;
 pub mod health;
 pub mod operations;
 pub mod orders;
@@ -33,6 +34,7 @@ pub struct Query(
     health::HealthQuery,
     topics::TopicsQuery,
     operations::OperationsQuery,
+    follow::FollowQuery,
 );
 
 /// Every mutation.
@@ -49,6 +51,7 @@ pub struct Subscription(
     health::HealthSubscription,
     topics::TopicsSubscription,
     operations::OperationsSubscription,
+    follow::FollowSubscription,
 );
 
 /// The schema with its limits; `data` is what every resolver may read (upstreams, the
