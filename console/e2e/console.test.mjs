@@ -3,34 +3,9 @@
 // and find the order's events on the topic. Needs CONSOLE_URL and ADMIN_TOKEN; saves
 // screenshots to SCREENSHOTS_DIR when set.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import {
-  ADMIN_TOKEN,
-  assertAccessible,
-  eventually,
-  launchBrowser,
-  openPage,
-  screenshot,
-  signInWithLink,
-} from './support.mjs';
+import { ADMIN_TOKEN, ORDERS_TOPIC, eventually, heading, personTest, screenshot, signInWithLink } from './support.mjs';
 
-// The deployment's orders topic (the test stack's topics have names of their own).
-const ORDERS_TOPIC = process.env.ORDERS_TOPIC ?? 'orders.events';
-
-const skip = ADMIN_TOKEN ? false : 'set ADMIN_TOKEN (and CONSOLE_URL) to run against the stack';
-
-let browser;
-before(async () => {
-  if (!skip) browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
-
-const heading = (page, name) => page.getByRole('heading', { level: 1, name, exact: true });
-
-test('an operator follows a new customer’s first order through the console', { skip }, async (t) => {
-  const { page, assertNoErrors, loads } = await openPage(browser, t);
+personTest('an operator follows a new customer’s first order through the console', {}, async (t, { page, assertNoErrors, assertPage, loads }) => {
   const stamp = Date.now();
   const email = `e2e-${stamp}@example.com`;
 
@@ -52,8 +27,7 @@ test('an operator follows a new customer’s first order through the console', {
       }
     });
     await screenshot(page, '01-health');
-    await assertAccessible(page, 'Health');
-    assertNoErrors();
+    await assertPage('Health');
   });
 
   let userUrl = '';
@@ -70,8 +44,7 @@ test('an operator follows a new customer’s first order through the console', {
     await page.getByText(email, { exact: true }).first().waitFor();
     userUrl = page.url();
     assert.match(userUrl, /\/users\/[0-9a-f-]{36}/);
-    await assertAccessible(page, 'User');
-    assertNoErrors();
+    await assertPage('User');
   });
 
   let orderId = '';
@@ -95,8 +68,7 @@ test('an operator follows a new customer’s first order through the console', {
     await eventually(async () => assert.equal((await status.innerText()).trim(), 'APPROVED'));
     assert.equal(loads(), loadsBeforeOrder, 'the page was reloaded');
     await screenshot(page, '04-order-approved');
-    await assertAccessible(page, 'Order');
-    assertNoErrors();
+    await assertPage('Order');
   });
 
   await t.test('reads OrderPlaced then OrderApproved in the event stream', async () => {
@@ -108,6 +80,11 @@ test('an operator follows a new customer’s first order through the console', {
       assert.ok(placed > 0, 'no OrderPlaced');
       assert.ok(approved > placed, 'OrderApproved does not follow OrderPlaced');
     });
+    const follow = stream.getByRole('link', { name: /^Follow correlation / }).first();
+    const correlationId = (await follow.innerText()).trim();
+    assert.match(correlationId, /\S/, 'the correlation id is empty');
+    assert.equal(await follow.getAttribute('aria-label'), `Follow correlation ${correlationId}`);
+    assert.equal(await follow.getAttribute('href'), `/follow/${correlationId}`);
   });
 
   await t.test('travels back to version 1 and sees the order PENDING', async () => {
@@ -134,7 +111,6 @@ test('an operator follows a new customer’s first order through the console', {
     await page.getByRole('button', { name: 'Pause' }).click();
     await page.getByRole('button', { name: 'Resume' }).waitFor();
     await screenshot(page, '06-topics-tail');
-    await assertAccessible(page, 'Topics');
-    assertNoErrors();
+    await assertPage('Topics');
   });
 });

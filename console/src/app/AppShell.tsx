@@ -24,6 +24,7 @@ import Person from '@mui/icons-material/Person';
 import ReceiptLong from '@mui/icons-material/ReceiptLong';
 import Topic from '@mui/icons-material/Topic';
 import Build from '@mui/icons-material/Build';
+import Timeline from '@mui/icons-material/Timeline';
 import { NavLink, Outlet, useLocation } from 'react-router-dom';
 import { ErrorBoundary } from '../components/ErrorBoundary';
 import { NetworkBanner } from '../components/NetworkBanner';
@@ -53,6 +54,7 @@ export function navItems(session: Session): NavItem[] {
     { label: 'Orders', to: '/orders', icon: <ReceiptLong /> },
     { label: 'Topics', to: '/topics', icon: <Topic /> },
     { label: 'Operations', to: '/operations', icon: <Build /> },
+    { label: 'Follow', to: '/follow', icon: <Timeline /> },
   ];
 }
 

@@ -2,6 +2,7 @@ import { Navigate, Route, Routes } from 'react-router-dom';
 import { NotFound } from '../components/NotAllowed';
 import { RequireStaff } from '../features/auth/RequireStaff';
 import { useSession } from '../features/auth/session';
+import { FollowPage } from '../features/follow/FollowPage';
 import { HealthPage } from '../features/health/HealthPage';
 import { OperationsPage } from '../features/operations/OperationsPage';
 import { OrderDetailPage } from '../features/orders/OrderDetailPage';
@@ -52,6 +53,14 @@ export function AppRoutes() {
           element={
             <RequireStaff>
               <OperationsPage />
+            </RequireStaff>
+          }
+        />
+        <Route
+          path="follow/:correlationId?"
+          element={
+            <RequireStaff>
+              <FollowPage />
             </RequireStaff>
           }
         />

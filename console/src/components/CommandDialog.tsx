@@ -1,8 +1,9 @@
 import { useEffect, useState, type ReactNode } from 'react';
-import { TextField, Typography } from '@mui/material';
-import type { CombinedError } from 'urql';
+import { Button, Typography } from '@mui/material';
+import type { CombinedError, OperationResult } from 'urql';
 import { formErrorsFrom } from '../api/problem';
 import { FormDialog } from './FormDialog';
+import { FormField } from './FormField';
 
 /** What a command answered: the aggregate's new version (if it has one), or why not. */
 export interface CommandOutcome {
@@ -98,7 +99,7 @@ export function CommandDialog<T>({
       destructive={destructive}
     >
       {description && <Typography variant="body2">{description}</Typography>}
-      <TextField
+      <FormField
         label={label}
         autoFocus
         required
@@ -109,8 +110,7 @@ export function CommandDialog<T>({
           setText(event.target.value);
           setFieldError(null);
         }}
-        error={fieldError !== null}
-        helperText={fieldError ?? ' '}
+        problem={fieldError}
       />
     </FormDialog>
   );
@@ -119,4 +119,42 @@ export function CommandDialog<T>({
 /** Text that must not be blank. */
 export function nonBlank(what: string): (text: string) => Parsed<string> {
   return (text) => (text.trim() === '' ? { error: `Enter ${what}.` } : { value: text.trim() });
+}
+
+/** What a command's mutation answered, as the dialog takes it: `pick` finds the new version. */
+export function outcomeOf<Data>(
+  result: OperationResult<Data>,
+  pick: (data: Data) => { version: number } | null | undefined,
+): CommandOutcome {
+  return { version: (result.data ? pick(result.data)?.version : null) ?? null, error: result.error };
+}
+
+/** A command that takes a reason and has consequences (deactivate, cancel, skip). */
+export const reasonField = {
+  label: 'Reason',
+  field: 'reason',
+  multiline: true,
+  destructive: true,
+  parse: nonBlank('a reason'),
+} as const;
+
+export type CommandButtonProps<T> = Omit<CommandDialogProps<T>, 'open' | 'onClose' | 'title' | 'submitLabel'> & {
+  /** The button's text, and the dialog's title and submit button unless they are given. */
+  button: string;
+  title?: string;
+  submitLabel?: string;
+  disabled?: boolean;
+};
+
+/** A button that opens its command's dialog. */
+export function CommandButton<T>({ button, title = button, submitLabel = button, disabled = false, ...dialog }: CommandButtonProps<T>) {
+  const [open, setOpen] = useState(false);
+  return (
+    <>
+      <Button variant="outlined" color={dialog.destructive ? 'error' : 'primary'} onClick={() => setOpen(true)} disabled={disabled}>
+        {button}
+      </Button>
+      <CommandDialog {...dialog} title={title} submitLabel={submitLabel} open={open} onClose={() => setOpen(false)} />
+    </>
+  );
 }

@@ -1,23 +1,13 @@
 import { Fragment, useState } from 'react';
-import {
-  Box,
-  Collapse,
-  IconButton,
-  Table,
-  TableBody,
-  TableCell,
-  TableContainer,
-  TableHead,
-  TableRow,
-  Typography,
-} from '@mui/material';
+import { Box, Collapse, IconButton, Link, TableCell, TableRow, Typography } from '@mui/material';
+import { Link as RouterLink } from 'react-router-dom';
 import KeyboardArrowDown from '@mui/icons-material/KeyboardArrowDown';
 import KeyboardArrowRight from '@mui/icons-material/KeyboardArrowRight';
 import { graphql } from '../gql';
 import type { StoredEventFieldsFragment } from '../gql/graphql';
+import { DataTable, WideRow } from './DataTable';
 import { DateTimeText } from './DateTimeText';
 import { JsonBlock } from './JsonBlock';
-import { visuallyHidden } from './visuallyHidden';
 
 export const StoredEventFields = graphql(`
   fragment StoredEventFields on StoredEvent {
@@ -34,6 +24,16 @@ export const StoredEventFields = graphql(`
     }
   }
 `);
+
+const COLUMNS = [
+  { label: 'Payload', control: true },
+  'Sequence',
+  'Type',
+  'Recorded at',
+  'Actor',
+  'Correlation id',
+  'Causation id',
+] as const;
 
 const mono = { fontFamily: 'monospace', fontSize: '0.8125rem', wordBreak: 'break-all' } as const;
 
@@ -67,11 +67,23 @@ function EventRow({ event }: { event: StoredEventFieldsFragment }) {
           <DateTimeText value={event.recordedAt} />
         </TableCell>
         <TableCell>{metadata.actor ?? '—'}</TableCell>
-        <TableCell sx={mono}>{metadata.correlationId ?? '—'}</TableCell>
+        <TableCell sx={mono}>
+          {metadata.correlationId ? (
+            <Link
+              component={RouterLink}
+              to={`/follow/${encodeURIComponent(metadata.correlationId)}`}
+              aria-label={`Follow correlation ${metadata.correlationId}`}
+            >
+              {metadata.correlationId}
+            </Link>
+          ) : (
+            '—'
+          )}
+        </TableCell>
         <TableCell sx={mono}>{metadata.causationId ?? '—'}</TableCell>
       </TableRow>
       <TableRow>
-        <TableCell colSpan={7} sx={{ py: 0 }}>
+        <TableCell colSpan={COLUMNS.length} sx={{ py: 0 }}>
           <Collapse in={open} timeout="auto" unmountOnExit>
             <Box sx={{ py: 1 }}>
               <Typography variant="caption" color="text.secondary" sx={mono}>
@@ -90,33 +102,12 @@ function EventRow({ event }: { event: StoredEventFieldsFragment }) {
 export function EventStream({ events, title = 'Event stream' }: { events: readonly StoredEventFieldsFragment[]; title?: string }) {
   const ordered = [...events].sort((a, b) => a.sequence - b.sequence);
   return (
-    <TableContainer>
-      <Table size="small" aria-label={title}>
-        <TableHead>
-          <TableRow>
-            <TableCell padding="checkbox">
-              <Box component="span" sx={visuallyHidden}>
-                Payload
-              </Box>
-            </TableCell>
-            <TableCell>Sequence</TableCell>
-            <TableCell>Type</TableCell>
-            <TableCell>Recorded at</TableCell>
-            <TableCell>Actor</TableCell>
-            <TableCell>Correlation id</TableCell>
-            <TableCell>Causation id</TableCell>
-          </TableRow>
-        </TableHead>
-        <TableBody>
-          {ordered.length === 0 ? (
-            <TableRow>
-              <TableCell colSpan={7}>No events.</TableCell>
-            </TableRow>
-          ) : (
-            ordered.map((event) => <EventRow key={event.eventId} event={event} />)
-          )}
-        </TableBody>
-      </Table>
-    </TableContainer>
+    <DataTable label={title} columns={COLUMNS}>
+      {ordered.length === 0 ? (
+        <WideRow columns={COLUMNS.length}>No events.</WideRow>
+      ) : (
+        ordered.map((event) => <EventRow key={event.eventId} event={event} />)
+      )}
+    </DataTable>
   );
 }

@@ -1,6 +1,7 @@
-import { Button, CircularProgress, TableCell, TableRow } from '@mui/material';
+import { Button, CircularProgress } from '@mui/material';
 import type { CombinedError } from 'urql';
 import { describeError } from '../api/problem';
+import { WideRow } from './DataTable';
 
 export interface PageEndProps {
   columns: number;
@@ -40,10 +41,8 @@ export function PageEndRow({ columns, fetching, error, nextCursor, empty, emptyT
     return null;
   }
   return (
-    <TableRow>
-      <TableCell colSpan={columns} align="center">
-        {content}
-      </TableCell>
-    </TableRow>
+    <WideRow columns={columns} align="center">
+      {content}
+    </WideRow>
   );
 }

@@ -1,13 +1,15 @@
+import type { ReactNode } from 'react';
 import { Alert, Link } from '@mui/material';
 import { Link as RouterLink } from 'react-router-dom';
 import { PageHeading } from './PageHeading';
 
-export function NotAllowed() {
+/** A page that stands in for one the caller may not see or that is not there. */
+function Refusal({ title, severity, children }: { title: string; severity: 'warning' | 'info'; children: ReactNode }) {
   return (
     <>
-      <PageHeading>Not allowed</PageHeading>
-      <Alert severity="warning">
-        You are not allowed to see this page: it is for administrators.{' '}
+      <PageHeading>{title}</PageHeading>
+      <Alert severity={severity}>
+        {children}{' '}
         <Link component={RouterLink} to="/">
           Go to your start page
         </Link>
@@ -17,17 +19,19 @@ export function NotAllowed() {
   );
 }
 
-export function NotFound() {
+export function NotAllowed() {
   return (
-    <>
-      <PageHeading>Not found</PageHeading>
-      <Alert severity="info">
-        There is no page at this address.{' '}
-        <Link component={RouterLink} to="/">
-          Go to your start page
-        </Link>
-        .
-      </Alert>
-    </>
+    <Refusal title="Not allowed" severity="warning">
+      You are not allowed to see this page: it is for administrators.
+    </Refusal>
+  );
+}
+
+/** Nothing at this address (or nothing this caller may see, which it does not tell apart). */
+export function NotFound({ children = 'There is no page at this address.' }: { children?: ReactNode }) {
+  return (
+    <Refusal title="Not found" severity="info">
+      {children}
+    </Refusal>
   );
 }

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { Alert, Box, LinearProgress, Slider, Stack, TextField, Typography } from '@mui/material';
-import type { CombinedError } from 'urql';
+import { useQuery, type CombinedError, type DocumentInput } from 'urql';
 import { describeError } from '../api/problem';
 import { stringField } from '../lib/json';
 import { JsonBlock } from './JsonBlock';
@@ -77,5 +77,40 @@ export function TimeTravel({ maxVersion, version, onVersionChange, state, stateV
         </Stack>
       )}
     </Stack>
+  );
+}
+
+/** An aggregate's state as folded up to a version. */
+export interface StateAt {
+  version: number;
+  state?: unknown;
+}
+
+export interface AggregateTimeTravelProps<Data> {
+  id: string;
+  /** The aggregate's current version. */
+  version: number;
+  /** Asks for the aggregate `id` folded up to `version`. */
+  query: DocumentInput<Data, { id: string; version: number }>;
+  /** Where the folded state is in the query's answer. */
+  stateAt: (data: Data) => StateAt | null | undefined;
+}
+
+/** The aggregate as it was after any of its events, asked of the gateway version by version. */
+export function AggregateTimeTravel<Data>({ id, version, query, stateAt }: AggregateTimeTravelProps<Data>) {
+  const [chosen, setChosen] = useState<number | null>(null);
+  const at = Math.min(chosen ?? version, version);
+  const [{ data, fetching, error }] = useQuery({ query, variables: { id, version: at }, pause: version < 1 });
+  const state = data === undefined ? undefined : stateAt(data);
+  return (
+    <TimeTravel
+      maxVersion={version}
+      version={at}
+      onVersionChange={setChosen}
+      state={state?.state}
+      stateVersion={state?.version ?? null}
+      fetching={fetching}
+      error={error}
+    />
   );
 }

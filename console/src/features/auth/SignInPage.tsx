@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
-import { Alert, Box, Button, Card, CardContent, Stack, TextField, Typography } from '@mui/material';
+import { Alert, Box, Button, Card, CardContent, Stack, Typography } from '@mui/material';
+import { FormField } from '../../components/FormField';
 import { PageHeading } from '../../components/PageHeading';
 import { useAuth } from './AuthProvider';
 
@@ -28,7 +29,7 @@ export function SignInPage() {
               The console acts with your token: an administrator sees everything, a customer their own
               account and orders. The token is kept in this tab only.
             </Typography>
-            <TextField
+            <FormField
               label="Bearer token"
               type="password"
               autoComplete="off"
@@ -39,8 +40,7 @@ export function SignInPage() {
                 setToken(event.target.value);
                 setError(null);
               }}
-              error={error !== null}
-              helperText={error ?? ' '}
+              problem={error}
             />
             <Button type="submit" variant="contained">
               Sign in

@@ -21,6 +21,7 @@ describe('what a customer may see', () => {
       'Orders',
       'Topics',
       'Operations',
+      'Follow',
     ]);
   });
 

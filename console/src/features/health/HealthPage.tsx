@@ -1,28 +1,22 @@
-import {
-  Alert,
-  Box,
-  Card,
-  CardContent,
-  CircularProgress,
-  Grid2 as Grid,
-  Stack,
-  Table,
-  TableBody,
-  TableCell,
-  TableContainer,
-  TableHead,
-  TableRow,
-  Typography,
-} from '@mui/material';
+import { useId, type ReactNode } from 'react';
+import { Alert, Box, Card, CardContent, CircularProgress, Grid2 as Grid, Stack, TableCell, TableRow, Typography } from '@mui/material';
 import { useSubscription } from 'urql';
 import { describeError } from '../../api/problem';
+import { DataTable } from '../../components/DataTable';
 import { DateTimeText } from '../../components/DateTimeText';
 import { LightChip } from '../../components/LightChip';
 import { PageHeading } from '../../components/PageHeading';
 import { Sparkline } from '../../components/Sparkline';
 import { formatDuration } from '../../lib/time';
-import { recentSamples, type HealthReport } from './history';
+import { recentSamples, type HealthReport, type HealthSample } from './history';
 import { HealthSubscription } from './queries';
+
+/** The charts over the recent samples: what each shows and how its numbers read. */
+const CHARTS: ReadonlyArray<{ label: string; value: (sample: HealthSample) => number; format: (value: number) => string }> = [
+  { label: 'Commands per second', value: (sample) => sample.commandsPerSecond, format: (value) => value.toFixed(1) },
+  { label: 'Total consumer lag', value: (sample) => sample.consumerLag, format: (value) => value.toLocaleString() },
+  { label: 'Outbox backlog', value: (sample) => sample.outboxBacklog, format: (value) => value.toLocaleString() },
+];
 
 const count = (value: number | null | undefined) => (value === null || value === undefined ? 'unknown' : value.toLocaleString());
 
@@ -52,23 +46,20 @@ function ComponentCards({ report }: { report: HealthReport }) {
   );
 }
 
+const PIPELINE_COLUMNS = [
+  'Context',
+  'State',
+  { label: 'Outbox backlog', align: 'right' },
+  { label: 'Oldest in outbox', align: 'right' },
+  { label: 'Set aside', align: 'right' },
+  'Topic',
+  { label: 'End offset', align: 'right' },
+  'Consumers (lag, parked)',
+] as const;
+
 function PipelineTable({ report }: { report: HealthReport }) {
   return (
-    <TableContainer>
-      <Table size="small" aria-label="Pipelines">
-        <TableHead>
-          <TableRow>
-            <TableCell>Context</TableCell>
-            <TableCell>State</TableCell>
-            <TableCell align="right">Outbox backlog</TableCell>
-            <TableCell align="right">Oldest in outbox</TableCell>
-            <TableCell align="right">Set aside</TableCell>
-            <TableCell>Topic</TableCell>
-            <TableCell align="right">End offset</TableCell>
-            <TableCell>Consumers (lag, parked)</TableCell>
-          </TableRow>
-        </TableHead>
-        <TableBody>
+    <DataTable label="Pipelines" columns={PIPELINE_COLUMNS}>
           {report.pipelines.map((pipeline) => (
             <TableRow key={pipeline.context}>
               <TableCell component="th" scope="row">
@@ -100,9 +91,20 @@ function PipelineTable({ report }: { report: HealthReport }) {
               </TableCell>
             </TableRow>
           ))}
-        </TableBody>
-      </Table>
-    </TableContainer>
+    </DataTable>
+  );
+}
+
+/** A part of the page, named by its h2. */
+function Part({ title, children }: { title: string; children: ReactNode }) {
+  const id = useId();
+  return (
+    <Box component="section" aria-labelledby={id}>
+      <Typography id={id} variant="h6" component="h2" sx={{ mb: 1 }}>
+        {title}
+      </Typography>
+      {children}
+    </Box>
   );
 }
 
@@ -137,45 +139,29 @@ export function HealthPage() {
                     <Typography variant="h6" component="h2">
                       Overall
                     </Typography>
-                    <LightChip light={report.light} size="medium" />
+                    <Box role="status" aria-label="Overall health">
+                      <LightChip light={report.light} size="medium" />
+                    </Box>
                   </Stack>
                   <Typography variant="body2" color="text.secondary">
                     Checked <DateTimeText value={report.checkedAt} />
                   </Typography>
                 </Box>
-                <Sparkline
-                  label="Commands per second"
-                  values={samples.map((sample) => sample.commandsPerSecond)}
-                  format={(value) => value.toFixed(1)}
-                />
-                <Sparkline
-                  label="Total consumer lag"
-                  values={samples.map((sample) => sample.consumerLag)}
-                  format={(value) => value.toLocaleString()}
-                />
-                <Sparkline
-                  label="Outbox backlog"
-                  values={samples.map((sample) => sample.outboxBacklog)}
-                  format={(value) => value.toLocaleString()}
-                />
+                {CHARTS.map(({ label, value, format }) => (
+                  <Sparkline key={label} label={label} values={samples.map(value)} format={format} />
+                ))}
               </Stack>
               <Typography variant="caption" color="text.secondary">
                 Charts: the last 5 minutes, one point per check.
               </Typography>
             </CardContent>
           </Card>
-          <Box component="section" aria-labelledby="components-heading">
-            <Typography id="components-heading" variant="h6" component="h2" sx={{ mb: 1 }}>
-              Components
-            </Typography>
+          <Part title="Components">
             <ComponentCards report={report} />
-          </Box>
-          <Box component="section" aria-labelledby="pipelines-heading">
-            <Typography id="pipelines-heading" variant="h6" component="h2" sx={{ mb: 1 }}>
-              Pipelines
-            </Typography>
+          </Part>
+          <Part title="Pipelines">
             <PipelineTable report={report} />
-          </Box>
+          </Part>
         </Stack>
       )}
     </>

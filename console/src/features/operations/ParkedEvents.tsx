@@ -1,21 +1,10 @@
 import { useState } from 'react';
-import {
-  Alert,
-  Button,
-  CircularProgress,
-  Stack,
-  Table,
-  TableBody,
-  TableCell,
-  TableContainer,
-  TableHead,
-  TableRow,
-  Typography,
-} from '@mui/material';
+import { Alert, Button, CircularProgress, Stack, TableCell, TableRow, Typography } from '@mui/material';
 import { useMutation, useQuery } from 'urql';
 import type { ParkedEventsQuery as ParkedData, ReadService } from '../../gql/graphql';
 import { describeError } from '../../api/problem';
-import { CommandDialog, nonBlank } from '../../components/CommandDialog';
+import { CommandDialog, reasonField } from '../../components/CommandDialog';
+import { DataTable } from '../../components/DataTable';
 import { DateTimeText } from '../../components/DateTimeText';
 import { ErrorAlert } from '../../components/ErrorAlert';
 import { JsonBlock } from '../../components/JsonBlock';
@@ -24,6 +13,8 @@ import { ParkedEventsQuery, RetryParkedMutation, SkipParkedMutation } from './qu
 import { serviceName } from './services';
 
 type Parked = ParkedData['parkedEvents'][number];
+
+const PARKED_COLUMNS = ['Id', 'Aggregate', 'Why', { label: 'Attempts', align: 'right' }, 'Status', 'From', 'Parked', 'Actions'] as const;
 
 interface Outcome {
   action: string;
@@ -111,46 +102,26 @@ export function ParkedEvents({ service }: { service: ReadService }) {
       {!data && fetching && <CircularProgress size={24} aria-label={`Loading parked events of ${name}`} />}
       {data && events.length === 0 && <Typography variant="body2">Nothing parked.</Typography>}
       {events.length > 0 && (
-        <TableContainer>
-          <Table size="small" aria-label={`Parked events of ${name}`}>
-            <TableHead>
-              <TableRow>
-                <TableCell>Id</TableCell>
-                <TableCell>Aggregate</TableCell>
-                <TableCell>Why</TableCell>
-                <TableCell align="right">Attempts</TableCell>
-                <TableCell>Status</TableCell>
-                <TableCell>From</TableCell>
-                <TableCell>Parked</TableCell>
-                <TableCell>Actions</TableCell>
-              </TableRow>
-            </TableHead>
-            <TableBody>
-              {events.map((event) => (
-                <ParkedRow
-                  key={event.id}
-                  event={event}
-                  busy={retryState.fetching}
-                  onRetry={() => void doRetry(event)}
-                  onSkip={() => setSkipping(event)}
-                />
-              ))}
-            </TableBody>
-          </Table>
-        </TableContainer>
+        <DataTable label={`Parked events of ${name}`} columns={PARKED_COLUMNS}>
+          {events.map((event) => (
+            <ParkedRow
+              key={event.id}
+              event={event}
+              busy={retryState.fetching}
+              onRetry={() => void doRetry(event)}
+              onSkip={() => setSkipping(event)}
+            />
+          ))}
+        </DataTable>
       )}
       <CommandDialog
+        {...reasonField}
         open={skipping !== null}
         onClose={() => setSkipping(null)}
         title={`Skip parked event ${skipping?.id ?? ''}`}
         submitLabel="Skip"
         closeLabel="Keep parked"
-        label="Reason"
-        field="reason"
-        multiline
-        destructive
         description="A skipped event is never applied to the read model. You are recorded as the one who skipped it, with your reason."
-        parse={nonBlank('a reason')}
         run={async (reason) => {
           if (!skipping) return { version: null, error: undefined };
           const result = await skip({ service, id: skipping.id, reason });

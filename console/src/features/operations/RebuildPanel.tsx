@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { Alert, Box, Button, LinearProgress, Stack, Typography } from '@mui/material';
 import { useMutation, useSubscription } from 'urql';
 import type { ReadService } from '../../gql/graphql';
@@ -15,7 +15,7 @@ export function RebuildProgressBar({ service, status }: { service: ReadService; 
   const name = serviceName(service);
   const label = `Rebuild of ${name}`;
   let text: string;
-  if (progress.succeeded) text = 'Rebuilt and switched in.';
+  if (progress.succeeded) text = `Rebuilt and switched in: ${status.applied.toLocaleString()} events replayed.`;
   else if (progress.failed) text = `Failed${status.error ? `: ${status.error}` : '.'}`;
   else if (progress.running)
     text = [
@@ -44,9 +44,23 @@ export function RebuildProgressBar({ service, status }: { service: ReadService; 
   );
 }
 
-function FollowRebuild({ service, initial }: { service: ReadService; initial: RebuildStatus | null }) {
+/** Follows one rebuild live and says how it stands; `onStatus` hears every answer. */
+function FollowRebuild({
+  service,
+  initial,
+  onStatus,
+}: {
+  service: ReadService;
+  initial: RebuildStatus | null;
+  onStatus: (status: RebuildStatus) => void;
+}) {
   const [{ data, error }] = useSubscription({ query: RebuildSubscription, variables: { service } });
   const status = data?.rebuild ?? initial;
+  const latest = useRef(onStatus);
+  latest.current = onStatus;
+  useEffect(() => {
+    if (status) latest.current(status);
+  }, [status]);
   return (
     <Stack spacing={1}>
       {status && <RebuildProgressBar service={service} status={status} />}
@@ -56,19 +70,23 @@ function FollowRebuild({ service, initial }: { service: ReadService; initial: Re
   );
 }
 
-/** "Rebuild" with a confirmation, then the rebuild followed live. */
+/** "Rebuild" with a confirmation, then the rebuild followed live; once it ends, "Rebuild" again. */
 export function RebuildPanel({ service, latest }: { service: ReadService; latest: RebuildStatus | null }) {
   const [confirming, setConfirming] = useState(false);
-  const [following, setFollowing] = useState(latest?.state === 'running');
-  const [started, setStarted] = useState<RebuildStatus | null>(null);
+  // Each rebuild started here is followed by a subscription of its own (the last one ended with it).
+  const [run, setRun] = useState(latest?.state === 'running' ? 1 : 0);
+  const [started, setStarted] = useState<RebuildStatus | null>(latest?.state === 'running' ? latest : null);
+  const [current, setCurrent] = useState<RebuildStatus | null>(started);
   const [{ fetching, error }, start] = useMutation(StartRebuildMutation);
   const name = serviceName(service);
+  const running = (run > 0 ? current : latest)?.state === 'running';
 
   const confirm = async () => {
     const result = await start({ service });
     if (result.data) {
       setStarted(result.data.startRebuild);
-      setFollowing(true);
+      setCurrent(result.data.startRebuild);
+      setRun((value) => value + 1);
       setConfirming(false);
     }
   };
@@ -76,12 +94,12 @@ export function RebuildPanel({ service, latest }: { service: ReadService; latest
   return (
     <Stack spacing={1}>
       <Box>
-        <Button variant="outlined" onClick={() => setConfirming(true)} disabled={following && (started ?? latest)?.state === 'running'}>
+        <Button variant="outlined" onClick={() => setConfirming(true)} disabled={running}>
           Rebuild
         </Button>
       </Box>
-      {following ? (
-        <FollowRebuild service={service} initial={started ?? latest} />
+      {run > 0 ? (
+        <FollowRebuild key={run} service={service} initial={started} onStatus={setCurrent} />
       ) : (
         latest && <RebuildProgressBar service={service} status={latest} />
       )}

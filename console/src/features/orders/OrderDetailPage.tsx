@@ -1,36 +1,18 @@
-import { useState } from 'react';
-import {
-  Alert,
-  Box,
-  Button,
-  CircularProgress,
-  Grid2 as Grid,
-  Link,
-  Stack,
-  Table,
-  TableBody,
-  TableCell,
-  TableContainer,
-  TableHead,
-  TableRow,
-  Typography,
-} from '@mui/material';
+import { Box, Link, TableCell, TableRow, Typography } from '@mui/material';
 import { Link as RouterLink, useParams } from 'react-router-dom';
 import { useMutation, useQuery } from 'urql';
 import type { OrderDetailQuery as OrderDetailData } from '../../gql/graphql';
-import { CommandDialog, nonBlank } from '../../components/CommandDialog';
+import { AggregatePage, PageSection } from '../../components/AggregatePage';
+import { CommandButton, outcomeOf, reasonField } from '../../components/CommandDialog';
+import { DataTable } from '../../components/DataTable';
 import { DateTimeText } from '../../components/DateTimeText';
-import { ErrorAlert } from '../../components/ErrorAlert';
-import { EventStream } from '../../components/EventStream';
-import { PageHeading } from '../../components/PageHeading';
-import { Facts, Section } from '../../components/Section';
+import { Facts } from '../../components/Section';
 import { StatusChip } from '../../components/StatusChip';
 import { formatCents } from '../../lib/money';
 import { useMinVersion } from '../../lib/useMinVersion';
 import { useSession } from '../auth/session';
-import { OrderTimeTravel } from './OrderTimeTravel';
 import { SagaTimeline } from './SagaTimeline';
-import { CancelOrderMutation, OrderDetailQuery } from './queries';
+import { CancelOrderMutation, OrderDetailQuery, OrderStateAtQuery } from './queries';
 import { useLiveOrder, type LiveMode } from './useLiveOrder';
 
 type OrderDetail = NonNullable<OrderDetailData['order']>;
@@ -41,68 +23,47 @@ const LIVE_TEXT: Record<LiveMode, string> = {
   polling: 'Waiting for the saga: checking every second.',
 };
 
+const ITEM_COLUMNS = [
+  'SKU',
+  { label: 'Quantity', align: 'right' },
+  { label: 'Unit price', align: 'right' },
+  { label: 'Line total', align: 'right' },
+] as const;
+
 function ItemsTable({ order }: { order: OrderDetail }) {
   return (
-    <TableContainer>
-      <Table size="small" aria-label="Items">
-        <TableHead>
-          <TableRow>
-            <TableCell>SKU</TableCell>
-            <TableCell align="right">Quantity</TableCell>
-            <TableCell align="right">Unit price</TableCell>
-            <TableCell align="right">Line total</TableCell>
-          </TableRow>
-        </TableHead>
-        <TableBody>
-          {order.items.map((item, index) => (
-            <TableRow key={`${item.sku}-${index}`}>
-              <TableCell sx={{ fontFamily: 'monospace' }}>{item.sku}</TableCell>
-              <TableCell align="right">{item.quantity}</TableCell>
-              <TableCell align="right">{formatCents(item.unitPriceCents, order.currency)}</TableCell>
-              <TableCell align="right">{formatCents(item.quantity * item.unitPriceCents, order.currency)}</TableCell>
-            </TableRow>
-          ))}
-          <TableRow>
-            <TableCell colSpan={3} sx={{ fontWeight: 600 }}>
-              Total
-            </TableCell>
-            <TableCell align="right" sx={{ fontWeight: 600 }}>
-              {formatCents(order.totalCents, order.currency)}
-            </TableCell>
-          </TableRow>
-        </TableBody>
-      </Table>
-    </TableContainer>
+    <DataTable label="Items" columns={ITEM_COLUMNS}>
+      {order.items.map((item, index) => (
+        <TableRow key={`${item.sku}-${index}`}>
+          <TableCell sx={{ fontFamily: 'monospace' }}>{item.sku}</TableCell>
+          <TableCell align="right">{item.quantity}</TableCell>
+          <TableCell align="right">{formatCents(item.unitPriceCents, order.currency)}</TableCell>
+          <TableCell align="right">{formatCents(item.quantity * item.unitPriceCents, order.currency)}</TableCell>
+        </TableRow>
+      ))}
+      <TableRow>
+        <TableCell colSpan={3} sx={{ fontWeight: 600 }}>
+          Total
+        </TableCell>
+        <TableCell align="right" sx={{ fontWeight: 600 }}>
+          {formatCents(order.totalCents, order.currency)}
+        </TableCell>
+      </TableRow>
+    </DataTable>
   );
 }
 
 function CancelOrder({ order, onDone }: { order: OrderDetail; onDone: (version: number) => void }) {
-  const [open, setOpen] = useState(false);
   const [, cancel] = useMutation(CancelOrderMutation);
   return (
-    <>
-      <Button variant="outlined" color="error" onClick={() => setOpen(true)}>
-        Cancel order
-      </Button>
-      <CommandDialog
-        open={open}
-        onClose={() => setOpen(false)}
-        title="Cancel order"
-        submitLabel="Cancel order"
-        closeLabel="Keep order"
-        label="Reason"
-        field="reason"
-        multiline
-        destructive
-        description="Cancelling releases the credit the order holds. It cannot be undone."
-        parse={nonBlank('a reason')}
-        run={async (reason) => {
-          const result = await cancel({ id: order.id, reason });
-          return { version: result.data?.cancelOrder.version ?? null, error: result.error };
-        }}
-        onDone={onDone}
-      />
-    </>
+    <CommandButton
+      button="Cancel order"
+      closeLabel="Keep order"
+      {...reasonField}
+      description="Cancelling releases the credit the order holds. It cannot be undone."
+      run={async (reason) => outcomeOf(await cancel({ id: order.id, reason }), (data) => data.cancelOrder)}
+      onDone={onDone}
+    />
   );
 }
 
@@ -126,80 +87,62 @@ export function OrderDetailPage() {
       else reexecute({ requestPolicy: 'network-only' });
     },
   });
-  const cancellable = order && (order.status === 'PENDING' || order.status === 'APPROVED');
 
   return (
-    <>
-      <PageHeading
-        actions={
-          order && (
-            <Stack direction="row" spacing={2} sx={{ alignItems: 'center' }}>
-              <Box role="status" aria-label="Order status">
-                <StatusChip status={order.status} size="medium" />
-              </Box>
-              {cancellable && <CancelOrder order={order} onDone={setMinVersion} />}
-            </Stack>
-          )
-        }
-      >
-        Order
-      </PageHeading>
-      <Typography variant="body2" color="text.secondary" aria-live="polite" sx={{ mb: mode === 'idle' ? 0 : 2 }}>
-        {LIVE_TEXT[mode]}
-      </Typography>
-      {error && <ErrorAlert error={error} onRetry={() => reexecute({ requestPolicy: 'network-only' })} />}
-      {!order && fetching && <CircularProgress aria-label="Loading the order" />}
-      {!order && !fetching && !error && <Alert severity="info">There is no order {id} that you may see.</Alert>}
-      {order && (
-        <Grid container spacing={3} sx={{ mt: error ? 2 : 0 }}>
-          <Grid size={{ xs: 12, md: 6 }}>
-            <Section title="Order">
-              <Facts
-                rows={[
-                  ['Status', <StatusChip key="status" status={order.status} />],
-                  ['Total', formatCents(order.totalCents, order.currency)],
-                  [
-                    'Customer',
-                    <Link key="user" component={RouterLink} to={`/users/${order.userId}`}>
-                      {order.user ? `${order.user.name} (${order.user.email})` : order.userId}
-                    </Link>,
-                  ],
-                  ['Placed', <DateTimeText key="placed" value={order.placedAt} />],
-                  order.approvedAt ? ['Approved', <DateTimeText key="approved" value={order.approvedAt} />] : null,
-                  order.rejectedAt ? ['Rejected', <DateTimeText key="rejected" value={order.rejectedAt} />] : null,
-                  order.cancelledAt ? ['Cancelled', <DateTimeText key="cancelled" value={order.cancelledAt} />] : null,
-                  order.rejectionReason ? ['Rejection reason', order.rejectionReason] : null,
-                  order.cancellationReason ? ['Cancellation reason', order.cancellationReason] : null,
-                  ['Version', order.version],
-                  ['Id', <Box key="id" component="span" sx={{ fontFamily: 'monospace' }}>{order.id}</Box>],
-                ]}
-              />
-            </Section>
-          </Grid>
-          <Grid size={{ xs: 12, md: 6 }}>
-            <Section title="Items">
-              <ItemsTable order={order} />
-            </Section>
-          </Grid>
+    <AggregatePage
+      title="Order"
+      noun="order"
+      id={id}
+      record={order}
+      fetching={fetching}
+      error={error}
+      onRetry={() => reexecute({ requestPolicy: 'network-only' })}
+      waiting={live}
+      actions={(shown) =>
+        (shown.status === 'PENDING' || shown.status === 'APPROVED') && <CancelOrder order={shown} onDone={setMinVersion} />
+      }
+      notice={
+        <Typography variant="body2" color="text.secondary" aria-live="polite" sx={{ mb: mode === 'idle' ? 0 : 2 }}>
+          {LIVE_TEXT[mode]}
+        </Typography>
+      }
+      stateQuery={OrderStateAtQuery}
+      stateAt={(state) => state.order?.stateAt}
+    >
+      {(shown) => (
+        <>
+          <PageSection title="Order" half>
+            <Facts
+              rows={[
+                ['Status', <StatusChip key="status" status={shown.status} />],
+                ['Total', formatCents(shown.totalCents, shown.currency)],
+                [
+                  'Customer',
+                  <Link key="user" component={RouterLink} to={`/users/${shown.userId}`}>
+                    {shown.user ? `${shown.user.name} (${shown.user.email})` : shown.userId}
+                  </Link>,
+                ],
+                ['Placed', <DateTimeText key="placed" value={shown.placedAt} />],
+                shown.approvedAt ? ['Approved', <DateTimeText key="approved" value={shown.approvedAt} />] : null,
+                shown.rejectedAt ? ['Rejected', <DateTimeText key="rejected" value={shown.rejectedAt} />] : null,
+                shown.cancelledAt ? ['Cancelled', <DateTimeText key="cancelled" value={shown.cancelledAt} />] : null,
+                shown.rejectionReason ? ['Rejection reason', shown.rejectionReason] : null,
+                shown.cancellationReason ? ['Cancellation reason', shown.cancellationReason] : null,
+                ['Version', shown.version],
+                ['Id', <Box key="id" component="span" sx={{ fontFamily: 'monospace' }}>{shown.id}</Box>],
+              ]}
+            />
+          </PageSection>
+          <PageSection title="Items" half>
+            <ItemsTable order={shown} />
+          </PageSection>
           {session.isStaff && (
-            <Grid size={12}>
-              <Section title="Sagas">
-                <SagaTimeline sagas={order.sagas} />
-              </Section>
-            </Grid>
+            <PageSection title="Sagas">
+              <SagaTimeline sagas={shown.sagas} />
+            </PageSection>
           )}
-          <Grid size={12}>
-            <Section title="Event stream">
-              <EventStream events={order.events} />
-            </Section>
-          </Grid>
-          <Grid size={12}>
-            <Section title="Time travel">
-              <OrderTimeTravel id={order.id} version={order.version} />
-            </Section>
-          </Grid>
-        </Grid>
+        </>
       )}
-    </>
+    </AggregatePage>
   );
 }

@@ -1,30 +1,14 @@
 import { useState, type FormEvent } from 'react';
-import {
-  Button,
-  Card,
-  CardContent,
-  Link,
-  Stack,
-  Table,
-  TableBody,
-  TableCell,
-  TableContainer,
-  TableHead,
-  TableRow,
-  TextField,
-} from '@mui/material';
-import { Link as RouterLink, useSearchParams } from 'react-router-dom';
-import { useQuery } from 'urql';
+import { Button, Card, CardContent, Stack, TextField } from '@mui/material';
+import { useSearchParams } from 'react-router-dom';
 import type { OrderStatus } from '../../gql/graphql';
-import { DateTimeText } from '../../components/DateTimeText';
-import { PageEndRow } from '../../components/LoadMoreRow';
+import { ChoiceField } from '../../components/ChoiceField';
+import { PAGE_SIZE, PagedTable } from '../../components/PagedTable';
 import { PageHeading } from '../../components/PageHeading';
-import { StatusChip } from '../../components/StatusChip';
-import { formatCents } from '../../lib/money';
 import { useSession } from '../auth/session';
+import { OrderCells, orderColumns } from './OrderCells';
 import { OrdersQuery } from './queries';
 
-const PAGE_SIZE = 20;
 const STATUSES: readonly OrderStatus[] = ['PENDING', 'APPROVED', 'REJECTED', 'CANCELLED'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -37,93 +21,18 @@ function isOrderStatus(value: string | null): value is OrderStatus {
   return value !== null && (STATUSES as readonly string[]).includes(value);
 }
 
-function OrderRows({
-  filter,
-  after,
-  isLast,
-  showUser,
-  onLoadMore,
-}: {
-  filter: Filter;
-  after: string | null;
-  isLast: boolean;
-  showUser: boolean;
-  onLoadMore: (cursor: string) => void;
-}) {
-  const [{ data, fetching, error }, reexecute] = useQuery({
-    query: OrdersQuery,
-    variables: { first: PAGE_SIZE, after, userId: filter.userId || null, status: filter.status || null },
-  });
-  const items = data?.orders.items ?? [];
-  return (
-    <>
-      {items.map((order) => (
-        <TableRow key={order.id} hover>
-          <TableCell sx={{ fontFamily: 'monospace' }}>
-            <Link component={RouterLink} to={`/orders/${order.id}`}>
-              {order.id}
-            </Link>
-          </TableCell>
-          {showUser && (
-            <TableCell sx={{ fontFamily: 'monospace' }}>
-              <Link component={RouterLink} to={`/users/${order.userId}`}>
-                {order.userId.slice(0, 8)}
-              </Link>
-            </TableCell>
-          )}
-          <TableCell>
-            <StatusChip status={order.status} />
-          </TableCell>
-          <TableCell align="right">{formatCents(order.totalCents, order.currency)}</TableCell>
-          <TableCell>
-            <DateTimeText value={order.placedAt} />
-          </TableCell>
-        </TableRow>
-      ))}
-      {isLast && (
-        <PageEndRow
-          columns={showUser ? 5 : 4}
-          fetching={fetching && items.length === 0}
-          error={error}
-          nextCursor={data?.orders.nextCursor}
-          empty={after === null && items.length === 0}
-          emptyText="No order matches."
-          onLoadMore={onLoadMore}
-          onRetry={() => reexecute({ requestPolicy: 'network-only' })}
-        />
-      )}
-    </>
-  );
-}
-
 function OrderList({ filter, showUser }: { filter: Filter; showUser: boolean }) {
-  const [cursors, setCursors] = useState<Array<string | null>>([null]);
   return (
-    <TableContainer>
-      <Table size="small" aria-label="Orders">
-        <TableHead>
-          <TableRow>
-            <TableCell>Order</TableCell>
-            {showUser && <TableCell>User</TableCell>}
-            <TableCell>Status</TableCell>
-            <TableCell align="right">Total</TableCell>
-            <TableCell>Placed</TableCell>
-          </TableRow>
-        </TableHead>
-        <TableBody>
-          {cursors.map((after, index) => (
-            <OrderRows
-              key={after ?? 'first'}
-              filter={filter}
-              after={after}
-              isLast={index === cursors.length - 1}
-              showUser={showUser}
-              onLoadMore={(cursor) => setCursors((current) => [...current, cursor])}
-            />
-          ))}
-        </TableBody>
-      </Table>
-    </TableContainer>
+    <PagedTable
+      label="Orders"
+      columns={orderColumns(showUser)}
+      query={OrdersQuery}
+      variables={(after) => ({ first: PAGE_SIZE, after, userId: filter.userId || null, status: filter.status || null })}
+      page={(data) => data.orders}
+      rowKey={(order) => order.id}
+      cells={(order) => <OrderCells order={order} showUser={showUser} />}
+      emptyText="No order matches."
+    />
   );
 }
 
@@ -159,22 +68,7 @@ export function OrdersPage() {
       <Card variant="outlined">
         <CardContent>
           <Stack component="form" role="search" aria-label="Filter orders" onSubmit={apply} direction={{ xs: 'column', sm: 'row' }} spacing={2} sx={{ mb: 2 }}>
-            <TextField
-              select
-              label="Status"
-              size="small"
-              value={status}
-              onChange={(event) => setStatus(isOrderStatus(event.target.value) ? event.target.value : '')}
-              slotProps={{ select: { native: true }, inputLabel: { shrink: true } }}
-              sx={{ minWidth: 160 }}
-            >
-              <option value="">Any</option>
-              {STATUSES.map((value) => (
-                <option key={value} value={value}>
-                  {value}
-                </option>
-              ))}
-            </TextField>
+            <ChoiceField label="Status" value={status} choices={STATUSES} onChange={setStatus} />
             {session.isStaff && (
               <TextField
                 label="User id"

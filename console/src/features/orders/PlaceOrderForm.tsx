@@ -1,10 +1,12 @@
 import { useId, useState, type FormEvent } from 'react';
-import { Box, Button, IconButton, Stack, TextField, Typography } from '@mui/material';
+import { Box, Button, IconButton, Stack, Typography } from '@mui/material';
 import DeleteOutline from '@mui/icons-material/DeleteOutline';
 import { useNavigate } from 'react-router-dom';
 import { useMutation } from 'urql';
 import { formErrorsFrom } from '../../api/problem';
 import { FormProblems } from '../../components/ErrorAlert';
+import { FormField, type FormFieldProps } from '../../components/FormField';
+import { useFocusOnProblem } from '../../lib/useFocusOnProblem';
 import { useIdempotencyKey } from '../../lib/idempotency';
 import { formatCents, parseEurosToCents } from '../../lib/money';
 import { PlaceOrderMutation } from './queries';
@@ -21,8 +23,16 @@ let nextLineKey = 1;
 const emptyLine = (): Line => ({ key: nextLineKey++, sku: '', quantity: '1', unitPrice: '' });
 
 type Errors = Record<string, string | undefined>;
+type LineField = 'sku' | 'quantity' | 'unitPrice';
 
-function lineFields(index: number) {
+/** An item's fields, as typed in. */
+const LINE_FIELDS: ReadonlyArray<FormFieldProps & { field: LineField }> = [
+  { field: 'sku', label: 'SKU' },
+  { field: 'quantity', label: 'Quantity', type: 'number', slotProps: { htmlInput: { min: 1, step: 1 } }, sx: { width: { sm: 120 } } },
+  { field: 'unitPrice', label: 'Unit price (EUR)', slotProps: { htmlInput: { inputMode: 'decimal' } }, sx: { width: { sm: 160 } } },
+];
+
+function lineFields(index: number): Record<LineField, string> {
   return { sku: `items.${index}.sku`, quantity: `items.${index}.quantity`, unitPrice: `items.${index}.unitPriceCents` };
 }
 
@@ -50,8 +60,10 @@ export function PlaceOrderForm({ userId }: { userId: string }) {
   const [lines, setLines] = useState<Line[]>(() => [emptyLine()]);
   const [errors, setErrors] = useState<Errors>({});
   const [general, setGeneral] = useState<string[]>([]);
+  const fieldNames = lines.flatMap((_, index) => Object.values(lineFields(index)));
+  const { inputRef, failed } = useFocusOnProblem(fieldNames, errors);
 
-  const update = (index: number, change: Partial<Omit<Line, 'key'>>, field: keyof ReturnType<typeof lineFields>) => {
+  const update = (index: number, change: Partial<Omit<Line, 'key'>>, field: LineField) => {
     renewKey();
     setLines((current) => current.map((line, i) => (i === index ? { ...line, ...change } : line)));
     setErrors((current) => ({ ...current, [lineFields(index)[field]]: undefined }));
@@ -72,14 +84,15 @@ export function PlaceOrderForm({ userId }: { userId: string }) {
     const checked = checkLines(lines);
     if (Object.keys(checked.errors).length > 0) {
       setErrors(checked.errors);
+      failed();
       return;
     }
-    const names = lines.flatMap((_, index) => Object.values(lineFields(index)));
     const result = await placeOrder({ input: { userId, items: checked.items }, idempotencyKey });
     if (result.error || !result.data) {
-      const mapped = formErrorsFrom(result.error, names);
+      const mapped = formErrorsFrom(result.error, fieldNames);
       setErrors(mapped.fields);
       setGeneral(mapped.general);
+      failed();
       return;
     }
     const { id, version } = result.data.placeOrder;
@@ -105,38 +118,18 @@ export function PlaceOrderForm({ userId }: { userId: string }) {
                 Item {index + 1}
               </Typography>
               <Stack direction={{ xs: 'column', sm: 'row' }} spacing={2} sx={{ alignItems: { sm: 'flex-start' } }}>
-                <TextField
-                  label="SKU"
-                  size="small"
-                  required
-                  value={line.sku}
-                  onChange={(event) => update(index, { sku: event.target.value }, 'sku')}
-                  error={Boolean(errors[names.sku])}
-                  helperText={errors[names.sku] ?? ' '}
-                />
-                <TextField
-                  label="Quantity"
-                  size="small"
-                  type="number"
-                  required
-                  value={line.quantity}
-                  onChange={(event) => update(index, { quantity: event.target.value }, 'quantity')}
-                  error={Boolean(errors[names.quantity])}
-                  helperText={errors[names.quantity] ?? ' '}
-                  slotProps={{ htmlInput: { min: 1, step: 1 } }}
-                  sx={{ width: { sm: 120 } }}
-                />
-                <TextField
-                  label="Unit price (EUR)"
-                  size="small"
-                  required
-                  value={line.unitPrice}
-                  onChange={(event) => update(index, { unitPrice: event.target.value }, 'unitPrice')}
-                  error={Boolean(errors[names.unitPrice])}
-                  helperText={errors[names.unitPrice] ?? ' '}
-                  slotProps={{ htmlInput: { inputMode: 'decimal' } }}
-                  sx={{ width: { sm: 160 } }}
-                />
+                {LINE_FIELDS.map(({ field, ...props }) => (
+                  <FormField
+                    key={field}
+                    {...props}
+                    inputRef={inputRef(names[field])}
+                    size="small"
+                    required
+                    value={line[field]}
+                    onChange={(event) => update(index, { [field]: event.target.value }, field)}
+                    problem={errors[names[field]]}
+                  />
+                ))}
                 {lines.length > 1 && (
                   <IconButton aria-label={`Remove item ${index + 1}`} onClick={() => remove(index)}>
                     <DeleteOutline />

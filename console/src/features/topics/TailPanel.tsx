@@ -2,6 +2,8 @@ import { useState, type FormEvent } from 'react';
 import { Alert, Button, Stack, TextField, Typography } from '@mui/material';
 import { useSubscription } from 'urql';
 import { describeError } from '../../api/problem';
+import { ChoiceField } from '../../components/ChoiceField';
+import { FormField } from '../../components/FormField';
 import { TailList, recordKey, type TailRecord } from './TailList';
 import { TailSubscription } from './queries';
 
@@ -98,23 +100,9 @@ export function TailPanel({ topics, preferred }: { topics: readonly string[]; pr
     <Stack spacing={2}>
       <Stack component="form" aria-label="Tail a topic" onSubmit={start} direction={{ xs: 'column', md: 'row' }} spacing={2}>
         {topics.length > 0 ? (
-          <TextField
-            select
-            label="Topic"
-            size="small"
-            value={topic}
-            onChange={(event) => setTopic(event.target.value)}
-            slotProps={{ select: { native: true }, inputLabel: { shrink: true } }}
-            sx={{ minWidth: 200 }}
-          >
-            {topics.map((name) => (
-              <option key={name} value={name}>
-                {name}
-              </option>
-            ))}
-          </TextField>
+          <ChoiceField label="Topic" value={topic} choices={topics} anyLabel={null} onChange={setTopic} minWidth={200} />
         ) : (
-          <TextField
+          <FormField
             label="Topic"
             size="small"
             required
@@ -123,8 +111,8 @@ export function TailPanel({ topics, preferred }: { topics: readonly string[]; pr
               setTopic(event.target.value);
               setTopicError(null);
             }}
-            error={topicError !== null}
-            helperText={topicError ?? undefined}
+            problem={topicError}
+            hint=""
           />
         )}
         <TextField label="Key" size="small" value={key} onChange={(event) => setKey(event.target.value)} helperText="An aggregate id" />

@@ -1,18 +1,7 @@
-import {
-  Alert,
-  Box,
-  CircularProgress,
-  Stack,
-  Table,
-  TableBody,
-  TableCell,
-  TableContainer,
-  TableHead,
-  TableRow,
-  Typography,
-} from '@mui/material';
+import { Alert, Box, CircularProgress, Stack, TableCell, TableRow, Typography } from '@mui/material';
 import { useQuery } from 'urql';
 import type { TopicsQuery as TopicsData } from '../../gql/graphql';
+import { DataTable } from '../../components/DataTable';
 import { ErrorAlert } from '../../components/ErrorAlert';
 import { PageHeading } from '../../components/PageHeading';
 import { Section } from '../../components/Section';
@@ -23,16 +12,7 @@ type Report = TopicsData['topics'];
 
 function TopicTable({ report }: { report: Report }) {
   return (
-    <TableContainer>
-      <Table size="small" aria-label="Topics">
-        <TableHead>
-          <TableRow>
-            <TableCell>Topic</TableCell>
-            <TableCell align="right">Messages kept</TableCell>
-            <TableCell>Partitions (low – high watermark)</TableCell>
-          </TableRow>
-        </TableHead>
-        <TableBody>
+    <DataTable label="Topics" columns={['Topic', { label: 'Messages kept', align: 'right' }, 'Partitions (low – high watermark)']}>
           {report.topics.map((topic) => (
             <TableRow key={topic.name}>
               <TableCell component="th" scope="row" sx={{ fontFamily: 'monospace' }}>
@@ -48,26 +28,14 @@ function TopicTable({ report }: { report: Report }) {
               </TableCell>
             </TableRow>
           ))}
-        </TableBody>
-      </Table>
-    </TableContainer>
+    </DataTable>
   );
 }
 
 function GroupTable({ report }: { report: Report }) {
   if (report.groups.length === 0) return <Typography>No consumer group has committed offsets yet.</Typography>;
   return (
-    <TableContainer>
-      <Table size="small" aria-label="Consumer groups">
-        <TableHead>
-          <TableRow>
-            <TableCell>Group</TableCell>
-            <TableCell>Topic</TableCell>
-            <TableCell align="right">Lag</TableCell>
-            <TableCell>Per partition (committed / high: lag)</TableCell>
-          </TableRow>
-        </TableHead>
-        <TableBody>
+    <DataTable label="Consumer groups" columns={['Group', 'Topic', { label: 'Lag', align: 'right' }, 'Per partition (committed / high: lag)']}>
           {report.groups.map((group) => (
             <TableRow key={`${group.group}/${group.topic}`}>
               <TableCell component="th" scope="row">
@@ -85,9 +53,7 @@ function GroupTable({ report }: { report: Report }) {
               </TableCell>
             </TableRow>
           ))}
-        </TableBody>
-      </Table>
-    </TableContainer>
+    </DataTable>
   );
 }
 

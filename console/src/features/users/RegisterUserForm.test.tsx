@@ -47,6 +47,7 @@ describe('RegisterUserForm', () => {
     const email = await screen.findByRole('textbox', { name: /^Email/ });
     expect(email).toHaveAttribute('aria-invalid', 'true');
     expect(email).toHaveAccessibleDescription('is not a valid email address');
+    expect(email).toHaveFocus();
     expect(screen.getByRole('textbox', { name: /^Name/ })).toHaveAttribute('aria-invalid', 'false');
   });
 
@@ -69,6 +70,7 @@ describe('RegisterUserForm', () => {
     await fillIn('ann@example.com', 'Ann', 'lots');
 
     expect(screen.getByRole('textbox', { name: /^Credit limit/ })).toHaveAccessibleDescription(/Enter an amount in euros/);
+    expect(screen.getByRole('textbox', { name: /^Credit limit/ })).toHaveFocus();
     expect(fake.mutations).toHaveLength(0);
   });
 });

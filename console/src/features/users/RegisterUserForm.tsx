@@ -1,9 +1,11 @@
 import { useId, useState, type FormEvent } from 'react';
-import { Button, Card, CardContent, Stack, TextField, Typography } from '@mui/material';
+import { Button, Card, CardContent, Stack, Typography } from '@mui/material';
 import { useNavigate } from 'react-router-dom';
 import { useMutation } from 'urql';
 import { formErrorsFrom, type FormErrors } from '../../api/problem';
 import { FormProblems } from '../../components/ErrorAlert';
+import { FormField, type FormFieldProps } from '../../components/FormField';
+import { useFocusOnProblem } from '../../lib/useFocusOnProblem';
 import { useIdempotencyKey } from '../../lib/idempotency';
 import { parseEurosToCents } from '../../lib/money';
 import { RegisterUserMutation } from './queries';
@@ -13,16 +15,27 @@ type Field = (typeof FIELDS)[number];
 
 const noErrors: FormErrors<Field> = { fields: {}, general: [] };
 
+/** How each field is labelled and typed in. */
+const FIELD_PROPS: Record<Field, FormFieldProps> = {
+  email: { label: 'Email', type: 'email', autoComplete: 'off' },
+  name: { label: 'Name', autoComplete: 'off' },
+  creditLimitCents: {
+    label: 'Credit limit (EUR)',
+    slotProps: { htmlInput: { inputMode: 'decimal' } },
+    hint: 'In euros, e.g. 500 or 12.50',
+  },
+};
+
 /** Registers a user, then opens their page once the read model has them. */
 export function RegisterUserForm() {
   const headingId = useId();
   const navigate = useNavigate();
   const [{ fetching }, register] = useMutation(RegisterUserMutation);
   const [idempotencyKey, renewKey] = useIdempotencyKey();
-  const [email, setEmail] = useState('');
-  const [name, setName] = useState('');
-  const [creditLimit, setCreditLimit] = useState('');
+  const [values, setValues] = useState<Record<Field, string>>({ email: '', name: '', creditLimitCents: '' });
+  const { email, name, creditLimitCents: creditLimit } = values;
   const [errors, setErrors] = useState(noErrors);
+  const { inputRef, failed } = useFocusOnProblem(FIELDS, errors.fields);
 
   const edited = (field: Field) => {
     renewKey();
@@ -38,11 +51,13 @@ export function RegisterUserForm() {
     if (creditLimitCents === null) local.fields.creditLimitCents = 'Enter an amount in euros, such as 500 or 12.50.';
     if (Object.keys(local.fields).length > 0 || creditLimitCents === null) {
       setErrors(local);
+      failed();
       return;
     }
     const result = await register({ input: { email: email.trim(), name: name.trim(), creditLimitCents }, idempotencyKey });
     if (result.error || !result.data) {
       setErrors(formErrorsFrom(result.error, FIELDS));
+      failed();
       return;
     }
     const { id, version } = result.data.registerUser;
@@ -57,43 +72,20 @@ export function RegisterUserForm() {
         </Typography>
         <Stack component="form" noValidate aria-labelledby={headingId} onSubmit={submit} spacing={2}>
           <FormProblems messages={errors.general} />
-          <TextField
-            label="Email"
-            type="email"
-            autoComplete="off"
-            required
-            value={email}
-            onChange={(event) => {
-              setEmail(event.target.value);
-              edited('email');
-            }}
-            error={Boolean(errors.fields.email)}
-            helperText={errors.fields.email ?? ' '}
-          />
-          <TextField
-            label="Name"
-            autoComplete="off"
-            required
-            value={name}
-            onChange={(event) => {
-              setName(event.target.value);
-              edited('name');
-            }}
-            error={Boolean(errors.fields.name)}
-            helperText={errors.fields.name ?? ' '}
-          />
-          <TextField
-            label="Credit limit (EUR)"
-            slotProps={{ htmlInput: { inputMode: 'decimal' } }}
-            required
-            value={creditLimit}
-            onChange={(event) => {
-              setCreditLimit(event.target.value);
-              edited('creditLimitCents');
-            }}
-            error={Boolean(errors.fields.creditLimitCents)}
-            helperText={errors.fields.creditLimitCents ?? 'In euros, e.g. 500 or 12.50'}
-          />
+          {FIELDS.map((field) => (
+            <FormField
+              key={field}
+              {...FIELD_PROPS[field]}
+              inputRef={inputRef(field)}
+              required
+              value={values[field]}
+              onChange={(event) => {
+                setValues((current) => ({ ...current, [field]: event.target.value }));
+                edited(field);
+              }}
+              problem={errors.fields[field]}
+            />
+          ))}
           <Button type="submit" variant="contained" disabled={fetching} sx={{ alignSelf: 'flex-start' }}>
             Register user
           </Button>

@@ -1,36 +1,18 @@
-import {
-  Alert,
-  Box,
-  Card,
-  CardContent,
-  Chip,
-  CircularProgress,
-  Grid2 as Grid,
-  Link,
-  Stack,
-  Table,
-  TableBody,
-  TableCell,
-  TableContainer,
-  TableHead,
-  TableRow,
-  Typography,
-} from '@mui/material';
+import { Box, Card, CardContent, Chip, Grid2 as Grid, Link, Stack, TableRow, Typography } from '@mui/material';
 import { Link as RouterLink, useParams } from 'react-router-dom';
 import { useQuery } from 'urql';
 import type { UserDetailQuery as UserDetailData } from '../../gql/graphql';
+import { AggregatePage, PageSection } from '../../components/AggregatePage';
+import { DataTable, WideRow } from '../../components/DataTable';
 import { DateTimeText } from '../../components/DateTimeText';
-import { ErrorAlert } from '../../components/ErrorAlert';
-import { EventStream } from '../../components/EventStream';
-import { Facts, Section } from '../../components/Section';
-import { PageHeading } from '../../components/PageHeading';
+import { Facts } from '../../components/Section';
 import { StatusChip } from '../../components/StatusChip';
 import { formatCents } from '../../lib/money';
 import { useMinVersion } from '../../lib/useMinVersion';
+import { OrderCells, orderColumns } from '../orders/OrderCells';
 import { PlaceOrderForm } from '../orders/PlaceOrderForm';
 import { UserActions } from './UserActions';
-import { UserTimeTravel } from './UserTimeTravel';
-import { UserDetailQuery } from './queries';
+import { UserDetailQuery, UserStateAtQuery } from './queries';
 
 type UserDetail = NonNullable<UserDetailData['user']>;
 
@@ -51,42 +33,17 @@ function UserOrders({ user }: { user: UserDetail }) {
           />
         ))}
       </Stack>
-      <TableContainer>
-        <Table size="small" aria-label="Orders of this user">
-          <TableHead>
-            <TableRow>
-              <TableCell>Order</TableCell>
-              <TableCell>Status</TableCell>
-              <TableCell align="right">Total</TableCell>
-              <TableCell>Placed</TableCell>
+      <DataTable label="Orders of this user" columns={orderColumns(false)}>
+        {orders.items.length === 0 ? (
+          <WideRow columns={4}>No orders yet.</WideRow>
+        ) : (
+          orders.items.map((order) => (
+            <TableRow key={order.id} hover>
+              <OrderCells order={order} shortId />
             </TableRow>
-          </TableHead>
-          <TableBody>
-            {orders.items.length === 0 ? (
-              <TableRow>
-                <TableCell colSpan={4}>No orders yet.</TableCell>
-              </TableRow>
-            ) : (
-              orders.items.map((order) => (
-                <TableRow key={order.id} hover>
-                  <TableCell sx={{ fontFamily: 'monospace' }}>
-                    <Link component={RouterLink} to={`/orders/${order.id}`}>
-                      {order.id.slice(0, 8)}
-                    </Link>
-                  </TableCell>
-                  <TableCell>
-                    <StatusChip status={order.status} />
-                  </TableCell>
-                  <TableCell align="right">{formatCents(order.totalCents, order.currency)}</TableCell>
-                  <TableCell>
-                    <DateTimeText value={order.placedAt} />
-                  </TableCell>
-                </TableRow>
-              ))
-            )}
-          </TableBody>
-        </Table>
-      </TableContainer>
+          ))
+        )}
+      </DataTable>
       {orders.nextCursor && (
         <Link component={RouterLink} to={`/orders?userId=${user.id}`}>
           All orders of this user
@@ -104,52 +61,43 @@ export function UserDetailPage() {
     query: UserDetailQuery,
     variables: { id, minVersion },
   });
-  const user = data?.user;
 
   return (
-    <>
-      <PageHeading
-        actions={
-          user && (
-            <Box role="status" aria-label="User status">
-              <StatusChip status={user.status} size="medium" />
-            </Box>
-          )
-        }
-      >
-        User
-      </PageHeading>
-      {error && <ErrorAlert error={error} onRetry={() => reexecute({ requestPolicy: 'network-only' })} />}
-      {!user && fetching && <CircularProgress aria-label="Loading the user" />}
-      {!user && !fetching && !error && <Alert severity="info">There is no user {id} that you may see.</Alert>}
-      {user && (
-        <Grid container spacing={3} sx={{ mt: error ? 2 : 0 }}>
-          <Grid size={{ xs: 12, md: 6 }}>
-            <Section title="Account">
-              <Stack spacing={2}>
-                <Facts
-                  rows={[
-                    ['Name', user.name],
-                    ['Email', user.email],
-                    ['Status', <StatusChip key="status" status={user.status} />],
-                    ['Credit limit', formatCents(user.creditLimitCents)],
-                    ['Reserved', formatCents(user.reservedCents)],
-                    ['Available', formatCents(user.availableCents)],
-                    ['Version', user.version],
-                    ['Registered', <DateTimeText key="created" value={user.createdAt} />],
-                    ['Updated', <DateTimeText key="updated" value={user.updatedAt} />],
-                    ['Id', <Box key="id" component="span" sx={{ fontFamily: 'monospace' }}>{user.id}</Box>],
-                  ]}
-                />
-                <UserActions user={user} onDone={setMinVersion} />
-              </Stack>
-            </Section>
-          </Grid>
-          <Grid size={{ xs: 12, md: 6 }}>
-            <Section title="Orders">
-              <UserOrders user={user} />
-            </Section>
-          </Grid>
+    <AggregatePage
+      title="User"
+      noun="user"
+      id={id}
+      record={data?.user}
+      fetching={fetching}
+      error={error}
+      onRetry={() => reexecute({ requestPolicy: 'network-only' })}
+      stateQuery={UserStateAtQuery}
+      stateAt={(state) => state.user?.stateAt}
+    >
+      {(user) => (
+        <>
+          <PageSection title="Account" half>
+            <Stack spacing={2}>
+              <Facts
+                rows={[
+                  ['Name', user.name],
+                  ['Email', user.email],
+                  ['Status', <StatusChip key="status" status={user.status} />],
+                  ['Credit limit', formatCents(user.creditLimitCents)],
+                  ['Reserved', formatCents(user.reservedCents)],
+                  ['Available', formatCents(user.availableCents)],
+                  ['Version', user.version],
+                  ['Registered', <DateTimeText key="created" value={user.createdAt} />],
+                  ['Updated', <DateTimeText key="updated" value={user.updatedAt} />],
+                  ['Id', <Box key="id" component="span" sx={{ fontFamily: 'monospace' }}>{user.id}</Box>],
+                ]}
+              />
+              <UserActions user={user} onDone={setMinVersion} />
+            </Stack>
+          </PageSection>
+          <PageSection title="Orders" half>
+            <UserOrders user={user} />
+          </PageSection>
           <Grid size={12}>
             <Card variant="outlined">
               <CardContent>
@@ -157,18 +105,8 @@ export function UserDetailPage() {
               </CardContent>
             </Card>
           </Grid>
-          <Grid size={12}>
-            <Section title="Event stream">
-              <EventStream events={user.events} />
-            </Section>
-          </Grid>
-          <Grid size={12}>
-            <Section title="Time travel">
-              <UserTimeTravel id={user.id} version={user.version} />
-            </Section>
-          </Grid>
-        </Grid>
+        </>
       )}
-    </>
+    </AggregatePage>
   );
 }

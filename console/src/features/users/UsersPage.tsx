@@ -1,34 +1,16 @@
 import { useState, type FormEvent } from 'react';
-import {
-  Box,
-  Button,
-  Card,
-  CardContent,
-  Grid2 as Grid,
-  Link,
-  Stack,
-  Table,
-  TableBody,
-  TableCell,
-  TableContainer,
-  TableHead,
-  TableRow,
-  TextField,
-  Typography,
-} from '@mui/material';
+import { Box, Button, Card, CardContent, Grid2 as Grid, Link, Stack, TableCell, TextField, Typography } from '@mui/material';
 import { Link as RouterLink } from 'react-router-dom';
-import { useQuery } from 'urql';
-import type { UserStatus } from '../../gql/graphql';
+import type { UserStatus, UsersQuery as UsersData } from '../../gql/graphql';
+import { ChoiceField } from '../../components/ChoiceField';
 import { DateTimeText } from '../../components/DateTimeText';
-import { PageEndRow } from '../../components/LoadMoreRow';
+import { PAGE_SIZE, PagedTable } from '../../components/PagedTable';
 import { PageHeading } from '../../components/PageHeading';
 import { StatusChip } from '../../components/StatusChip';
 import { formatCents } from '../../lib/money';
 import { RegisterUserForm } from './RegisterUserForm';
 import { UsersQuery } from './queries';
 
-const PAGE_SIZE = 20;
-const COLUMNS = 6;
 const STATUSES: readonly UserStatus[] = ['ACTIVE', 'DEACTIVATED', 'ERASED'];
 
 interface Filter {
@@ -39,87 +21,57 @@ interface Filter {
 
 const noFilter: Filter = { email: '', namePrefix: '', status: '' };
 
-function isUserStatus(value: string): value is UserStatus {
-  return (STATUSES as readonly string[]).includes(value);
-}
+type ListedUser = UsersData['users']['items'][number];
 
-function UserRows({ filter, after, isLast, onLoadMore }: { filter: Filter; after: string | null; isLast: boolean; onLoadMore: (cursor: string) => void }) {
-  const [{ data, fetching, error }, reexecute] = useQuery({
-    query: UsersQuery,
-    variables: {
-      first: PAGE_SIZE,
-      after,
-      email: filter.email || null,
-      namePrefix: filter.namePrefix || null,
-      status: filter.status || null,
-    },
-  });
-  const items = data?.users.items ?? [];
+const COLUMNS = [
+  'Name',
+  'Email',
+  'Status',
+  { label: 'Credit limit', align: 'right' },
+  { label: 'Available', align: 'right' },
+  'Registered',
+] as const;
+
+function UserCells({ user }: { user: ListedUser }) {
   return (
     <>
-      {items.map((user) => (
-        <TableRow key={user.id} hover>
-          <TableCell>
-            <Link component={RouterLink} to={`/users/${user.id}`}>
-              {user.name}
-            </Link>
-          </TableCell>
-          <TableCell>{user.email}</TableCell>
-          <TableCell>
-            <StatusChip status={user.status} />
-          </TableCell>
-          <TableCell align="right">{formatCents(user.creditLimitCents)}</TableCell>
-          <TableCell align="right">{formatCents(user.availableCents)}</TableCell>
-          <TableCell>
-            <DateTimeText value={user.createdAt} />
-          </TableCell>
-        </TableRow>
-      ))}
-      {isLast && (
-        <PageEndRow
-          columns={COLUMNS}
-          fetching={fetching && items.length === 0}
-          error={error}
-          nextCursor={data?.users.nextCursor}
-          empty={after === null && items.length === 0}
-          emptyText="No user matches."
-          onLoadMore={onLoadMore}
-          onRetry={() => reexecute({ requestPolicy: 'network-only' })}
-        />
-      )}
+      <TableCell>
+        <Link component={RouterLink} to={`/users/${user.id}`}>
+          {user.name}
+        </Link>
+      </TableCell>
+      <TableCell>{user.email}</TableCell>
+      <TableCell>
+        <StatusChip status={user.status} />
+      </TableCell>
+      <TableCell align="right">{formatCents(user.creditLimitCents)}</TableCell>
+      <TableCell align="right">{formatCents(user.availableCents)}</TableCell>
+      <TableCell>
+        <DateTimeText value={user.createdAt} />
+      </TableCell>
     </>
   );
 }
 
 /** Pages of users for one filter: each "Load more" adds the next page below. */
 function UserList({ filter }: { filter: Filter }) {
-  const [cursors, setCursors] = useState<Array<string | null>>([null]);
   return (
-    <TableContainer>
-      <Table size="small" aria-label="Users">
-        <TableHead>
-          <TableRow>
-            <TableCell>Name</TableCell>
-            <TableCell>Email</TableCell>
-            <TableCell>Status</TableCell>
-            <TableCell align="right">Credit limit</TableCell>
-            <TableCell align="right">Available</TableCell>
-            <TableCell>Registered</TableCell>
-          </TableRow>
-        </TableHead>
-        <TableBody>
-          {cursors.map((after, index) => (
-            <UserRows
-              key={after ?? 'first'}
-              filter={filter}
-              after={after}
-              isLast={index === cursors.length - 1}
-              onLoadMore={(cursor) => setCursors((current) => [...current, cursor])}
-            />
-          ))}
-        </TableBody>
-      </Table>
-    </TableContainer>
+    <PagedTable
+      label="Users"
+      columns={COLUMNS}
+      query={UsersQuery}
+      variables={(after) => ({
+        first: PAGE_SIZE,
+        after,
+        email: filter.email || null,
+        namePrefix: filter.namePrefix || null,
+        status: filter.status || null,
+      })}
+      page={(data) => data.users}
+      rowKey={(user) => user.id}
+      cells={(user) => <UserCells user={user} />}
+      emptyText="No user matches."
+    />
   );
 }
 
@@ -144,22 +96,7 @@ function UserSearch({ onSearch }: { onSearch: (filter: Filter) => void }) {
         value={draft.namePrefix}
         onChange={(event) => setDraft({ ...draft, namePrefix: event.target.value })}
       />
-      <TextField
-        select
-        label="Status"
-        size="small"
-        value={draft.status}
-        onChange={(event) => setDraft({ ...draft, status: isUserStatus(event.target.value) ? event.target.value : '' })}
-        slotProps={{ select: { native: true }, inputLabel: { shrink: true } }}
-        sx={{ minWidth: 160 }}
-      >
-        <option value="">Any</option>
-        {STATUSES.map((status) => (
-          <option key={status} value={status}>
-            {status}
-          </option>
-        ))}
-      </TextField>
+      <ChoiceField label="Status" value={draft.status} choices={STATUSES} onChange={(status) => setDraft({ ...draft, status })} />
       <Stack direction="row" spacing={1}>
         <Button type="submit" variant="contained">
           Search
