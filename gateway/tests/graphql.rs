@@ -716,3 +716,58 @@ async fn a_placed_order_is_followed_through_every_hop_and_the_hop_it_waits_at_is
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn an_operator_exports_a_users_data_and_erases_it_for_good() {
+    let stack = Stack::start(30_000).await;
+    let gateway = started(stack.gateway(None)).await;
+    let admin = client_as("console-admin", Role::Admin);
+    let user = stack.register("erased", 5_000).await;
+
+    let export = data(
+        &admin,
+        &gateway,
+        "query($id: UUID!) { userExport(id: $id) }",
+        json!({ "id": user }),
+    )
+    .await["userExport"]
+        .clone();
+    assert_eq!(export["subject"], user.to_string(), "{export}");
+    assert_eq!(export["user"]["state"]["name"], "Test User", "{export}");
+
+    let erased = data(
+        &admin,
+        &gateway,
+        "mutation($id: UUID!) { eraseUser(id: $id, reason: \"erasure request 2026-7\") { version } }",
+        json!({ "id": user }),
+    )
+    .await["eraseUser"]
+        .clone();
+    let version = erased["version"].as_i64().unwrap();
+    let after = data(
+        &admin,
+        &gateway,
+        "query($id: UUID!, $v: Int!) { user(id: $id, minVersion: $v) { status name email } }",
+        json!({ "id": user, "v": version }),
+    )
+    .await["user"]
+        .clone();
+    assert_eq!(
+        after,
+        json!({ "status": "ERASED", "name": "[erased]", "email": "[erased]" })
+    );
+
+    // A customer may not export, not even their own data (the service's rule, passed on).
+    let customer = client_as(&user.to_string(), Role::Customer);
+    let (_, refused) = gql(
+        &customer,
+        &gateway,
+        "query($id: UUID!) { userExport(id: $id) }",
+        json!({ "id": user }),
+    )
+    .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["status"], 403,
+        "{refused}"
+    );
+}

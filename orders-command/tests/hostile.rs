@@ -44,9 +44,15 @@ async fn every_operation_answers_hostile_input_as_documented_and_refusals_write_
             format!("/orders/{approved}/events"),
             None,
         )
+        .operation(
+            "GET /admin/correlations/{id}",
+            admin,
+            "/admin/correlations/01936f3e-0000-7000-8000-000000000001",
+            None,
+        )
         .run(|| database_digest(&app.pool, &[]))
         .await;
-    assert_eq!(report.operations, 5, "{report:?}");
+    assert_eq!(report.operations, 6, "{report:?}");
     assert!(report.requests > 400, "{report:?}");
     assert!(report.accepted > 0, "{report:?}");
     // Hostile skus that are valid after all (no whitespace) are kept verbatim.

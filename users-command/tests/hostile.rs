@@ -71,6 +71,12 @@ async fn every_operation_answers_hostile_input_as_documented_and_refusals_write_
             format!("/users/{user}/events"),
             None,
         )
+        .operation(
+            "GET /admin/correlations/{id}",
+            admin,
+            "/admin/correlations/01936f3e-0000-7000-8000-000000000001",
+            None,
+        )
         .skip(
             "GET /users/{id}/export",
             "it reads orders-query and saga-orchestrator, which this suite does not run; \
@@ -78,7 +84,7 @@ async fn every_operation_answers_hostile_input_as_documented_and_refusals_write_
         )
         .run(|| database_digest(&app.pool, &[]))
         .await;
-    assert_eq!(report.operations, 9, "{report:?}");
+    assert_eq!(report.operations, 10, "{report:?}");
     assert!(report.requests > 600, "{report:?}");
     // Some hostile text is valid after all (a SQL-looking name is a name): it is stored as sent.
     assert!(report.accepted > 0, "{report:?}");

@@ -166,7 +166,7 @@ fn the_settings_have_the_contexts_defaults_and_help_lists_each_with_its_text() {
         assert!(help.contains(&line), "--help lists {line}");
     }
     assert!(help.contains("COUNTERS_COMMAND_CONFIG"));
-    assert!(help.contains("Endpoints: /counters..., /health/live"));
+    assert!(help.contains("Endpoints: /counters..., GET /admin/correlations/{id} (the events one request caused),\n/health/live"), "{help}");
 }
 
 fn if_match(value: &'static [u8]) -> HeaderMap {

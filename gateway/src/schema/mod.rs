@@ -29,6 +29,7 @@ pub type GatewaySchema = Schema<Query, Mutation, Subscription>;
 pub struct Query(
     MeQuery,
     users::UsersQuery,
+    users::ExportQuery,
     orders::OrdersQuery,
     sagas::SagasQuery,
     health::HealthQuery,

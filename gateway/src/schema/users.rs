@@ -1,7 +1,7 @@
 //! Users: the read model (users-query) with the user's orders, summary and event stream
 //! composed in, and the user commands (users-command).
 
-use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::Deserialize;
@@ -142,6 +142,34 @@ impl UsersQuery {
     }
 }
 
+/// Reading what the system holds about a user.
+#[derive(Default)]
+pub struct ExportQuery;
+
+#[Object]
+impl ExportQuery {
+    /// Everything the system holds about user `id` (the data subject's export): the user,
+    /// every event opened, their orders and sagas; null when there is no such user.
+    /// Operators only (users-command decides).
+    async fn user_export(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+    ) -> async_graphql::Result<Option<Json<serde_json::Value>>> {
+        let (upstreams, caller) = context(ctx)?;
+        let path = format!("/users/{id}/export");
+        Ok(
+            match upstreams
+                .get(caller, Service::UsersCommand, &path, &[])
+                .await?
+            {
+                Found::Yes(export) => Some(Json(export)),
+                Found::NotFound => None,
+            },
+        )
+    }
+}
+
 /// User `id` from users-query, read at `min_version` when given.
 pub async fn user(
     ctx: &Context<'_>,
@@ -236,6 +264,18 @@ impl UsersMutation {
     ) -> async_graphql::Result<CommandResult> {
         let body = json!({ "credit_limit_cents": credit_limit_cents });
         command(ctx, format!("/users/{id}/credit-limit"), body, None).await
+    }
+
+    /// Erases user `id`'s personal data for good (their key is destroyed, ADR 0018); the
+    /// reason (1 to 500 characters, no personal data) is kept. Operators only.
+    async fn erase_user(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        reason: String,
+    ) -> async_graphql::Result<CommandResult> {
+        let body = json!({ "reason": reason });
+        command(ctx, format!("/users/{id}/erasure"), body, None).await
     }
 
     /// Deactivates user `id` (1 to 500 characters of reason): they can no longer reserve

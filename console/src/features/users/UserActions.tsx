@@ -1,8 +1,18 @@
-import { Stack } from '@mui/material';
-import { useMutation } from 'urql';
+import { useState } from 'react';
+import { Alert, Button, Stack } from '@mui/material';
+import { useClient, useMutation } from 'urql';
+import { describeError } from '../../api/problem';
 import { CommandButton, nonBlank, outcomeOf, reasonField, type Parsed } from '../../components/CommandDialog';
 import { centsToEuroText, parseEurosToCents } from '../../lib/money';
-import { ChangeCreditLimitMutation, ChangeEmailMutation, DeactivateUserMutation, RenameUserMutation } from './queries';
+import { useSession } from '../auth/session';
+import {
+  ChangeCreditLimitMutation,
+  ChangeEmailMutation,
+  DeactivateUserMutation,
+  EraseUserMutation,
+  RenameUserMutation,
+  UserExportQuery,
+} from './queries';
 
 export interface UserActionsProps {
   user: { id: string; name: string; email: string; creditLimitCents: number; status: string };
@@ -21,8 +31,28 @@ export function UserActions({ user, onDone }: UserActionsProps) {
   const [, changeEmail] = useMutation(ChangeEmailMutation);
   const [, changeCreditLimit] = useMutation(ChangeCreditLimitMutation);
   const [, deactivate] = useMutation(DeactivateUserMutation);
+  const [, erase] = useMutation(EraseUserMutation);
+  const session = useSession();
+  const client = useClient();
+  const [exportError, setExportError] = useState<string | null>(null);
   const common = { disabled: user.status !== 'ACTIVE', onDone };
   const id = user.id;
+
+  /** The data subject's export, saved as a JSON file. */
+  const download = async () => {
+    setExportError(null);
+    const result = await client.query(UserExportQuery, { id }, { requestPolicy: 'network-only' }).toPromise();
+    if (result.error || !result.data?.userExport) {
+      setExportError(result.error ? describeError(result.error) : 'There is no such user to export.');
+      return;
+    }
+    const blob = new Blob([JSON.stringify(result.data.userExport, null, 2)], { type: 'application/json' });
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(blob);
+    link.download = `user-${id}-export.json`;
+    link.click();
+    URL.revokeObjectURL(link.href);
+  };
 
   return (
     <Stack direction="row" spacing={1} sx={{ flexWrap: 'wrap', gap: 1 }} useFlexGap>
@@ -66,6 +96,24 @@ export function UserActions({ user, onDone }: UserActionsProps) {
         description="A deactivated user can no longer reserve credit, so their new orders are rejected."
         run={async (reason) => outcomeOf(await deactivate({ id, reason }), (data) => data.deactivateUser)}
       />
+      {session.isStaff && (
+        <>
+          <Button variant="outlined" onClick={() => void download()}>
+            Export data
+          </Button>
+          <CommandButton
+            {...reasonField}
+            disabled={user.status === 'ERASED'}
+            onDone={onDone}
+            button="Erase"
+            title="Erase personal data"
+            submitLabel="Erase for good"
+            description="The user's key is destroyed: their email and name read as [erased] everywhere, in every copy, for good. The email can be registered again. Give the request's reference as the reason, never personal data."
+            run={async (reason) => outcomeOf(await erase({ id, reason }), (data) => data.eraseUser)}
+          />
+        </>
+      )}
+      {exportError && <Alert severity="error">{exportError}</Alert>}
     </Stack>
   );
 }

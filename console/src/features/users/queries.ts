@@ -113,3 +113,18 @@ export const DeactivateUserMutation = graphql(`
     }
   }
 `);
+
+export const EraseUserMutation = graphql(`
+  mutation EraseUser($id: UUID!, $reason: String!) {
+    eraseUser(id: $id, reason: $reason) {
+      id
+      version
+    }
+  }
+`);
+
+export const UserExportQuery = graphql(`
+  query UserExport($id: UUID!) {
+    userExport(id: $id)
+  }
+`);
