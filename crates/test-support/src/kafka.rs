@@ -222,9 +222,17 @@ fn ensure_java(step: &impl Fn(&str), maven: bool) -> Result<()> {
     }
 }
 
-/// A fresh cluster id: a base64url UUID, as `kafka-storage.sh random-uuid` prints.
+/// A fresh cluster id: a base64url UUID, as `kafka-storage.sh random-uuid` prints. Like
+/// Kafka's own, never one that starts with `-`: the storage tool would read it as an option
+/// (`--cluster-id: expected one argument`, one format in 64 failed so in CI).
 fn cluster_id() -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
+    loop {
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(uuid::Uuid::new_v4().as_bytes());
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 /// A port nobody listens on now.
@@ -801,4 +809,18 @@ pub fn write_tools(installation: &Installation, bin: &Path) -> Result<()> {
 /// `text` for the inside of a single-quoted shell word.
 fn shell_quoted(text: &str) -> String {
     text.replace('\'', "'\\''")
+}
+
+#[cfg(test)]
+mod tests {
+    /// A leading `-` made the storage tool read the id as an option; about one id in 64
+    /// would start with it.
+    #[test]
+    fn cluster_ids_are_base64url_uuids_that_never_start_with_a_dash() {
+        for _ in 0..5_000 {
+            let id = super::cluster_id();
+            assert_eq!(id.len(), 22, "{id}");
+            assert!(!id.starts_with('-'), "{id}");
+        }
+    }
 }
