@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use async_graphql::Data;
 use async_graphql_actix_web::{GraphQLRequest, GraphQLSubscription};
 use kafka_client::inspect::Inspector;
-use service_kit::auth::{PublicPaths, Verifier, bearer};
+use service_kit::auth::{PublicPaths, Verifier, bearer, bearer_value};
 use service_kit::http::{Background, RequestContext, Service};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -178,12 +178,8 @@ async fn subscriptions(
                 .get("Authorization")
                 .or_else(|| payload.get("authorization"))
                 .and_then(|value| value.as_str())
-                .and_then(|value| {
-                    let (scheme, token) = value.split_once(' ')?;
-                    scheme
-                        .eq_ignore_ascii_case("bearer")
-                        .then(|| token.trim().to_owned())
-                })
+                .and_then(bearer_value)
+                .map(str::to_owned)
                 .ok_or_else(|| async_graphql::Error::new("no bearer token in connection_init"))?;
             let principal = verifier.verify(&token).map_err(async_graphql::Error::new)?;
             let mut data = Data::default();

@@ -377,10 +377,14 @@ pub fn bearer(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
     headers
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let (scheme, token) = value.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
+        .and_then(bearer_value)
+}
+
+/// The token of an `Authorization` value `Bearer …` (the scheme in any case), wherever it
+/// came from (a header, a WebSocket's first message).
+pub fn bearer_value(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Middleware: authenticates every non-public request, attaching its [`Principal`].
