@@ -38,6 +38,18 @@ personTest('an operator sees users-query go down and come back on the live healt
       }
       assert.equal((await overall.innerText()).trim(), 'up', 'the overall light is not green');
     });
+    // Consistency at a glance: where the event store ends, and each consumer's checkpoint
+    // against the topic's end.
+    const stages = page.getByRole('list', { name: 'users pipeline' }).getByRole('listitem');
+    await eventually(async () => {
+      const text = (await stages.allInnerTexts()).map((stage) => stage.replace(/\s+/g, ' '));
+      assert.equal(text.length, 4, `store, outbox, topic and users-query: ${text}`);
+      assert.match(text[0], /head at position [1-9]/, `no event store head: ${text[0]}`);
+      assert.match(text[1], /0 waiting/, `the outbox is not empty: ${text[1]}`);
+      const end = /end offset ([\d,]+)/.exec(text[2])?.[1];
+      assert.ok(end && end !== '0', `no end offset: ${text[2]}`);
+      assert.match(text[3], new RegExp(`at ${end} of ${end} lag 0, parked 0`), `users-query is not at the end: ${text[3]}`);
+    });
     await assertPage('Health, all up');
   });
 

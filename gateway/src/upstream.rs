@@ -23,6 +23,23 @@ pub struct Caller {
     pub traceparent: Option<String>,
 }
 
+/// What a command asks beyond its body: the version the caller last saw (`If-Match`; a
+/// service answers 409 with the current version if the aggregate moved on) and the key that
+/// makes a retry safe (`Idempotency-Key`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Conditions<'a> {
+    pub expected_version: Option<i64>,
+    pub idempotency_key: Option<&'a str>,
+}
+
+impl Conditions<'_> {
+    /// No condition: the command runs at whatever version the aggregate is.
+    pub const NONE: Self = Self {
+        expected_version: None,
+        idempotency_key: None,
+    };
+}
+
 /// One of the five services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -116,12 +133,11 @@ impl Upstreams {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Found<T>, Error> {
-        self.call(caller, service, Method::GET, path, query, None, None)
-            .await
+        self.call(caller, service, Method::GET, path, query).await
     }
 
-    /// `method path` with a JSON `body` (and an `Idempotency-Key` when given) on `service`
-    /// as `caller`; a 404 is an error here.
+    /// `method path` with a JSON `body` and the command's `conditions` on `service` as
+    /// `caller`; a 404 is an error here.
     pub async fn send<T: DeserializeOwned>(
         &self,
         caller: &Caller,
@@ -129,10 +145,10 @@ impl Upstreams {
         method: Method,
         path: &str,
         body: Option<Value>,
-        idempotency_key: Option<&str>,
+        conditions: Conditions<'_>,
     ) -> Result<(T, Option<String>), Error> {
         let response = self
-            .request(caller, service, method, path, &[], body, idempotency_key)
+            .request(caller, service, method, path, &[], body, conditions)
             .await?;
         let correlation_id = response
             .headers()
@@ -142,7 +158,6 @@ impl Upstreams {
         Ok((read(service, response).await?, correlation_id))
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn call<T: DeserializeOwned>(
         &self,
         caller: &Caller,
@@ -150,11 +165,9 @@ impl Upstreams {
         method: Method,
         path: &str,
         query: &[(&str, String)],
-        body: Option<Value>,
-        idempotency_key: Option<&str>,
     ) -> Result<Found<T>, Error> {
         let response = self
-            .request(caller, service, method, path, query, body, idempotency_key)
+            .request(caller, service, method, path, query, None, Conditions::NONE)
             .await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(Found::NotFound);
@@ -171,7 +184,7 @@ impl Upstreams {
         path: &str,
         query: &[(&str, String)],
         body: Option<Value>,
-        idempotency_key: Option<&str>,
+        conditions: Conditions<'_>,
     ) -> Result<reqwest::Response, Error> {
         let mut request = self
             .client
@@ -182,7 +195,10 @@ impl Upstreams {
         if let Some(traceparent) = &caller.traceparent {
             request = request.header("traceparent", traceparent);
         }
-        if let Some(key) = idempotency_key {
+        if let Some(version) = conditions.expected_version {
+            request = request.header("if-match", format!("\"{version}\""));
+        }
+        if let Some(key) = conditions.idempotency_key {
             request = request.header("idempotency-key", key);
         }
         if let Some(body) = body {

@@ -201,6 +201,53 @@ async fn a_refused_command_comes_back_with_its_field_errors_and_writes_nothing()
         .await
         .unwrap();
     assert_eq!(stored, 0, "a refused command wrote events");
+
+    // A command at a version the user has moved past: 409 with the current version, and
+    // nothing written. The same key again answers the first outcome, not a second rename.
+    let user = stack.register("versioned", 1_000).await.to_string();
+    let rename = "mutation($id: UUID!, $name: String!, $at: Int, $key: String) {
+        renameUser(id: $id, name: $name, expectedVersion: $at, idempotencyKey: $key) { version } }";
+    let renamed = data(
+        &admin,
+        &gateway,
+        rename,
+        json!({ "id": user, "name": "First", "at": 1, "key": "rename-once" }),
+    )
+    .await;
+    assert_eq!(renamed["renameUser"]["version"], 2);
+    let again = data(
+        &admin,
+        &gateway,
+        rename,
+        json!({ "id": user, "name": "First", "at": 1, "key": "rename-once" }),
+    )
+    .await;
+    assert_eq!(
+        again["renameUser"]["version"], 2,
+        "a retry is answered, not run"
+    );
+    let (status, body) = gql(
+        &admin,
+        &gateway,
+        rename,
+        json!({ "id": user, "name": "Stale", "at": 1 }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let error = &body["errors"][0]["extensions"];
+    assert_eq!(error["status"], 409, "{body}");
+    assert_eq!(error["currentVersion"], 2, "{body}");
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT sequence FROM events WHERE aggregate_id = $1 ORDER BY sequence")
+            .bind(&user)
+            .fetch_all(&stack.users_es)
+            .await
+            .unwrap();
+    assert_eq!(
+        versions,
+        [1, 2],
+        "the stale rename or the retry wrote events"
+    );
 }
 
 #[tokio::test]
@@ -466,7 +513,7 @@ async fn subscriptions_stream_live_health_and_new_records_decoded() {
     socket
         .subscribe(
             "health",
-            "subscription { health { light components { name kind light detail } pipelines { context topic light endOffset consumers { service lag } } } }",
+            "subscription { health { light components { name kind light detail } pipelines { context topic light eventStoreHead eventStoreHeadAt outboxBacklog endOffset consumers { service checkpoint lag } } } }",
             json!({}),
         )
         .await;
@@ -500,6 +547,31 @@ async fn subscriptions_stream_live_health_and_new_records_decoded() {
     assert_eq!(record["envelope"]["eventType"], "UserRegistered");
     assert_eq!(record["envelope"]["aggregateId"], user.as_str());
     assert_eq!(record["envelope"]["sequence"], 1);
+
+    // Consistency at a glance: the users pipeline shows the event store's head moved to the
+    // new event, nothing left in the outbox, and users-query's checkpoint at the topic's end.
+    let position: i64 = sqlx::query_scalar("SELECT max(position) FROM events")
+        .fetch_one(&stack.users_es)
+        .await
+        .unwrap();
+    let pipeline = socket
+        .until("health", "the users pipeline to catch up", |data| {
+            let users = data["health"]["pipelines"]
+                .as_array()?
+                .iter()
+                .find(|pipeline| pipeline["context"] == "users")?
+                .clone();
+            let consumer = &users["consumers"][0];
+            (users["eventStoreHead"] == position
+                && users["outboxBacklog"] == 0
+                && users["endOffset"].as_i64() >= Some(1)
+                && consumer["checkpoint"] == users["endOffset"]
+                && consumer["lag"] == 0)
+                .then_some(users)
+        })
+        .await;
+    assert!(pipeline["eventStoreHeadAt"].is_string(), "{pipeline}");
+    assert_eq!(pipeline["consumers"][0]["service"], "users-query");
 
     // A service killed turns red, and green again once it is back.
     stack.users_query.kill().await;

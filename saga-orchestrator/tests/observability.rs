@@ -21,6 +21,8 @@ const EVERY_SERVICE: &[&str] = &[
 /// Families of a command service: its event store, outbox and relay.
 const COMMAND_SERVICE: &[&str] = &[
     "event_store_events_appended_total",
+    "event_store_head_position",
+    "event_store_head_timestamp_seconds",
     "outbox_backlog_rows",
     "outbox_oldest_row_age_seconds",
     "outbox_relay_published_total",

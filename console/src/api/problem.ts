@@ -16,6 +16,8 @@ export interface Problem {
   title: string | null;
   detail: string | null;
   fields: FieldProblem[];
+  /** For a 409 on a command sent at a version: the version the aggregate is at now. */
+  currentVersion: number | null;
   /** The GraphQL error's own message. */
   message: string;
 }
@@ -46,6 +48,7 @@ export function problemsOf(error: CombinedError): Problem[] {
       title: typeof ext.title === 'string' ? ext.title : null,
       detail: typeof ext.detail === 'string' ? ext.detail : null,
       fields: fieldProblems(ext.fields),
+      currentVersion: typeof ext.currentVersion === 'number' ? ext.currentVersion : null,
       message: graphQLError.message,
     };
   });
@@ -102,6 +105,16 @@ export function formErrorsFrom<F extends string>(
   }
   result.general = [...new Set(result.general)];
   return result;
+}
+
+/**
+ * The aggregate's current version when a command sent at an older one was refused (409): the
+ * thing changed since the page showed it. `null` for any other error.
+ */
+export function staleVersion(error: CombinedError | null | undefined): number | null {
+  if (!error) return null;
+  const stale = problemsOf(error).find((problem) => problem.status === 409 && problem.currentVersion !== null);
+  return stale?.currentVersion ?? null;
 }
 
 /** One line for an error outside a form. */

@@ -1,7 +1,7 @@
-import { useEffect, useState, type ReactNode } from 'react';
+import { useState, type ReactNode } from 'react';
 import { Button, Typography } from '@mui/material';
 import type { CombinedError, OperationResult } from 'urql';
-import { formErrorsFrom } from '../api/problem';
+import { formErrorsFrom, staleVersion } from '../api/problem';
 import { FormDialog } from './FormDialog';
 import { FormField } from './FormField';
 
@@ -32,6 +32,19 @@ export interface CommandDialogProps<T> {
   run: (value: T) => Promise<CommandOutcome>;
   /** Called after success with the aggregate's new version, when the command returns one. */
   onDone?: (version: number) => void;
+  /**
+   * Called when the command was sent at a version the aggregate has moved past (409), with
+   * the version it is at now, so the page behind the dialog can show what changed.
+   */
+  onStale?: (currentVersion: number) => void;
+}
+
+/** What the dialog says when its command was refused because the aggregate moved on. */
+export function staleText(currentVersion: number): string {
+  return (
+    `Not done: this changed since the page showed it and is now at version ${currentVersion}. ` +
+    'The page now shows the change; submit again if yours still applies.'
+  );
 }
 
 /** A one-field command in a dialog, with the service's validation errors on that field. */
@@ -50,19 +63,23 @@ export function CommandDialog<T>({
   parse,
   run,
   onDone,
+  onStale,
 }: CommandDialogProps<T>) {
   const [text, setText] = useState(initialText);
   const [fieldError, setFieldError] = useState<string | null>(null);
   const [problems, setProblems] = useState<string[]>([]);
   const [submitting, setSubmitting] = useState(false);
-
-  useEffect(() => {
+  // Starts afresh each time it opens, and only then: the page behind may refresh (after a
+  // refused stale command) while the person reads why.
+  const [wasOpen, setWasOpen] = useState(open);
+  if (open !== wasOpen) {
+    setWasOpen(open);
     if (open) {
       setText(initialText);
       setFieldError(null);
       setProblems([]);
     }
-  }, [open, initialText]);
+  }
 
   const submit = async () => {
     const parsed = parse(text);
@@ -76,6 +93,13 @@ export function CommandDialog<T>({
       if (!outcome.error) {
         if (outcome.version !== null) onDone?.(outcome.version);
         onClose();
+        return;
+      }
+      const current = staleVersion(outcome.error);
+      if (current !== null) {
+        onStale?.(current);
+        setFieldError(null);
+        setProblems([staleText(current)]);
         return;
       }
       const errors = formErrorsFrom(outcome.error, [field]);

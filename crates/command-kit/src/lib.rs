@@ -4,7 +4,8 @@
 //! - [`CommandContext`]: what a context names about itself; [`CommandApp`] is then its whole
 //!   service (settings with their `--help`, `migrate`, start-up, `main`);
 //! - [`WriteSide::start`]: migrate the event store, start the outbox relay once the topic
-//!   exists, and hand back what the routes and readiness need;
+//!   exists, publish the store's head as gauges, and hand back what the routes and readiness
+//!   need;
 //! - [`http`]: `If-Match`, `Idempotency-Key`, the command's metadata, the `{id, version}`
 //!   answer and the `/{id}/events` stream read;
 //! - [`problem`]: every `CommandError` as application/problem+json;
@@ -12,6 +13,7 @@
 
 mod app;
 pub mod correlations;
+mod head;
 pub mod http;
 pub mod problem;
 mod settings;
@@ -81,7 +83,14 @@ impl WriteSide {
         service_kit::kafka::check_access(kafka).await?;
         let admin =
             service_kit::kafka::shared_admin(kafka).context("creating a Kafka admin client")?;
-        let mut background = Vec::new();
+        let (store, token) = (pool.clone(), cancel.child_token());
+        let mut background = vec![Background {
+            name: "event-store-head",
+            task: tokio::spawn(async move {
+                head::measure_every(store, head::EVERY, token).await;
+                Ok(())
+            }),
+        }];
         if relay.enabled {
             let producer = ProducerSettings {
                 kafka: kafka.clone(),

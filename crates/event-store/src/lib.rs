@@ -17,8 +17,8 @@ pub use commands::{CommandBus, CommandError, Executed};
 pub use domain_kit::{ClaimChange, EventContract, PersonalData, Upcaster};
 pub use error::{ClaimTaken, KeyRecorded, StoreError};
 pub use log::{
-    CORRELATED_LIMIT, CorrelatedEvent, RecordedEvent, VersionCount, correlated, read_stream,
-    version_census,
+    CORRELATED_LIMIT, CorrelatedEvent, Head, RecordedEvent, VersionCount, correlated, head,
+    read_stream, version_census,
 };
 pub use metadata::{CommandMetadata, IdempotencyKey};
 pub use repository::{PgEventRepository, Reading};

@@ -115,6 +115,24 @@ pub async fn correlated(
     .await?)
 }
 
+/// The newest event of a store: where the store's total order ends, and when it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Head {
+    /// The event's `position`: commit-independent, increasing, with gaps where an append
+    /// rolled back (so it is no count of events).
+    pub position: i64,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The store's newest event, `None` while it is empty: one probe of the position index.
+pub async fn head(pool: &PgPool) -> Result<Option<Head>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1")
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
 /// How many stored events one event type has at one version, and when they were recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct VersionCount {

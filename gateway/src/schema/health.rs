@@ -55,6 +55,9 @@ pub struct ConsumerLag {
     /// The consuming service.
     pub service: String,
     pub group: String,
+    /// The group's checkpoint: its committed offsets, summed over the partitions (the
+    /// counterpart of the topic's end offset); null if unknown.
+    pub checkpoint: Option<i64>,
     /// Records between the group's committed offsets and the topic's end; null if unknown.
     pub lag: Option<i64>,
     /// Events the consumer could not apply and set aside for an operator.
@@ -68,6 +71,11 @@ pub struct Pipeline {
     /// `users` or `orders`.
     pub context: String,
     pub topic: String,
+    /// Where the event store ends: its newest event's position (increasing, with gaps where
+    /// an append rolled back; 0 while empty); null if the command service did not answer.
+    pub event_store_head: Option<i64>,
+    /// When that newest event was committed.
+    pub event_store_head_at: Option<DateTime<Utc>>,
     /// Outbox rows not yet acknowledged by the broker; null if the command service did not
     /// answer.
     pub outbox_backlog: Option<i64>,
@@ -467,6 +475,12 @@ fn pipeline(
     consumers: &[(Service, &String, Option<&str>)],
     cluster: &Cluster,
 ) -> Pipeline {
+    let event_store_head =
+        command_metrics.and_then(|text| value(text, "event_store_head_position").map(|v| v as i64));
+    let event_store_head_at = command_metrics
+        .and_then(|text| value(text, "event_store_head_timestamp_seconds"))
+        .filter(|seconds| *seconds > 0.0)
+        .and_then(|seconds| DateTime::from_timestamp_millis((seconds * 1_000.0).round() as i64));
     let outbox_backlog =
         command_metrics.map(|text| sum(text, "outbox_backlog_rows", |_| true) as i64);
     let outbox_oldest_age_seconds =
@@ -481,11 +495,18 @@ fn pipeline(
     let consumers: Vec<ConsumerLag> = consumers
         .iter()
         .map(|(service, group, metrics)| {
-            let lag = cluster
+            let position = cluster
                 .groups
                 .iter()
-                .find(|lag| lag.group == **group && lag.topic == topic)
-                .map(|lag| lag.lag);
+                .find(|lag| lag.group == **group && lag.topic == topic);
+            let lag = position.map(|position| position.lag);
+            let checkpoint = position.map(|position| {
+                position
+                    .partitions
+                    .iter()
+                    .map(|partition| partition.committed.max(0))
+                    .sum()
+            });
             let parked_events =
                 metrics.map(|text| sum(text, "projector_parked_events", |_| true) as i64);
             let light = if metrics.is_none() {
@@ -500,6 +521,7 @@ fn pipeline(
             ConsumerLag {
                 service: service.name().into(),
                 group: (*group).clone(),
+                checkpoint,
                 lag,
                 parked_events,
                 light,
@@ -521,6 +543,8 @@ fn pipeline(
     Pipeline {
         context: context.into(),
         topic: topic.into(),
+        event_store_head,
+        event_store_head_at,
         outbox_backlog,
         outbox_oldest_age_seconds,
         outbox_set_aside,
@@ -560,6 +584,11 @@ fn max(text: &str, name: &str) -> f64 {
     samples(text, name)
         .map(|(_, value)| value)
         .fold(0.0, f64::max)
+}
+
+/// The first sample of metric `name` (a gauge without labels); `None` if it is not exported.
+fn value(text: &str, name: &str) -> Option<f64> {
+    samples(text, name).next().map(|(_, value)| value)
 }
 
 /// Reading the latest report.
@@ -603,7 +632,8 @@ mod tests {
         outbox_backlog_rows 3\n\
         outbox_backlog_rows_other 50\n\
         outbox_oldest_row_age_seconds{partition=\"0\"} 1.5\n\
-        outbox_oldest_row_age_seconds{partition=\"1\"} 12.25\n";
+        outbox_oldest_row_age_seconds{partition=\"1\"} 12.25\n\
+        event_store_head_position 42\n";
 
     #[test]
     fn metrics_are_read_by_exact_name_and_label_filter() {
@@ -614,5 +644,10 @@ mod tests {
         assert_eq!(sum(EXPOSITION, "outbox_backlog_rows", |_| true), 3.0);
         assert_eq!(max(EXPOSITION, "outbox_oldest_row_age_seconds"), 12.25);
         assert_eq!(sum(EXPOSITION, "projector_parked_events", |_| true), 0.0);
+        assert_eq!(value(EXPOSITION, "event_store_head_position"), Some(42.0));
+        assert_eq!(
+            value(EXPOSITION, "event_store_head_timestamp_seconds"),
+            None
+        );
     }
 }

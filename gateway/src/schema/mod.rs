@@ -19,7 +19,7 @@ use service_kit::auth::Role;
 use uuid::Uuid;
 
 use crate::settings::GraphqlSettings;
-use crate::upstream::{Caller, Service, Upstreams, refused};
+use crate::upstream::{Caller, Conditions, Service, Upstreams, refused};
 
 /// The gateway's schema.
 pub type GatewaySchema = Schema<Query, Mutation, Subscription>;
@@ -121,6 +121,11 @@ pub fn page_query(first: Option<i64>, after: Option<String>) -> Vec<(&'static st
 
 /// What a command answered: the aggregate, its new version (read it back with
 /// `minVersion`) and the correlation id its events carry (follow it through the pipeline).
+///
+/// Commands take two optional conditions. `expectedVersion` is the version the caller last
+/// saw: the command runs only if the aggregate is still at it, and is otherwise refused with
+/// status 409 and `extensions.currentVersion`. `idempotencyKey` makes a retry safe: the same
+/// key with the same command answers the first outcome.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct CommandResult {
     pub id: Uuid,
@@ -141,11 +146,11 @@ pub async fn command(
     method: Method,
     path: &str,
     body: serde_json::Value,
-    idempotency_key: Option<&str>,
+    conditions: Conditions<'_>,
 ) -> async_graphql::Result<CommandResult> {
     let (upstreams, caller) = context(ctx)?;
     let (accepted, correlation_id): (Accepted, _) = upstreams
-        .send(caller, service, method, path, Some(body), idempotency_key)
+        .send(caller, service, method, path, Some(body), conditions)
         .await?;
     Ok(CommandResult {
         id: accepted.id,

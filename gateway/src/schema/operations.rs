@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Page, context};
-use crate::upstream::{Caller, Found, Service, Upstreams, refused};
+use crate::upstream::{Caller, Conditions, Found, Service, Upstreams, refused};
 
 /// The services with a projector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -159,7 +159,14 @@ impl OperationsMutation {
         let (upstreams, caller) = context(ctx)?;
         let path = format!("/admin/parked/{id}/retry");
         let (answer, _) = upstreams
-            .send::<Value>(caller, service.service(), Method::POST, &path, None, None)
+            .send::<Value>(
+                caller,
+                service.service(),
+                Method::POST,
+                &path,
+                None,
+                Conditions::NONE,
+            )
             .await?;
         Ok(Json(answer))
     }
@@ -181,7 +188,7 @@ impl OperationsMutation {
                 Method::POST,
                 &path,
                 Some(json!({ "reason": reason })),
-                None,
+                Conditions::NONE,
             )
             .await?;
         Ok(Json(answer))
@@ -205,7 +212,7 @@ impl OperationsMutation {
                 Method::POST,
                 "/admin/rebuild",
                 None,
-                None,
+                Conditions::NONE,
             )
             .await?;
         Ok(status)

@@ -14,7 +14,7 @@ use super::sagas::{Saga, sagas_of_order};
 use super::streams::{self, AggregateState, Kind, StoredEvent};
 use super::users::User;
 use super::{CommandResult, Page, context, page_query};
-use crate::upstream::{Found, Service};
+use crate::upstream::{Conditions, Found, Service};
 
 /// Where an order stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Enum, Deserialize)]
@@ -295,17 +295,23 @@ impl OrdersMutation {
             Method::POST,
             "/orders",
             body,
-            idempotency_key.as_deref(),
+            Conditions {
+                expected_version: None,
+                idempotency_key: idempotency_key.as_deref(),
+            },
         )
         .await
     }
 
-    /// Cancels order `id` (PENDING or APPROVED) with a reason; its credit is released.
+    /// Cancels order `id` (PENDING or APPROVED) with a reason; its credit is released. At
+    /// `expectedVersion` only, when given.
     async fn cancel_order(
         &self,
         ctx: &Context<'_>,
         id: Uuid,
         reason: String,
+        expected_version: Option<i64>,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<CommandResult> {
         let path = format!("/orders/{id}/cancel");
         super::command(
@@ -314,7 +320,10 @@ impl OrdersMutation {
             Method::POST,
             &path,
             json!({ "reason": reason }),
-            None,
+            Conditions {
+                expected_version,
+                idempotency_key: idempotency_key.as_deref(),
+            },
         )
         .await
     }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::orders::{OrderPage, OrderStatus, OrderSummary, list_orders, order_summary};
 use super::streams::{self, AggregateState, Kind, StoredEvent};
 use super::{CommandResult, Page, context, page_query};
-use crate::upstream::{Found, Service};
+use crate::upstream::{Conditions, Found, Service};
 
 /// Where a user's account stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
@@ -220,74 +220,100 @@ impl UsersMutation {
             "name": input.name,
             "credit_limit_cents": input.credit_limit_cents,
         });
-        command(ctx, "/users".into(), body, idempotency_key).await
+        let conditions = Conditions {
+            expected_version: None,
+            idempotency_key: idempotency_key.as_deref(),
+        };
+        command(ctx, "/users".into(), body, conditions).await
     }
 
-    /// Renames user `id`.
+    /// Renames user `id` (at `expectedVersion` only, when given).
     async fn rename_user(
         &self,
         ctx: &Context<'_>,
         id: Uuid,
         name: String,
+        expected_version: Option<i64>,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<CommandResult> {
-        command(
-            ctx,
-            format!("/users/{id}/name"),
-            json!({ "name": name }),
-            None,
-        )
-        .await
+        let conditions = Conditions {
+            expected_version,
+            idempotency_key: idempotency_key.as_deref(),
+        };
+        let body = json!({ "name": name });
+        command(ctx, format!("/users/{id}/name"), body, conditions).await
     }
 
-    /// Changes user `id`'s email (unique across users).
+    /// Changes user `id`'s email (unique across users; at `expectedVersion` only, when given).
     async fn change_email(
         &self,
         ctx: &Context<'_>,
         id: Uuid,
         email: String,
+        expected_version: Option<i64>,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<CommandResult> {
-        command(
-            ctx,
-            format!("/users/{id}/email"),
-            json!({ "email": email }),
-            None,
-        )
-        .await
+        let conditions = Conditions {
+            expected_version,
+            idempotency_key: idempotency_key.as_deref(),
+        };
+        let body = json!({ "email": email });
+        command(ctx, format!("/users/{id}/email"), body, conditions).await
     }
 
-    /// Changes user `id`'s credit limit (not below what is reserved).
+    /// Changes user `id`'s credit limit (not below what is reserved; at `expectedVersion`
+    /// only, when given).
     async fn change_credit_limit(
         &self,
         ctx: &Context<'_>,
         id: Uuid,
         credit_limit_cents: i64,
+        expected_version: Option<i64>,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<CommandResult> {
+        let conditions = Conditions {
+            expected_version,
+            idempotency_key: idempotency_key.as_deref(),
+        };
         let body = json!({ "credit_limit_cents": credit_limit_cents });
-        command(ctx, format!("/users/{id}/credit-limit"), body, None).await
+        command(ctx, format!("/users/{id}/credit-limit"), body, conditions).await
     }
 
     /// Erases user `id`'s personal data for good (their key is destroyed, ADR 0018); the
-    /// reason (1 to 500 characters, no personal data) is kept. Operators only.
+    /// reason (1 to 500 characters, no personal data) is kept. Operators only; at
+    /// `expectedVersion` only, when given.
     async fn erase_user(
         &self,
         ctx: &Context<'_>,
         id: Uuid,
         reason: String,
+        expected_version: Option<i64>,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<CommandResult> {
+        let conditions = Conditions {
+            expected_version,
+            idempotency_key: idempotency_key.as_deref(),
+        };
         let body = json!({ "reason": reason });
-        command(ctx, format!("/users/{id}/erasure"), body, None).await
+        command(ctx, format!("/users/{id}/erasure"), body, conditions).await
     }
 
     /// Deactivates user `id` (1 to 500 characters of reason): they can no longer reserve
-    /// credit.
+    /// credit. At `expectedVersion` only, when given.
     async fn deactivate_user(
         &self,
         ctx: &Context<'_>,
         id: Uuid,
         reason: String,
+        expected_version: Option<i64>,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<CommandResult> {
+        let conditions = Conditions {
+            expected_version,
+            idempotency_key: idempotency_key.as_deref(),
+        };
         let body = json!({ "reason": reason });
-        command(ctx, format!("/users/{id}/deactivate"), body, None).await
+        command(ctx, format!("/users/{id}/deactivate"), body, conditions).await
     }
 }
 
@@ -295,7 +321,7 @@ async fn command(
     ctx: &Context<'_>,
     path: String,
     body: serde_json::Value,
-    idempotency_key: Option<String>,
+    conditions: Conditions<'_>,
 ) -> async_graphql::Result<CommandResult> {
     super::command(
         ctx,
@@ -303,7 +329,7 @@ async fn command(
         Method::POST,
         &path,
         body,
-        idempotency_key.as_deref(),
+        conditions,
     )
     .await
 }

@@ -1,8 +1,8 @@
 import { useId, type ReactNode } from 'react';
-import { Alert, Box, Card, CardContent, CircularProgress, Grid2 as Grid, Stack, TableCell, TableRow, Typography } from '@mui/material';
+import { Alert, Box, Card, CardContent, CircularProgress, Grid2 as Grid, Stack, Typography } from '@mui/material';
 import { useSubscription } from 'urql';
+import type { Light } from '../../gql/graphql';
 import { describeError } from '../../api/problem';
-import { DataTable } from '../../components/DataTable';
 import { DateTimeText } from '../../components/DateTimeText';
 import { LightChip } from '../../components/LightChip';
 import { PageHeading } from '../../components/PageHeading';
@@ -46,52 +46,102 @@ function ComponentCards({ report }: { report: HealthReport }) {
   );
 }
 
-const PIPELINE_COLUMNS = [
-  'Context',
-  'State',
-  { label: 'Outbox backlog', align: 'right' },
-  { label: 'Oldest in outbox', align: 'right' },
-  { label: 'Set aside', align: 'right' },
-  'Topic',
-  { label: 'End offset', align: 'right' },
-  'Consumers (lag, parked)',
-] as const;
+type PipelineReport = HealthReport['pipelines'][number];
 
-function PipelineTable({ report }: { report: HealthReport }) {
+/** One stage of a pipeline: what it holds now, with its own light when it has one. */
+function Stage({ title, light, children }: { title: string; light?: Light; children: ReactNode }) {
   return (
-    <DataTable label="Pipelines" columns={PIPELINE_COLUMNS}>
-          {report.pipelines.map((pipeline) => (
-            <TableRow key={pipeline.context}>
-              <TableCell component="th" scope="row">
-                {pipeline.context}
-              </TableCell>
-              <TableCell>
-                <LightChip light={pipeline.light} />
-              </TableCell>
-              <TableCell align="right">{count(pipeline.outboxBacklog)}</TableCell>
-              <TableCell align="right">
-                {pipeline.outboxOldestAgeSeconds === null || pipeline.outboxOldestAgeSeconds === undefined
-                  ? 'unknown'
-                  : formatDuration(pipeline.outboxOldestAgeSeconds)}
-              </TableCell>
-              <TableCell align="right">{count(pipeline.outboxSetAside)}</TableCell>
-              <TableCell sx={{ fontFamily: 'monospace' }}>{pipeline.topic}</TableCell>
-              <TableCell align="right">{count(pipeline.endOffset)}</TableCell>
-              <TableCell>
-                <Stack component="ul" spacing={0.5} sx={{ listStyle: 'none', p: 0, m: 0 }}>
-                  {pipeline.consumers.map((consumer) => (
-                    <Stack component="li" key={consumer.group} direction="row" spacing={1} sx={{ alignItems: 'center' }}>
-                      <LightChip light={consumer.light} />
-                      <Typography variant="body2">
-                        {consumer.group}: lag {count(consumer.lag)}, parked {count(consumer.parkedEvents)}
-                      </Typography>
-                    </Stack>
-                  ))}
-                </Stack>
-              </TableCell>
-            </TableRow>
+    <Box
+      component="li"
+      sx={{
+        position: 'relative',
+        flex: '1 1 0',
+        minWidth: 0,
+        border: 1,
+        borderColor: 'divider',
+        borderRadius: 1,
+        p: 1.5,
+        // An arrow from the stage before: right on wide screens, down on narrow ones.
+        '&:not(:first-of-type)::before': {
+          content: { xs: '"↓" / ""', md: '"→" / ""' },
+          position: 'absolute',
+          color: 'text.secondary',
+          top: { xs: -22, md: '50%' },
+          left: { xs: '50%', md: -17 },
+          transform: { xs: 'translateX(-50%)', md: 'translateY(-50%)' },
+        },
+      }}
+    >
+      <Stack direction="row" spacing={1} sx={{ alignItems: 'center', justifyContent: 'space-between', mb: 0.5 }}>
+        <Typography variant="overline" component="h4" sx={{ lineHeight: 1.5 }}>
+          {title}
+        </Typography>
+        {light && <LightChip light={light} />}
+      </Stack>
+      {children}
+    </Box>
+  );
+}
+
+const Line = ({ children }: { children: ReactNode }) => <Typography variant="body2">{children}</Typography>;
+
+/**
+ * A bounded context's pipeline left to right, the way an event travels it: stored, waiting in
+ * the outbox, on the topic, checkpointed by each consumer. Where two neighbours disagree is
+ * where it is stuck.
+ */
+function PipelineFlow({ pipeline }: { pipeline: PipelineReport }) {
+  const headingId = useId();
+  const age = pipeline.outboxOldestAgeSeconds;
+  return (
+    <Card variant="outlined" component="section" aria-labelledby={headingId}>
+      <CardContent>
+        <Stack direction="row" spacing={1} sx={{ alignItems: 'center', mb: 1.5 }}>
+          <Typography id={headingId} variant="subtitle1" component="h3" sx={{ fontWeight: 600 }}>
+            {pipeline.context}
+          </Typography>
+          <LightChip light={pipeline.light} />
+        </Stack>
+        <Stack
+          component="ol"
+          aria-label={`${pipeline.context} pipeline`}
+          direction={{ xs: 'column', md: 'row' }}
+          spacing={{ xs: 3, md: 3 }}
+          sx={{ listStyle: 'none', p: 0, m: 0 }}
+        >
+          <Stage title="Event store">
+            <Line>head at position {count(pipeline.eventStoreHead)}</Line>
+            <Typography variant="caption" component="div" color="text.secondary">
+              last event <DateTimeText value={pipeline.eventStoreHeadAt} />
+            </Typography>
+          </Stage>
+          <Stage title="Outbox">
+            <Line>{count(pipeline.outboxBacklog)} waiting</Line>
+            <Line>oldest {age === null || age === undefined ? 'unknown' : formatDuration(age)}</Line>
+            <Line>{count(pipeline.outboxSetAside)} set aside</Line>
+          </Stage>
+          <Stage title="Topic">
+            <Typography variant="body2" sx={{ fontFamily: 'monospace', overflowWrap: 'anywhere' }}>
+              {pipeline.topic}
+            </Typography>
+            <Line>end offset {count(pipeline.endOffset)}</Line>
+          </Stage>
+          {pipeline.consumers.map((consumer) => (
+            <Stage key={consumer.group} title={consumer.service} light={consumer.light}>
+              <Line>
+                at {count(consumer.checkpoint)} of {count(pipeline.endOffset)}
+              </Line>
+              <Line>
+                lag {count(consumer.lag)}, parked {count(consumer.parkedEvents)}
+              </Line>
+              <Typography variant="caption" component="div" color="text.secondary" sx={{ overflowWrap: 'anywhere' }}>
+                group {consumer.group}
+              </Typography>
+            </Stage>
           ))}
-    </DataTable>
+        </Stack>
+      </CardContent>
+    </Card>
   );
 }
 
@@ -151,7 +201,7 @@ export function HealthPage() {
                   <Sparkline key={label} label={label} values={samples.map(value)} format={format} />
                 ))}
               </Stack>
-              <Typography variant="caption" color="text.secondary">
+              <Typography variant="caption" component="div" color="text.secondary">
                 Charts: the last 5 minutes, one point per check.
               </Typography>
             </CardContent>
@@ -160,7 +210,11 @@ export function HealthPage() {
             <ComponentCards report={report} />
           </Part>
           <Part title="Pipelines">
-            <PipelineTable report={report} />
+            <Stack spacing={2}>
+              {report.pipelines.map((pipeline) => (
+                <PipelineFlow key={pipeline.context} pipeline={pipeline} />
+              ))}
+            </Stack>
           </Part>
         </Stack>
       )}

@@ -15,13 +15,17 @@ export const HealthSubscription = graphql(`
       pipelines {
         context
         topic
+        eventStoreHead
+        eventStoreHeadAt
         outboxBacklog
         outboxOldestAgeSeconds
         outboxSetAside
         endOffset
         light
         consumers {
+          service
           group
+          checkpoint
           lag
           parkedEvents
           light

@@ -61,8 +61,11 @@ function CancelOrder({ order, onDone }: { order: OrderDetail; onDone: (version: 
       closeLabel="Keep order"
       {...reasonField}
       description="Cancelling releases the credit the order holds. It cannot be undone."
-      run={async (reason) => outcomeOf(await cancel({ id: order.id, reason }), (data) => data.cancelOrder)}
+      run={async (reason) =>
+        outcomeOf(await cancel({ id: order.id, reason, expectedVersion: order.version }), (data) => data.cancelOrder)
+      }
       onDone={onDone}
+      onStale={onDone}
     />
   );
 }

@@ -125,8 +125,8 @@ export const PlaceOrderMutation = graphql(`
 `);
 
 export const CancelOrderMutation = graphql(`
-  mutation CancelOrder($id: UUID!, $reason: String!) {
-    cancelOrder(id: $id, reason: $reason) {
+  mutation CancelOrder($id: UUID!, $reason: String!, $expectedVersion: Int) {
+    cancelOrder(id: $id, reason: $reason, expectedVersion: $expectedVersion) {
       id
       version
     }

@@ -15,8 +15,11 @@ import {
 } from './queries';
 
 export interface UserActionsProps {
-  user: { id: string; name: string; email: string; creditLimitCents: number; status: string };
-  /** Called with the user's new version after a command succeeded. */
+  user: { id: string; name: string; email: string; creditLimitCents: number; status: string; version: number };
+  /**
+   * Called with the user's version after a command succeeded, or after one was refused because
+   * the user had moved past the version shown (each command is sent at that version).
+   */
   onDone: (version: number) => void;
 }
 
@@ -35,8 +38,9 @@ export function UserActions({ user, onDone }: UserActionsProps) {
   const session = useSession();
   const client = useClient();
   const [exportError, setExportError] = useState<string | null>(null);
-  const common = { disabled: user.status !== 'ACTIVE', onDone };
-  const id = user.id;
+  const common = { disabled: user.status !== 'ACTIVE', onDone, onStale: onDone };
+  // Every command runs only if the user is still as the page shows them.
+  const { id, version: expectedVersion } = user;
 
   /** The data subject's export, saved as a JSON file. */
   const download = async () => {
@@ -65,7 +69,7 @@ export function UserActions({ user, onDone }: UserActionsProps) {
         field="name"
         initialText={user.name}
         parse={nonBlank('a name')}
-        run={async (name) => outcomeOf(await rename({ id, name }), (data) => data.renameUser)}
+        run={async (name) => outcomeOf(await rename({ id, name, expectedVersion }), (data) => data.renameUser)}
       />
       <CommandButton
         {...common}
@@ -74,7 +78,7 @@ export function UserActions({ user, onDone }: UserActionsProps) {
         field="email"
         initialText={user.email}
         parse={nonBlank('an email address')}
-        run={async (email) => outcomeOf(await changeEmail({ id, email }), (data) => data.changeEmail)}
+        run={async (email) => outcomeOf(await changeEmail({ id, email, expectedVersion }), (data) => data.changeEmail)}
       />
       <CommandButton
         {...common}
@@ -84,7 +88,7 @@ export function UserActions({ user, onDone }: UserActionsProps) {
         initialText={centsToEuroText(user.creditLimitCents)}
         parse={euros}
         run={async (creditLimitCents) =>
-          outcomeOf(await changeCreditLimit({ id, creditLimitCents }), (data) => data.changeCreditLimit)
+          outcomeOf(await changeCreditLimit({ id, creditLimitCents, expectedVersion }), (data) => data.changeCreditLimit)
         }
       />
       <CommandButton
@@ -94,7 +98,7 @@ export function UserActions({ user, onDone }: UserActionsProps) {
         title="Deactivate user"
         submitLabel="Deactivate"
         description="A deactivated user can no longer reserve credit, so their new orders are rejected."
-        run={async (reason) => outcomeOf(await deactivate({ id, reason }), (data) => data.deactivateUser)}
+        run={async (reason) => outcomeOf(await deactivate({ id, reason, expectedVersion }), (data) => data.deactivateUser)}
       />
       {session.isStaff && (
         <>
@@ -105,11 +109,12 @@ export function UserActions({ user, onDone }: UserActionsProps) {
             {...reasonField}
             disabled={user.status === 'ERASED'}
             onDone={onDone}
+            onStale={onDone}
             button="Erase"
             title="Erase personal data"
             submitLabel="Erase for good"
             description="The user's key is destroyed: their email and name read as [erased] everywhere, in every copy, for good. The email can be registered again. Give the request's reference as the reason, never personal data."
-            run={async (reason) => outcomeOf(await erase({ id, reason }), (data) => data.eraseUser)}
+            run={async (reason) => outcomeOf(await erase({ id, reason, expectedVersion }), (data) => data.eraseUser)}
           />
         </>
       )}

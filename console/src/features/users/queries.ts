@@ -79,8 +79,8 @@ export const RegisterUserMutation = graphql(`
 `);
 
 export const RenameUserMutation = graphql(`
-  mutation RenameUser($id: UUID!, $name: String!) {
-    renameUser(id: $id, name: $name) {
+  mutation RenameUser($id: UUID!, $name: String!, $expectedVersion: Int) {
+    renameUser(id: $id, name: $name, expectedVersion: $expectedVersion) {
       id
       version
     }
@@ -88,8 +88,8 @@ export const RenameUserMutation = graphql(`
 `);
 
 export const ChangeEmailMutation = graphql(`
-  mutation ChangeEmail($id: UUID!, $email: String!) {
-    changeEmail(id: $id, email: $email) {
+  mutation ChangeEmail($id: UUID!, $email: String!, $expectedVersion: Int) {
+    changeEmail(id: $id, email: $email, expectedVersion: $expectedVersion) {
       id
       version
     }
@@ -97,8 +97,8 @@ export const ChangeEmailMutation = graphql(`
 `);
 
 export const ChangeCreditLimitMutation = graphql(`
-  mutation ChangeCreditLimit($id: UUID!, $creditLimitCents: Int!) {
-    changeCreditLimit(id: $id, creditLimitCents: $creditLimitCents) {
+  mutation ChangeCreditLimit($id: UUID!, $creditLimitCents: Int!, $expectedVersion: Int) {
+    changeCreditLimit(id: $id, creditLimitCents: $creditLimitCents, expectedVersion: $expectedVersion) {
       id
       version
     }
@@ -106,8 +106,8 @@ export const ChangeCreditLimitMutation = graphql(`
 `);
 
 export const DeactivateUserMutation = graphql(`
-  mutation DeactivateUser($id: UUID!, $reason: String!) {
-    deactivateUser(id: $id, reason: $reason) {
+  mutation DeactivateUser($id: UUID!, $reason: String!, $expectedVersion: Int) {
+    deactivateUser(id: $id, reason: $reason, expectedVersion: $expectedVersion) {
       id
       version
     }
@@ -115,8 +115,8 @@ export const DeactivateUserMutation = graphql(`
 `);
 
 export const EraseUserMutation = graphql(`
-  mutation EraseUser($id: UUID!, $reason: String!) {
-    eraseUser(id: $id, reason: $reason) {
+  mutation EraseUser($id: UUID!, $reason: String!, $expectedVersion: Int) {
+    eraseUser(id: $id, reason: $reason, expectedVersion: $expectedVersion) {
       id
       version
     }
