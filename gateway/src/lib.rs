@@ -164,7 +164,8 @@ async fn sdl(schema: web::Data<GatewaySchema>) -> HttpResponse {
 
 /// Subscriptions over a WebSocket (graphql-transport-ws). The bearer token arrives in
 /// `connection_init`'s payload as `Authorization` (browsers cannot set headers on a
-/// WebSocket) and is checked like any other; a connection without a valid one is closed.
+/// WebSocket) and is checked like any other; a connection without a valid one is closed, and
+/// a subscription ends once its token no longer verifies.
 async fn subscriptions(
     schema: web::Data<GatewaySchema>,
     verifier: web::Data<Arc<Verifier>>,
@@ -183,6 +184,8 @@ async fn subscriptions(
                 .ok_or_else(|| async_graphql::Error::new("no bearer token in connection_init"))?;
             let principal = verifier.verify(&token).map_err(async_graphql::Error::new)?;
             let mut data = Data::default();
+            // Subscriptions check the token again as they run (schema::while_signed_in).
+            data.insert(verifier.clone());
             data.insert(Caller {
                 principal,
                 token,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use service_kit::auth::Role;
-use test_support::auth::{client_as, token};
+use test_support::auth::{client_as, token, token_expiring_in};
 use test_support::stack::{Process, SETTLE, Stack, lone_gateway};
 use test_support::{PrivateBroker, eventually};
 use tokio_tungstenite::tungstenite::Message;
@@ -572,6 +572,38 @@ async fn subscriptions_stream_live_health_and_new_records_decoded() {
         .await;
     assert!(pipeline["eventStoreHeadAt"].is_string(), "{pipeline}");
     assert_eq!(pipeline["consumers"][0]["service"], "users-query");
+
+    // A subscription does not outlive its token: signed in at connection_init with a token
+    // that expires in a few seconds, it ends with a 401 error once that token expired.
+    let short = token_expiring_in("console-admin", Role::Admin, 3);
+    let (mut expiring, answer) = Socket::open(&gateway, &short).await;
+    assert_eq!(answer["type"], "connection_ack", "{answer}");
+    expiring
+        .subscribe("health", "subscription { health { light } }", json!({}))
+        .await;
+    let mut reports = 0;
+    let refusal = loop {
+        let message = expiring.next().await;
+        assert_eq!(message["id"], "health", "{message}");
+        assert_eq!(
+            message["type"], "next",
+            "the subscription ended without an error: {message}"
+        );
+        if message["payload"]["errors"].is_array() {
+            break message;
+        }
+        reports += 1;
+        assert!(
+            reports < 15,
+            "the subscription outlived its token by half a minute"
+        );
+    };
+    assert!(reports >= 1, "no report arrived while the token was valid");
+    assert_eq!(
+        refusal["payload"]["errors"][0]["extensions"]["status"], 401,
+        "{refusal}"
+    );
+    assert_eq!(expiring.next().await["type"], "complete");
 
     // A service killed turns red, and green again once it is back.
     stack.users_query.kill().await;

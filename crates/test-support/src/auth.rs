@@ -52,6 +52,20 @@ pub fn token(subject: &str, role: Role) -> String {
         .expect("a test token")
 }
 
+/// A token the services accept for about `seconds` more: its `exp` is in the past, by less
+/// than the leeway they allow for clock skew (for what must stop when a token expires).
+pub fn token_expiring_in(subject: &str, role: Role, seconds: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let settings = settings();
+    sign(&serde_json::json!({
+        "iss": settings.issuer, "aud": settings.audience, "sub": subject, "role": role,
+        "nbf": now - 60, "exp": now + seconds - settings.leeway_secs,
+    }))
+}
+
 /// Signs `claims` with the test key as they are (for tokens that must be refused).
 pub fn sign(claims: &serde_json::Value) -> String {
     keys().key.sign(claims).expect("a signed test token")

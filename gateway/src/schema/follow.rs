@@ -614,7 +614,7 @@ impl FollowSubscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Follow>> + use<>> {
         let follower = Follower::of(ctx)?;
         let started = Instant::now();
-        Ok(futures::stream::unfold(Some(true), move |state| {
+        let reports = futures::stream::unfold(Some(true), move |state| {
             let (correlation_id, follower) = (correlation_id.clone(), follower.clone());
             async move {
                 let first = state?;
@@ -628,6 +628,7 @@ impl FollowSubscription {
                 };
                 Some((followed, again.then_some(false)))
             }
-        }))
+        });
+        Ok(super::while_signed_in(ctx, reports))
     }
 }

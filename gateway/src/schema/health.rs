@@ -614,10 +614,11 @@ impl HealthSubscription {
     async fn health(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<impl Stream<Item = Health> + use<>> {
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Health>> + use<>> {
         operator(ctx)?;
         let reports = ctx.data::<Monitor>()?.reports();
-        Ok(futures::StreamExt::map(reports, |report| (*report).clone()))
+        let reports = futures::StreamExt::map(reports, |report| Ok((*report).clone()));
+        Ok(super::while_signed_in(ctx, reports))
     }
 }
 

@@ -10,12 +10,16 @@ pub mod streams;
 pub mod topics;
 pub mod users;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_graphql::{
     Context, Enum, MergedObject, MergedSubscription, Object, Schema, SimpleObject,
 };
+use futures::{Stream, StreamExt};
 use reqwest::Method;
 use serde::Deserialize;
-use service_kit::auth::Role;
+use service_kit::auth::{Role, Verifier};
 use uuid::Uuid;
 
 use crate::settings::GraphqlSettings;
@@ -80,6 +84,50 @@ pub fn context<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<(&'a Upstreams
         .data_opt::<Caller>()
         .ok_or_else(|| refused(401, "sign in: no bearer token"))?;
     Ok((ctx.data::<Upstreams>()?, caller))
+}
+
+/// How often a subscription checks that its caller's token still verifies.
+const SIGNED_IN_CHECK: Duration = Duration::from_secs(5);
+
+/// `stream` for as long as the caller's token verifies. A WebSocket signs in once, at
+/// `connection_init`; checked again every few seconds, a subscription ends with a 401 error
+/// once its token expired or its key was withdrawn, rather than outliving it.
+pub fn while_signed_in<T, S>(
+    ctx: &Context<'_>,
+    stream: S,
+) -> impl Stream<Item = async_graphql::Result<T>> + Send + use<T, S>
+where
+    T: Send + 'static,
+    S: Stream<Item = async_graphql::Result<T>> + Send + 'static,
+{
+    let check = ctx
+        .data_opt::<Arc<Verifier>>()
+        .cloned()
+        .zip(ctx.data_opt::<Caller>().map(|caller| caller.token.clone()));
+    let mut ticks = tokio::time::interval(SIGNED_IN_CHECK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let state = (Box::pin(stream), ticks, check, false);
+    futures::stream::unfold(state, |(mut stream, mut ticks, check, ended)| async move {
+        if ended {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                item = stream.next() => {
+                    return item.map(|item| (item, (stream, ticks, check, false)));
+                }
+                _ = ticks.tick() => {
+                    let expired = check
+                        .as_ref()
+                        .is_some_and(|(verifier, token)| verifier.verify(token).is_err());
+                    if expired {
+                        let error = refused(401, "the token expired or is no longer valid: sign in again");
+                        return Some((Err(error), (stream, ticks, check, true)));
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// The caller, if they are an operator; a 403 otherwise (for what the gateway itself serves:

@@ -238,7 +238,7 @@ impl OperationsSubscription {
         let (upstreams, caller) = context(ctx)?;
         super::operator(ctx)?;
         let (upstreams, caller) = (upstreams.clone(), caller.clone());
-        Ok(futures::stream::unfold(Some(true), move |state| {
+        let reports = futures::stream::unfold(Some(true), move |state| {
             let (upstreams, caller) = (upstreams.clone(), caller.clone());
             async move {
                 let first = state?;
@@ -258,6 +258,7 @@ impl OperationsSubscription {
                 };
                 Some((status, next))
             }
-        }))
+        });
+        Ok(super::while_signed_in(ctx, reports))
     }
 }

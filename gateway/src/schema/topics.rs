@@ -207,7 +207,7 @@ impl TopicsSubscription {
         key: Option<String>,
         event_type: Option<String>,
         #[graphql(validator(minimum = 0, maximum = 1000))] from_end: Option<i64>,
-    ) -> async_graphql::Result<impl Stream<Item = TailRecord> + use<>> {
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<TailRecord>> + use<>> {
         operator(ctx)?;
         let kafka = ctx.data::<Kafka>()?;
         if topic.is_empty() || topic.len() > 249 {
@@ -242,9 +242,8 @@ impl TopicsSubscription {
             .assign(&list)
             .map_err(|error| refused(503, format!("cannot read {topic}: {error}")))?;
         let state = (Arc::new(consumer), permit, key, event_type);
-        Ok(futures::stream::unfold(
-            state,
-            |(consumer, permit, key, event_type)| async move {
+        let records =
+            futures::stream::unfold(state, |(consumer, permit, key, event_type)| async move {
                 loop {
                     let record = match consumer.recv().await {
                         Ok(message) => record(&message),
@@ -270,10 +269,10 @@ impl TopicsSubscription {
                     }) {
                         continue;
                     }
-                    return Some((record, (consumer, permit, key, event_type)));
+                    return Some((Ok(record), (consumer, permit, key, event_type)));
                 }
-            },
-        ))
+            });
+        Ok(super::while_signed_in(ctx, records))
     }
 }
 
