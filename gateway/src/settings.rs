@@ -170,7 +170,7 @@ impl Settings {
                 database, broker and pipeline. It holds no data and no privilege of its own; \
                 it serves the built console at /.",
             env_prefix: ENV_PREFIX,
-            migrates: "nothing (the gateway has no database)",
+            migrates: None,
             endpoints: "POST /graphql (queries, mutations), GET /graphql/ws (subscriptions, \
                 graphql-transport-ws; the token goes in connection_init's payload as \
                 Authorization), GET /graphql/schema (the SDL), / (the console)",

@@ -98,7 +98,7 @@ impl Settings {
                 every call carries an idempotency key, and a step cut short by a stop runs again \
                 on restart.",
             env_prefix: ENV_PREFIX,
-            migrates: "the saga log's schema",
+            migrates: Some("the saga log's schema"),
             endpoints: "GET /sagas/{id}, GET /sagas?state=&kind=&order_id=&limit=&cursor= \
                 (newest first), /admin/projection, /admin/parked",
             stops_after: "the steps under way",

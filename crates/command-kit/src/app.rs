@@ -120,7 +120,7 @@ impl<C: CommandContext> CommandSettings<C> {
             name: C::SERVICE,
             summary: C::SUMMARY,
             env_prefix: C::ENV_PREFIX,
-            migrates: "the event store's tables",
+            migrates: Some("the event store's tables"),
             endpoints: &endpoints,
             stops_after: "the relay's current batch",
         }

@@ -126,7 +126,7 @@ impl<C: QueryContext> QuerySettings<C> {
             name: C::SERVICE,
             summary: C::SUMMARY,
             env_prefix: C::ENV_PREFIX,
-            migrates: "the read model's schema",
+            migrates: Some("the read model's schema"),
             endpoints: &format!(
                 "{}, /admin/projection, /admin/parked, /admin/rebuild",
                 C::ENDPOINTS

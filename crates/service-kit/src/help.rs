@@ -14,8 +14,9 @@ pub struct Help<'a> {
     pub summary: &'a str,
     /// Prefix of its environment variables, e.g. `USERS_COMMAND`.
     pub env_prefix: &'a str,
-    /// What `migrate` brings up to date, e.g. `the event store's tables`.
-    pub migrates: &'a str,
+    /// What `migrate` brings up to date, e.g. `the event store's tables`; `None` for a
+    /// service without a database.
+    pub migrates: Option<&'a str>,
     /// Its own endpoints, as a person would look for them (health, metrics and the API
     /// documents, which every service has, are added).
     pub endpoints: &'a str,
@@ -41,14 +42,23 @@ impl Help<'_> {
             stops_after,
         } = self;
         let mut text = wrap(&format!("{name}: {summary}"), WIDTH, 0);
+        let migrate = match migrates {
+            Some(what) => format!(
+                "bring {what} up to date, then exit (0 when done; what a Kubernetes migration \
+                 Job runs); without it, the service runs"
+            ),
+            None => "do nothing and exit 0 (there is no database), so a deployment may run it \
+                     as for any service; without it, the service runs"
+                .to_owned(),
+        };
         text += &format!(
             "\n\n\
              Usage: {name} [--help] [--version] [migrate]\n  \
-             migrate   bring {migrates} up to date, then exit (0 when done; what a\n            \
-             Kubernetes migration Job runs); without it, the service runs\n\n\
+             migrate   {}\n\n\
              Settings come from the defaults below, then the TOML file named by {prefix}_CONFIG,\n\
              then environment variables {prefix}__<SECTION>__<KEY> (the variable of each setting\n\
-             is shown with its default; a TOML file uses the same sections and keys in lower case):\n"
+             is shown with its default; a TOML file uses the same sections and keys in lower case):\n",
+            wrap(&migrate, WIDTH, 12).trim_start()
         );
         for setting in settings(prefix, defaults, docs) {
             let assignment = format!("  {}={}", setting.variable, setting.default);
@@ -236,7 +246,7 @@ mod tests {
             name: "users-command",
             summary: "the write side",
             env_prefix: "USERS_COMMAND",
-            migrates: "the event store's tables",
+            migrates: Some("the event store's tables"),
             endpoints: "/users",
             stops_after: "the relay's current batch",
         };
