@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{ATTEMPTS, Live, new_group};
-use projector::{Skip, Skipped};
+use projector::{Projection, Skip, Skipped};
 use test_support::eventually;
 use test_support::fixture::{COUNTER_TYPE, CounterStore, CounterView, converged};
 
@@ -257,5 +257,57 @@ async fn a_retry_also_applies_events_that_were_waiting_behind_the_parked_one() {
         "the fixed event and the one pending behind it: {retried:?}"
     );
     assert_eq!(live.at_version(counter, 3).await, (3, 3));
+    live.stop().await;
+}
+
+/// The counters' view, but its first `failures` applications meet a real deadlock (SQLSTATE
+/// 40P01), as two replicas' batches updating the same rows in opposite orders do.
+struct Deadlocking {
+    failures: std::sync::atomic::AtomicU32,
+}
+
+impl Projection for Deadlocking {
+    fn schema(&self) -> &str {
+        CounterView.schema()
+    }
+
+    fn ddl(&self) -> &str {
+        CounterView.ddl()
+    }
+
+    async fn apply(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        event: &contracts::events::v1::EventEnvelope,
+    ) -> Result<(), projector::ApplyError> {
+        let left = self.failures.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, Ordering::SeqCst);
+            sqlx::query(
+                "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected (injected)' \
+                 USING ERRCODE = '40P01'; END $$",
+            )
+            .execute(&mut *connection)
+            .await?;
+        }
+        CounterView.apply(connection, event).await
+    }
+}
+
+#[tokio::test]
+async fn a_deadlock_is_retried_with_its_batch_never_parked() {
+    let store = CounterStore::new().await;
+    let counter = store.counter(2).await;
+    let read = test_support::fresh_database().await;
+    // More deadlocks than an event's attempts inside one batch: before the fix, the event
+    // was parked with "deadlock detected" as if it were poison.
+    let projection = Deadlocking {
+        failures: std::sync::atomic::AtomicU32::new(5),
+    };
+    let live = Live::start_projecting(&store, &read, &new_group(), |_| {}, projection).await;
+    store.publish(counter, &[1, 2, 3]).await;
+    assert_eq!(live.at_version(counter, 3).await, (3, 3));
+    assert!(live.parked().await.is_empty(), "{:?}", live.parked().await);
+    converged(&live.view, &store, Duration::from_secs(10)).await;
     live.stop().await;
 }

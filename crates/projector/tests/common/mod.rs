@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use projector::{ParkedEvent, Projector, ProjectorConfig, ProjectorStats, RetryOutcome};
+use projector::{
+    ParkedEvent, Projection, Projector, ProjectorConfig, ProjectorStats, RetryOutcome,
+};
 use service_kit::settings::DatabaseSettings;
 use sqlx::PgPool;
 use test_support::fixture::{COUNTER_TYPE, CounterStore, CounterView, view_pool, view_rows};
@@ -49,13 +51,25 @@ impl Live {
         group: &str,
         adjust: impl FnOnce(&mut ProjectorConfig),
     ) -> Self {
+        Self::start_projecting(store, read, group, adjust, CounterView).await
+    }
+
+    /// On `read`, in consumer group `group`, applying with `projection` (the counters' view
+    /// with something of its own: its schema must be the view's).
+    pub async fn start_projecting<P: Projection>(
+        store: &CounterStore,
+        read: &DatabaseSettings,
+        group: &str,
+        adjust: impl FnOnce(&mut ProjectorConfig),
+        projection: P,
+    ) -> Self {
         let view = view_pool(read);
-        projector::ensure_schema(&view, &CounterView)
+        projector::ensure_schema(&view, &projection)
             .await
             .expect("the view's schema");
         let mut config = ProjectorConfig::new(store.kafka.clone(), &store.topic, group);
         adjust(&mut config);
-        let projector = Projector::new(view.clone(), Arc::new(CounterView), config);
+        let projector = Projector::new(view.clone(), Arc::new(projection), config);
         let stats = projector.stats();
         let cancel = CancellationToken::new();
         let task = tokio::spawn(projector.run(cancel.clone()));
