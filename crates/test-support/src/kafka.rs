@@ -721,6 +721,15 @@ pub fn is_broker(pid: u32) -> bool {
     })
 }
 
+/// Sends signal `name` (`-TERM`, `-KILL`, `-STOP`, `-CONT`) to `pid`; a process that is
+/// gone already is no error.
+pub fn signal(name: &str, pid: u32) {
+    let _ = Command::new("kill")
+        .args([name, &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
 /// SIGTERM to `pid`, then SIGKILL if it is still there after `grace`.
 pub fn terminate(pid: u32, grace: Duration) {
     terminate_all(&[pid], grace);
@@ -729,12 +738,6 @@ pub fn terminate(pid: u32, grace: Duration) {
 /// SIGTERM to every one of `pids` at once, then SIGKILL to those still there after `grace`:
 /// brokers of one cluster stop together, or the last one waits for a quorum that is gone.
 pub fn terminate_all(pids: &[u32], grace: Duration) {
-    let signal = |name: &str, pid: u32| {
-        let _ = Command::new("kill")
-            .args([name, &pid.to_string()])
-            .stderr(Stdio::null())
-            .status();
-    };
     let running: Vec<u32> = pids.iter().copied().filter(|pid| alive(*pid)).collect();
     for pid in &running {
         signal("-TERM", *pid);

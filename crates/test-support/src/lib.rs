@@ -337,6 +337,11 @@ impl PrivateBroker {
         }
     }
 
+    /// The node ids, from 1.
+    pub fn node_ids(&self) -> Vec<usize> {
+        self.cluster().node_ids()
+    }
+
     /// `kill -9`s node `id` (1-based).
     pub fn kill_node(&self, id: usize) {
         self.cluster().kill(id);

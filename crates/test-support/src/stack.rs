@@ -19,13 +19,14 @@ use uuid::Uuid;
 pub const SETTLE: Duration = Duration::from_secs(60);
 
 /// A service binary of this workspace (built by `cargo build --workspace`, which
-/// `cargo xtask test` and `cargo nextest run --workspace` do).
+/// `cargo xtask test` and `cargo nextest run --workspace` do), beside the running one: a test
+/// binary in `target/<profile>/deps`, or a tool in `target/<profile>`.
 pub fn binary(name: &str) -> PathBuf {
-    let deps = std::env::current_exe().expect("the test binary's path");
-    let dir = deps
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
+    let exe = std::env::current_exe().expect("the running binary's path");
+    let mut dir = exe.parent().expect("target/<profile>");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("target/<profile>");
+    }
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -35,8 +36,8 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// Builds a service's command with extra variables.
-type Build = Box<dyn Fn(&[(&str, &str)]) -> tokio::process::Command + Send + Sync>;
+/// Builds a service's command for a port, with extra variables.
+type Build = std::sync::Arc<dyn Fn(u16, &[(&str, &str)]) -> tokio::process::Command + Send + Sync>;
 
 /// One service process, restartable on the same port.
 pub struct Process {
@@ -65,7 +66,7 @@ impl Process {
     /// [`Process::stdout`] (read it, or the process blocks once the pipe is full).
     pub fn spawn(&mut self, extra: &[(&str, &str)], piped: bool) {
         assert!(self.child.is_none(), "{} is already running", self.name);
-        let mut command = (self.build)(extra);
+        let mut command = (self.build)(self.port, extra);
         command.envs(self.env.iter().cloned());
         command.envs(extra.iter().copied());
         if piped {
@@ -100,6 +101,37 @@ impl Process {
             .as_mut()
             .and_then(|child| child.stdout.take())
             .expect("a running child's stdout")
+    }
+
+    /// Another instance of the same service (same databases, topic and consumer group) on a
+    /// port of its own, not started: a replica.
+    pub fn twin(&self) -> Self {
+        let port = free_port();
+        Self {
+            name: self.name,
+            port,
+            address: format!("http://127.0.0.1:{port}"),
+            build: self.build.clone(),
+            env: self.env.clone(),
+            child: None,
+        }
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(tokio::process::Child::id)
+    }
+
+    /// Whether it was started and has not been killed (it may have exited by itself).
+    pub fn is_started(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Whether it was started and has exited by itself (crashed, or stopped on an error).
+    pub fn has_exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| child.try_wait().is_ok_and(|status| status.is_some()))
     }
 
     /// `kill -9`, and waits for the process to be gone.
@@ -538,7 +570,7 @@ fn command_process(
         port,
         address: format!("http://127.0.0.1:{port}"),
         env: Vec::new(),
-        build: Box::new(move |more| {
+        build: std::sync::Arc::new(move |port, more| {
             let mut command = binary_command(
                 binary.to_str().unwrap(),
                 prefix,
@@ -598,7 +630,6 @@ fn gateway_process(brokers: &str, mut env: Vec<(String, String)>) -> Process {
     let port = free_port();
     let binary = binary("gateway");
     env.extend([
-        ("GATEWAY__HTTP__PORT".into(), port.to_string()),
         ("GATEWAY__KAFKA__BROKERS".into(), brokers.to_owned()),
         ("GATEWAY__GRAPHQL__HEALTH_INTERVAL_MS".into(), "500".into()),
         ("RUST_LOG".into(), "warn".into()),
@@ -609,9 +640,12 @@ fn gateway_process(brokers: &str, mut env: Vec<(String, String)>) -> Process {
         port,
         address: format!("http://127.0.0.1:{port}"),
         env: Vec::new(),
-        build: Box::new(move |_| {
+        build: std::sync::Arc::new(move |port, _| {
             let mut command = tokio::process::Command::new(&binary);
-            command.envs(env.clone()).kill_on_drop(true);
+            command
+                .envs(env.clone())
+                .env("GATEWAY__HTTP__PORT", port.to_string())
+                .kill_on_drop(true);
             command
         }),
         child: None,
