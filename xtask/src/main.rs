@@ -1,10 +1,11 @@
-//! Developer tooling: `cargo xtask up | down | status | topic | token | test | bench`.
+//! Developer tooling: `cargo xtask up | down | status | topic | token | test | bench | chaos`.
 //!
 //! Brings up the local stack on this machine without Docker: the Debian Postgres cluster
 //! (installed if missing), Apache Kafka (its jars from Maven Central if missing), the
 //! databases, topics and every service.
 
 mod auth;
+mod chaos;
 mod console;
 mod services;
 mod stack;
@@ -95,6 +96,21 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run a fault campaign and check it: the whole system on a Kafka cluster of its own with
+    /// two replicas of every service, a mixed workload from concurrent clients, faults on a
+    /// seeded schedule (kill -9, SIGSTOP, Postgres restarted in immediate mode, a broker or
+    /// partition leader killed, a group rebalance, the saga's downstream made slow), then
+    /// healing, quiescence, and a checker reading the event stores, topics and read models.
+    ///
+    /// Arguments go to cqrs-chaos, e.g. `cargo xtask chaos -- --duration-secs 1800 --seed 7`
+    /// (see `cargo xtask chaos -- --help`). The report (text, JSON, SVG timeline) goes to
+    /// target/chaos/. Exits non-zero on any violation. Do not run it beside `cargo xtask
+    /// test`: both use test databases, and the campaign restarts Postgres.
+    Chaos {
+        /// Arguments for cqrs-chaos.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Prepare whatever is missing (Postgres, Java, Apache Kafka, cargo-nextest, promtool,
     /// kubernetes-validate, Node.js, the console's npm packages, Chromium), then run the whole
     /// test suite: the console's build and unit tests, then every Rust test, the browser tests
@@ -145,6 +161,7 @@ fn main() {
         } => auth::print_token(&sub, &role, ttl_secs),
         Command::Test { no_lints, args } => suite::test(!no_lints, &args),
         Command::Bench { args } => bench(&args),
+        Command::Chaos { args } => chaos::chaos(&args),
     };
     if let Err(error) = result {
         eprintln!("xtask: {error:#}");

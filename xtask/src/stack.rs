@@ -101,13 +101,30 @@ pub struct Postgres {
     pub started: Option<String>,
 }
 
-/// Installs Postgres if missing, starts a cluster, and makes sure the role and databases exist.
+impl Postgres {
+    /// Points `command` at this server and at the Kafka `installation` the way `test_support`
+    /// reads them (`TEST_PG_*`, `CQRS_KAFKA_HOME`).
+    pub fn test_env<'a>(
+        &self,
+        command: &'a mut Command,
+        installation: &test_support::kafka::Installation,
+    ) -> &'a mut Command {
+        command
+            .env("TEST_PG_HOST", "127.0.0.1")
+            .env("TEST_PG_PORT", self.port.to_string())
+            .env("TEST_PG_USER", PG_USER)
+            .env("TEST_PG_PASSWORD", PG_PASSWORD)
+            .env("CQRS_KAFKA_HOME", installation.path())
+    }
+}
+
 /// Whether this process runs as root (installing packages and administering the cluster
 /// need it).
 fn is_root() -> bool {
     output(Command::new("id").arg("-u")).is_ok_and(|uid| uid.trim() == "0")
 }
 
+/// Installs Postgres if missing, starts a cluster, and makes sure the role and databases exist.
 pub fn ensure_postgres() -> Result<Postgres> {
     if !is_root() {
         bail!(

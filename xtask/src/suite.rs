@@ -7,8 +7,8 @@ use anyhow::Result;
 use test_support::kafka;
 
 use crate::stack::{
-    PG_PASSWORD, PG_USER, drop_test_databases, ensure_postgres, root, run, start_test_kafka,
-    state_dir, step, stop_postgres,
+    drop_test_databases, ensure_postgres, root, run, start_test_kafka, state_dir, step,
+    stop_postgres,
 };
 use crate::tools;
 
@@ -38,15 +38,9 @@ pub fn test(lints: bool, args: &[String]) -> Result<()> {
     {
         command.arg("--workspace");
     }
-    command
-        .args(args)
-        .current_dir(root())
-        .env("TEST_PG_HOST", "127.0.0.1")
-        .env("TEST_PG_PORT", postgres.port.to_string())
-        .env("TEST_PG_USER", PG_USER)
-        .env("TEST_PG_PASSWORD", PG_PASSWORD)
+    postgres
+        .test_env(command.args(args).current_dir(root()), &installation)
         .env("TEST_KAFKA_BROKERS", kafka.bootstrap())
-        .env("CQRS_KAFKA_HOME", installation.path())
         // Where the suite's broker keeps its log segments, for tests that search them.
         .env("TEST_KAFKA_DATA", state_dir()?.join("test-kafka"))
         .env("KUBERNETES_VALIDATE", kubernetes_validate)

@@ -1,0 +1,82 @@
+//! `cqrs-chaos`: one fault campaign against a stack of its own; `cargo xtask chaos` builds
+//! and runs it with Postgres and Kafka prepared.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chaos::{Config, FaultKind};
+use clap::Parser;
+
+/// Runs the whole system on a Kafka cluster of its own with two replicas of every service,
+/// drives a mixed workload from concurrent clients while faults land on a seeded schedule,
+/// heals, quiesces, and checks the history, event stores, topics and read models for every
+/// violation of the invariants. Exits 1 if it finds one (or the system does not settle).
+///
+/// Needs Postgres (TEST_PG_HOST, TEST_PG_PORT, TEST_PG_USER, TEST_PG_PASSWORD) and the
+/// Kafka installation (CQRS_KAFKA_HOME), as `cargo xtask chaos` provides; it restarts that
+/// Postgres cluster (immediate mode) if postgres-restart faults are on.
+#[derive(Parser)]
+#[command(name = "cqrs-chaos", version, about, long_about)]
+struct Cli {
+    /// Seconds the workload runs under faults.
+    #[arg(long, default_value_t = 120)]
+    duration_secs: u64,
+    /// Seed of the fault schedule and of the clients' choices.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Kinds of fault, comma-separated (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    faults: Option<Vec<FaultKind>>,
+    /// Mean seconds between two faults' starts.
+    #[arg(long, default_value_t = 8.0)]
+    fault_every_secs: f64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
+    clients: u16,
+    /// Kafka nodes: 3 (replication factor 3, two in sync) or 1.
+    #[arg(long, default_value_t = 3)]
+    brokers: usize,
+    /// Seconds the healed system may take to quiesce.
+    #[arg(long, default_value_t = 180)]
+    quiesce_secs: u64,
+    /// Folder for chaos-report.txt, .json and .svg.
+    #[arg(long, default_value = "target/chaos")]
+    report_dir: PathBuf,
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if !(0.5..=3_600.0).contains(&cli.fault_every_secs) {
+        eprintln!("cqrs-chaos: --fault-every-secs must be between 0.5 and 3600");
+        std::process::exit(2);
+    }
+    if cli.brokers != 1 && cli.brokers != 3 {
+        eprintln!("cqrs-chaos: --brokers must be 1 or 3, not {}", cli.brokers);
+        std::process::exit(2);
+    }
+    let config = Config {
+        duration: Duration::from_secs(cli.duration_secs),
+        seed: cli.seed,
+        faults: cli.faults.unwrap_or_else(|| FaultKind::ALL.to_vec()),
+        fault_every: Duration::from_secs_f64(cli.fault_every_secs),
+        clients: usize::from(cli.clients),
+        brokers: cli.brokers,
+        quiesce: Duration::from_secs(cli.quiesce_secs),
+        report_dir: Some(cli.report_dir.clone()),
+    };
+    let progress = |line: &str| eprintln!("==> {line}");
+    match chaos::campaign(&config, progress).await {
+        Ok(report) => {
+            print!("{}", report.text());
+            eprintln!("==> report written to {}", cli.report_dir.display());
+            if !report.passed() {
+                std::process::exit(1);
+            }
+        }
+        Err(error) => {
+            eprintln!("cqrs-chaos: {error:#}");
+            std::process::exit(1);
+        }
+    }
+}

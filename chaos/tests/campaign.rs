@@ -1,0 +1,214 @@
+//! The fault campaign as the suite runs it: a short seeded one with every kind of fault on a
+//! three-node Kafka cluster, which must find nothing wrong; and the checker shown to fail on
+//! a system broken on purpose, each break the kind a real bug would leave behind.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chaos::workload::{Op, OpKind, Outcome};
+use chaos::{Config, FaultKind};
+use contracts::Message;
+use contracts::events::v1::EventEnvelope;
+use uuid::Uuid;
+
+fn progress(line: &str) {
+    eprintln!("==> {line}");
+}
+
+#[tokio::test]
+async fn a_short_seeded_campaign_with_every_fault_kind_keeps_every_invariant() {
+    let report_dir = std::env::temp_dir().join(format!("chaos-{}", Uuid::new_v4().simple()));
+    let config = Config {
+        duration: Duration::from_secs(100),
+        seed: 20_261_205,
+        faults: FaultKind::ALL.to_vec(),
+        fault_every: Duration::from_secs(6),
+        clients: 4,
+        brokers: 3,
+        quiesce: Duration::from_secs(180),
+        report_dir: Some(report_dir.clone()),
+    };
+    let report = chaos::campaign(&config, progress)
+        .await
+        .expect("the campaign ran");
+    eprintln!("{}", report.text());
+    eprintln!("report: {}", report_dir.display());
+    let kinds: BTreeSet<&str> = report.faults_by_kind.keys().map(String::as_str).collect();
+    assert_eq!(
+        kinds.len(),
+        FaultKind::ALL.len(),
+        "every kind of fault is injected: {kinds:?}"
+    );
+    assert!(
+        report.checked.acknowledged > 100,
+        "the workload ran: {}",
+        report.text()
+    );
+    assert!(
+        report.checked.sagas_by_state.values().sum::<i64>() > 20,
+        "orders went through their sagas: {}",
+        report.text()
+    );
+    assert!(report.passed(), "{}", report.text());
+}
+
+/// An operation of the history made up by the test.
+fn made_up(kind: OpKind, correlation_id: &str, outcome: Outcome) -> Op {
+    Op {
+        client: 0,
+        kind,
+        target: None,
+        user: None,
+        amount_cents: None,
+        correlation_id: correlation_id.to_owned(),
+        actor: "admin:chaos-0".into(),
+        min_version: None,
+        started_ms: 0,
+        ended_ms: 1,
+        attempts: 1,
+        outcome,
+    }
+}
+
+#[tokio::test]
+async fn the_checker_reports_what_a_broken_relay_projector_saga_or_service_would_leave() {
+    let config = Config {
+        duration: Duration::from_secs(15),
+        seed: 7,
+        faults: Vec::new(),
+        fault_every: Duration::from_secs(60),
+        clients: 2,
+        brokers: 1,
+        quiesce: Duration::from_secs(120),
+        report_dir: None,
+    };
+    let run = chaos::run(&config, progress)
+        .await
+        .expect("the campaign ran");
+    assert!(
+        run.report.passed(),
+        "untouched, the system passes: {}",
+        run.report.text()
+    );
+    let (users_es, users_read) = (&run.stores.users_es, &run.stores.users_read);
+    let reserved: (String, i64) = sqlx::query_as(
+        "SELECT aggregate_id, max(sequence) FROM events WHERE aggregate_id IN \
+           (SELECT aggregate_id FROM events WHERE event_type = 'UserCreditReserved') \
+         GROUP BY aggregate_id LIMIT 1",
+    )
+    .fetch_one(users_es)
+    .await
+    .expect("a user with a reservation");
+    let (user, last) = reserved;
+
+    // A relay that skipped a row: an event stored and never published (so never projected).
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_id, event_type, \
+             event_version, payload, metadata, recorded_at) \
+         SELECT aggregate_type, aggregate_id, $2, gen_random_uuid(), event_type, event_version, \
+             payload, metadata, now() \
+         FROM events WHERE aggregate_id = $1 AND event_type = 'UserCreditReserved' LIMIT 1",
+    )
+    .bind(&user)
+    .bind(last + 1)
+    .execute(users_es)
+    .await
+    .expect("an event stored behind the relay's back");
+    // A projector that applied an event twice.
+    sqlx::query(
+        "UPDATE users_view.users SET reserved_cents = reserved_cents + 100 WHERE id = $1::uuid",
+    )
+    .bind(&user)
+    .execute(users_read)
+    .await
+    .expect("a read model row changed");
+    // A record that skips ahead of its aggregate's next sequence.
+    let envelope = EventEnvelope {
+        event_id: Uuid::new_v4().to_string(),
+        aggregate_type: "User".into(),
+        aggregate_id: user.clone(),
+        sequence: (last + 5) as u64,
+        event_type: "UserRenamed".into(),
+        ..Default::default()
+    };
+    test_support::produce_in_order(
+        &run.kafka.brokers,
+        &run.kafka.users_topic,
+        &[(user.clone(), envelope.encode_to_vec())],
+    )
+    .await;
+    // A service that told a client one thing and did another.
+    let acknowledged = run
+        .history
+        .iter()
+        .find(|op| op.kind == OpKind::Register && matches!(op.outcome, Outcome::Ok { .. }))
+        .expect("a registration was acknowledged");
+    let mut history = run.history.clone();
+    history.push(made_up(
+        OpKind::Rename,
+        &Uuid::new_v4().to_string(),
+        Outcome::Ok {
+            status: 200,
+            version: 2,
+        },
+    ));
+    history.push(made_up(
+        OpKind::Register,
+        &acknowledged.correlation_id,
+        Outcome::Failed { status: 409 },
+    ));
+    let mut stale = made_up(
+        OpKind::ReadUser,
+        "read",
+        Outcome::Ok {
+            status: 200,
+            version: 1,
+        },
+    );
+    stale.target = acknowledged.target;
+    stale.min_version = Some(2);
+    history.push(stale);
+
+    let checked = chaos::checker::check(&run.stores, &run.kafka, &history)
+        .await
+        .expect("the checker ran");
+    let found: BTreeSet<&str> = checked
+        .violations
+        .iter()
+        .map(|violation| violation.check)
+        .collect();
+    for check in [
+        "topic-complete",
+        "topic-order",
+        "read-model",
+        "credit",
+        "acknowledged",
+        "refused",
+        "min-version",
+    ] {
+        assert!(
+            found.contains(check),
+            "{check} not reported: {:#?}",
+            checked.violations
+        );
+    }
+    let detail = |check: &str| {
+        checked
+            .violations
+            .iter()
+            .filter(|violation| violation.check == check)
+            .map(|violation| violation.detail.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        detail("credit").contains("2 times"),
+        "the double reservation: {}",
+        detail("credit")
+    );
+    assert!(
+        detail("topic-order").contains(&user),
+        "{}",
+        detail("topic-order")
+    );
+}
