@@ -59,6 +59,7 @@ impl Checked {
 struct Stored {
     aggregate_id: String,
     sequence: i64,
+    event_id: String,
     event_type: String,
     payload: Value,
 }
@@ -71,7 +72,7 @@ pub async fn check(stores: &Stores, kafka: &KafkaView, history: &[Op]) -> anyhow
     checked.users_events = users.len();
     checked.orders_events = orders.len();
 
-    check_effects(&mut checked, stores, history).await?;
+    check_effects(&mut checked, stores, history, &users).await?;
     for (topic, events) in [(&kafka.users_topic, &users), (&kafka.orders_topic, &orders)] {
         check_topic(&mut checked, &kafka.brokers, topic, events).await?;
     }
@@ -86,7 +87,7 @@ pub async fn check(stores: &Stores, kafka: &KafkaView, history: &[Op]) -> anyhow
 
 async fn stored(pool: &PgPool) -> anyhow::Result<Vec<Stored>> {
     let rows = sqlx::query(
-        "SELECT aggregate_id, sequence, event_type, payload FROM events \
+        "SELECT aggregate_id, sequence, event_id::text AS event_id, event_type, payload FROM events \
          ORDER BY aggregate_id, sequence",
     )
     .fetch_all(pool)
@@ -105,6 +106,7 @@ async fn stored(pool: &PgPool) -> anyhow::Result<Vec<Stored>> {
             Stored {
                 aggregate_id: row.get("aggregate_id"),
                 sequence: row.get("sequence"),
+                event_id: row.get("event_id"),
                 event_type,
                 payload,
             }
@@ -118,6 +120,7 @@ async fn check_effects(
     checked: &mut Checked,
     stores: &Stores,
     history: &[Op],
+    users: &[Stored],
 ) -> anyhow::Result<()> {
     let mut effects: HashMap<(String, String), Vec<(String, i64)>> = HashMap::new();
     for pool in [&stores.users_es, &stores.orders_es] {
@@ -177,8 +180,23 @@ async fn check_effects(
                             );
                         }
                     }
-                    // A credit limit set to what it was already is answered without an event.
-                    None if op.kind == OpKind::ChangeLimit => {}
+                    // A credit limit set to what it was already is answered without an event,
+                    // at a version whose limit is the one asked for.
+                    None if op.kind == OpKind::ChangeLimit => {
+                        let user = op.target.map(|id| id.to_string()).unwrap_or_default();
+                        let limit = limit_at(users, &user, *version);
+                        if limit.is_none() || limit != op.amount_cents {
+                            checked.violation(
+                                "acknowledged",
+                                format!(
+                                    "{} asked for limit {:?} and was acknowledged without an event \
+                                     at version {version}, where the store has limit {limit:?}",
+                                    what(),
+                                    op.amount_cents
+                                ),
+                            );
+                        }
+                    }
                     None => checked.violation(
                         "acknowledged",
                         format!(
@@ -209,6 +227,23 @@ async fn check_effects(
     Ok(())
 }
 
+/// `user`'s credit limit at `version`; `None` if that version is not stored.
+fn limit_at(users: &[Stored], user: &str, version: i64) -> Option<i64> {
+    let events = users.iter().filter(|event| event.aggregate_id == user);
+    let mut limit = None;
+    let mut reached = false;
+    for event in events.take_while(|event| event.sequence <= version) {
+        reached = event.sequence == version;
+        if matches!(
+            event.event_type.as_str(),
+            "UserRegistered" | "UserCreditLimitChanged"
+        ) {
+            limit = Some(cents(&event.payload, "credit_limit_cents"));
+        }
+    }
+    limit.filter(|_| reached)
+}
+
 /// Each topic carries each aggregate's events in sequence order, none missing, none it does
 /// not store.
 async fn check_topic(
@@ -218,14 +253,19 @@ async fn check_topic(
     events: &[Stored],
 ) -> anyhow::Result<()> {
     let mut stored: HashMap<&str, i64> = HashMap::new();
+    let mut ids: HashMap<(&str, i64), &str> = HashMap::new();
     for event in events {
         let highest = stored.entry(event.aggregate_id.as_str()).or_insert(0);
         *highest = (*highest).max(event.sequence);
+        ids.insert(
+            (event.aggregate_id.as_str(), event.sequence),
+            event.event_id.as_str(),
+        );
     }
     let records = read_topic(brokers, topic).await?;
     let mut seen: HashMap<String, i64> = HashMap::new();
     for (partition, offset, key, decoded) in records {
-        let (aggregate, sequence) = match decoded {
+        let (aggregate, sequence, event_id) = match decoded {
             Ok(pair) => pair,
             Err(error) => {
                 checked.violation(
@@ -239,6 +279,20 @@ async fn check_topic(
             checked.violation(
                 "topic-order",
                 format!("{topic} {partition}@{offset}: key {key} carries an event of {aggregate}"),
+            );
+        }
+        // A record at a stored sequence must be that event: another one there (published
+        // from a transaction that then rolled back, say) would be skipped by every consumer
+        // as a duplicate.
+        if let Some(stored_id) = ids.get(&(aggregate.as_str(), sequence))
+            && *stored_id != event_id
+        {
+            checked.violation(
+                "topic-order",
+                format!(
+                    "{topic} {partition}@{offset}: {aggregate} sequence {sequence} is event \
+                     {event_id} but the store has {stored_id}"
+                ),
             );
         }
         let highest = seen.entry(aggregate.clone()).or_insert(0);
@@ -282,7 +336,8 @@ async fn check_topic(
     Ok(())
 }
 
-type Decoded = Result<(String, i64), String>;
+/// A record's aggregate, sequence and event id, or why it did not decode.
+type Decoded = Result<(String, i64, String), String>;
 
 /// Every record of `topic`, from the start to the ends it had when reading began.
 async fn read_topic(
@@ -336,7 +391,13 @@ async fn read_topic(
         }
         let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
         let decoded = contracts::decode_envelope(message.payload().unwrap_or_default())
-            .map(|envelope| (envelope.aggregate_id, envelope.sequence as i64))
+            .map(|envelope| {
+                (
+                    envelope.aggregate_id,
+                    envelope.sequence as i64,
+                    envelope.event_id,
+                )
+            })
             .map_err(|error| error.to_string());
         records.push((partition, offset, key, decoded));
         if ends.get(&partition).is_some_and(|end| offset + 1 >= *end) {
@@ -551,7 +612,7 @@ fn check_reads(
     }
 }
 
-/// Every saga finished.
+/// Every saga finished, none waiting for an operator.
 async fn check_sagas(checked: &mut Checked, saga: &PgPool) -> anyhow::Result<()> {
     let rows = sqlx::query(
         "SELECT state, count(*) AS sagas, count(*) FILTER (WHERE finished_at IS NULL) AS open \
@@ -568,6 +629,11 @@ async fn check_sagas(checked: &mut Checked, saga: &PgPool) -> anyhow::Result<()>
                 "saga-terminal",
                 format!("{open} saga(s) unfinished in state {state}"),
             );
+        }
+        // Finished, but waiting for an operator: a compensation was refused, which no fault
+        // of a campaign should cause.
+        if state == "FAILED" {
+            checked.violation("saga-terminal", format!("{sagas} saga(s) FAILED"));
         }
         checked.sagas_by_state.insert(state, sagas);
     }

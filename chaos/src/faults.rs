@@ -132,7 +132,7 @@ pub async fn run(
 
 /// Applies `plan`, holds it, lifts it and waits for what it broke to answer again.
 async fn inject(plan: Plan, topology: Arc<Mutex<Topology>>, clock: Clock) -> Fault {
-    let started_ms = clock.now_ms();
+    let mut started_ms = clock.now_ms();
     let Plan { kind, pick, hold } = plan;
     let (target, recovered_at) = match kind {
         FaultKind::Kill => {
@@ -187,6 +187,8 @@ async fn inject(plan: Plan, topology: Arc<Mutex<Topology>>, clock: Clock) -> Fau
             let broker = topology.lock().await.broker();
             let killer = broker.clone();
             let _ = tokio::task::spawn_blocking(move || killer.kill_node(node)).await;
+            // The kill waits for an overlapping restart to finish: the fault starts now.
+            started_ms = clock.now_ms();
             tokio::time::sleep(hold).await;
             broker.restart().await;
             (format!("kafka node {node}"), None)

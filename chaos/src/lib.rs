@@ -45,7 +45,8 @@ pub struct Config {
     /// How long the system may take to quiesce once healed before the check counts what is
     /// still unsettled as violations.
     pub quiesce: Duration,
-    /// Where the report goes (`chaos-report.{txt,json,svg}`); `None` writes none.
+    /// Where the report (`chaos-report.{txt,json,svg}`) and the history
+    /// (`chaos-history.jsonl`) go; `None` writes none.
     pub report_dir: Option<PathBuf>,
 }
 
@@ -144,6 +145,7 @@ pub async fn run(config: &Config, progress: impl Fn(&str)) -> anyhow::Result<Run
     report.supervisor_restarts = restarts;
     if let Some(dir) = &config.report_dir {
         report.write(dir)?;
+        report::write_history(dir, &history)?;
     }
     Ok(Run {
         report,

@@ -39,7 +39,7 @@ struct Cli {
     /// Seconds the healed system may take to quiesce.
     #[arg(long, default_value_t = 180)]
     quiesce_secs: u64,
-    /// Folder for chaos-report.txt, .json and .svg.
+    /// Folder for chaos-report.txt, .json and .svg, and the history (chaos-history.jsonl).
     #[arg(long, default_value = "target/chaos")]
     report_dir: PathBuf,
 }
@@ -66,7 +66,17 @@ async fn main() {
         report_dir: Some(cli.report_dir.clone()),
     };
     let progress = |line: &str| eprintln!("==> {line}");
-    match chaos::campaign(&config, progress).await {
+    let campaign = tokio::select! {
+        result = chaos::campaign(&config, progress) => result,
+        signal = interrupted() => {
+            // The services and Kafka nodes are this process's children; stopped here, nothing
+            // would stop them.
+            let killed = kill_children();
+            eprintln!("cqrs-chaos: {signal}: stopped {killed} process(es) of the campaign; no report");
+            std::process::exit(130);
+        }
+    };
+    match campaign {
         Ok(report) => {
             print!("{}", report.text());
             eprintln!("==> report written to {}", cli.report_dir.display());
@@ -79,4 +89,47 @@ async fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// Waits for SIGINT or SIGTERM; answers which.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "interrupted",
+        _ = term.recv() => "terminated",
+    }
+}
+
+/// `kill -9` of every child process (each service replica, each Kafka node); answers how
+/// many there were.
+fn kill_children() -> usize {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut killed = 0;
+    for entry in entries.flatten() {
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // pid (comm) state ppid …: the fields after the command's closing parenthesis.
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        if parent == Some(me.as_str()) {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            if std::process::Command::new("kill")
+                .args(["-9", &pid])
+                .status()
+                .is_ok()
+            {
+                killed += 1;
+            }
+        }
+    }
+    killed
 }

@@ -446,3 +446,15 @@ fn join<V: std::fmt::Display>(counts: &BTreeMap<String, V>) -> String {
 fn after(ms: Option<u64>) -> String {
     ms.map_or_else(|| "never".to_owned(), |ms| format!("{ms} ms"))
 }
+
+/// Writes `history` into `dir` as `chaos-history.jsonl`: one operation a line, in the order
+/// they started, each with what its client was finally told.
+pub fn write_history(dir: &Path, history: &[Op]) -> anyhow::Result<()> {
+    let mut lines = String::new();
+    for op in history {
+        lines.push_str(&serde_json::to_string(op)?);
+        lines.push('\n');
+    }
+    let path = dir.join("chaos-history.jsonl");
+    std::fs::write(&path, lines).with_context(|| format!("writing {}", path.display()))
+}

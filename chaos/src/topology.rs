@@ -290,11 +290,19 @@ impl Topology {
     }
 
     /// Waits until the system is quiet: no outbox row left, every group at the end of its
-    /// topic, every saga finished, every read model at its store's version. At most `limit`.
+    /// topic, a saga for every placed and cancelled order and every saga finished, every read
+    /// model at its store's version, and the stores unchanged since the previous look, two
+    /// seconds before (a request held up in a resumed process may still commit). At most
+    /// `limit`.
     pub async fn quiesce(&self, limit: Duration) -> Quiet {
         let started = Instant::now();
+        let mut previous: Option<Vec<i64>> = None;
         loop {
-            let unsettled = self.unsettled().await;
+            let (mut unsettled, counts) = self.unsettled().await;
+            if unsettled.is_empty() && previous.as_ref() != Some(&counts) {
+                unsettled.push("the stores changed since the previous look".to_owned());
+            }
+            previous = Some(counts);
             let after_ms = started.elapsed().as_millis() as u64;
             if unsettled.is_empty() {
                 return Quiet {
@@ -310,11 +318,12 @@ impl Topology {
                     unsettled,
                 };
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
         }
     }
 
-    async fn unsettled(&self) -> Vec<String> {
+    /// What is not settled yet, and the event counts of both stores.
+    async fn unsettled(&self) -> (Vec<String>, Vec<i64>) {
         let stores = self.stores();
         let mut unsettled = Vec::new();
         let scalar = |pool: PgPool, sql: &'static str| async move {
@@ -333,6 +342,23 @@ impl Topology {
             Ok(sagas) => unsettled.push(format!("{sagas} saga(s) unfinished")),
             Err(error) => unsettled.push(format!("sagas: {error}")),
         }
+        // An order event the orchestrator has not consumed yet has no saga to be open.
+        let orders_moved = "SELECT count(*) FROM events \
+                            WHERE event_type IN ('OrderPlaced', 'OrderCancelled')";
+        let sagas = "SELECT count(*) FROM saga.sagas";
+        match (
+            scalar(stores.orders_es.clone(), orders_moved).await,
+            scalar(stores.saga.clone(), sagas).await,
+        ) {
+            (Ok(moved), Ok(sagas)) if sagas >= moved => {}
+            (Ok(moved), Ok(sagas)) => {
+                unsettled.push(format!(
+                    "{sagas} saga(s) for {moved} placed or cancelled orders"
+                ));
+            }
+            _ => unsettled.push("sagas or orders unreadable".to_owned()),
+        }
+        let mut counts = Vec::new();
         for (what, store, view) in [
             (
                 "users",
@@ -352,6 +378,7 @@ impl Topology {
             ),
         ] {
             let stored = scalar(store.clone(), "SELECT count(*) FROM events").await;
+            counts.push(*stored.as_ref().unwrap_or(&-1));
             let applied = scalar(view.0.clone(), view.1).await;
             match (stored, applied) {
                 (Ok(stored), Ok(applied)) if stored == applied => {}
@@ -373,7 +400,7 @@ impl Topology {
             Ok(Err(error)) => unsettled.push(format!("group lag: {error}")),
             Err(error) => unsettled.push(format!("group lag: {error}")),
         }
-        unsettled
+        (unsettled, counts)
     }
 }
 
@@ -384,11 +411,28 @@ fn group_lags(kafka: &KafkaSettings, view: &KafkaView) -> anyhow::Result<Vec<(St
     topics.extend(inspector.watermarks(Some(&view.orders_topic))?);
     let mut lags = Vec::new();
     for group in &view.groups {
-        let lag: i64 = inspector
-            .group_lags(group, &topics)?
-            .iter()
-            .map(|lag| lag.lag)
-            .sum();
+        let committed = inspector.group_lags(group, &topics)?;
+        // The inspector leaves out what it could not read (a coordinator still loading after
+        // a broker restart) and partitions without a committed offset; here either is not
+        // yet settled: every partition of a topic the group consumes must be committed.
+        anyhow::ensure!(
+            !committed.is_empty(),
+            "group {group} has no committed offset"
+        );
+        let mut lag = 0;
+        for consumed in &committed {
+            let marks = topics
+                .iter()
+                .find(|marks| marks.topic == consumed.topic)
+                .map_or(&[][..], |marks| &marks.partitions[..]);
+            for partition in marks {
+                lag += consumed
+                    .partitions
+                    .iter()
+                    .find(|at| at.partition == partition.partition)
+                    .map_or(partition.high, |at| at.lag);
+            }
+        }
         lags.push((group.clone(), lag));
     }
     Ok(lags)

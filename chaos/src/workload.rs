@@ -95,7 +95,7 @@ pub struct Op {
     /// The aggregate acted on or read (for a registration or a placement: the one created,
     /// if the answer said).
     pub target: Option<Uuid>,
-    /// A placed order's user and total.
+    /// A placed order's user and total; a credit limit change's new limit.
     pub user: Option<Uuid>,
     pub amount_cents: Option<i64>,
     /// Sent as `X-Correlation-Id` with every attempt; the events it caused carry it.
@@ -259,11 +259,15 @@ impl Sender {
                         format!("/users/{user}/name"),
                         json!({ "name": format!("Renamed {tag}") }),
                     ),
-                    OpKind::ChangeLimit => post(
-                        &targets.users_command,
-                        format!("/users/{user}/credit-limit"),
-                        json!({ "credit_limit_cents": rng.random_range(50..=600_i64) * 100 }),
-                    ),
+                    OpKind::ChangeLimit => {
+                        let limit = rng.random_range(50..=600_i64) * 100;
+                        op.amount_cents = Some(limit);
+                        post(
+                            &targets.users_command,
+                            format!("/users/{user}/credit-limit"),
+                            json!({ "credit_limit_cents": limit }),
+                        )
+                    }
                     OpKind::Deactivate => post(
                         &targets.users_command,
                         format!("/users/{user}/deactivate"),
@@ -351,19 +355,30 @@ impl Sender {
                     let status = answer.status().as_u16();
                     let body: Option<Value> = answer.json().await.ok();
                     if (200..300).contains(&status) {
-                        let version = body
-                            .as_ref()
-                            .and_then(|body| body["version"].as_i64())
-                            .unwrap_or(-1);
-                        return (attempt + 1, Outcome::Ok { status, version }, body);
+                        let version = body.as_ref().and_then(|body| body["version"].as_i64());
+                        let outcome = match version {
+                            Some(version) => Outcome::Ok { status, version },
+                            // Cut off in the middle of the answer: done, at a version unknown.
+                            None => Outcome::Indeterminate {
+                                last: format!("{status} without a readable version"),
+                            },
+                        };
+                        return (attempt + 1, outcome, body);
                     }
                     last_status = status;
                     // A command answered 429 or 5xx committed nothing (invariant 1): try it
-                    // again. Anything else is definite, also after an attempt that got no
-                    // answer: had that one committed, this retry with its key would have
-                    // been answered its outcome. A read's answer is always definite.
+                    // again. Any other refusal is definite, unless an earlier attempt got no
+                    // answer: a refusal records no idempotency key, so that attempt, still
+                    // held up in a paused replica or a pool, may commit after this answer.
+                    // A read's answer is always definite.
                     if request.body.is_none() || (status != 429 && status < 500) {
-                        return (attempt + 1, Outcome::Failed { status }, body);
+                        let outcome = match (&unknown, request.body.is_some()) {
+                            (Some(last), true) => Outcome::Indeterminate {
+                                last: format!("{status} after an unanswered attempt ({last})"),
+                            },
+                            _ => Outcome::Failed { status },
+                        };
+                        return (attempt + 1, outcome, body);
                     }
                 }
                 // Never sent: nothing can have happened.

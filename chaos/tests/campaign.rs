@@ -52,6 +52,18 @@ async fn a_short_seeded_campaign_with_every_fault_kind_keeps_every_invariant() {
     assert!(report.passed(), "{}", report.text());
 }
 
+/// An operation of the history made up by the test, answered 200 at `version`.
+fn answered(kind: OpKind, correlation_id: &str, version: i64) -> Op {
+    made_up(
+        kind,
+        correlation_id,
+        Outcome::Ok {
+            status: 200,
+            version,
+        },
+    )
+}
+
 /// An operation of the history made up by the test.
 fn made_up(kind: OpKind, correlation_id: &str, outcome: Outcome) -> Op {
     Op {
@@ -131,12 +143,29 @@ async fn the_checker_reports_what_a_broken_relay_projector_saga_or_service_would
         event_type: "UserRenamed".into(),
         ..Default::default()
     };
+    // Another event at a stored sequence (as a relay publishing from a transaction that
+    // then rolled back would leave): every consumer would skip it or the real one.
+    let impostor = EventEnvelope {
+        event_id: Uuid::new_v4().to_string(),
+        sequence: 1,
+        ..envelope.clone()
+    };
     test_support::produce_in_order(
         &run.kafka.brokers,
         &run.kafka.users_topic,
-        &[(user.clone(), envelope.encode_to_vec())],
+        &[
+            (user.clone(), envelope.encode_to_vec()),
+            (user.clone(), impostor.encode_to_vec()),
+        ],
     )
     .await;
+    // A saga whose compensation was refused, waiting for an operator.
+    sqlx::query(
+        "UPDATE saga.sagas SET state = 'FAILED' WHERE id = (SELECT id FROM saga.sagas LIMIT 1)",
+    )
+    .execute(&run.stores.saga)
+    .await
+    .expect("a saga marked FAILED");
     // A service that told a client one thing and did another.
     let acknowledged = run
         .history
@@ -144,27 +173,18 @@ async fn the_checker_reports_what_a_broken_relay_projector_saga_or_service_would
         .find(|op| op.kind == OpKind::Register && matches!(op.outcome, Outcome::Ok { .. }))
         .expect("a registration was acknowledged");
     let mut history = run.history.clone();
-    history.push(made_up(
-        OpKind::Rename,
-        &Uuid::new_v4().to_string(),
-        Outcome::Ok {
-            status: 200,
-            version: 2,
-        },
-    ));
+    history.push(answered(OpKind::Rename, &Uuid::new_v4().to_string(), 2));
     history.push(made_up(
         OpKind::Register,
         &acknowledged.correlation_id,
         Outcome::Failed { status: 409 },
     ));
-    let mut stale = made_up(
-        OpKind::ReadUser,
-        "read",
-        Outcome::Ok {
-            status: 200,
-            version: 1,
-        },
-    );
+    // A credit limit change acknowledged without an event, at a version with another limit.
+    let mut unchanged = answered(OpKind::ChangeLimit, &Uuid::new_v4().to_string(), 1);
+    unchanged.target = acknowledged.target;
+    unchanged.amount_cents = Some(1);
+    history.push(unchanged);
+    let mut stale = answered(OpKind::ReadUser, "read", 1);
     stale.target = acknowledged.target;
     stale.min_version = Some(2);
     history.push(stale);
@@ -185,6 +205,7 @@ async fn the_checker_reports_what_a_broken_relay_projector_saga_or_service_would
         "acknowledged",
         "refused",
         "min-version",
+        "saga-terminal",
     ] {
         assert!(
             found.contains(check),
@@ -202,7 +223,7 @@ async fn the_checker_reports_what_a_broken_relay_projector_saga_or_service_would
             .join("\n")
     };
     assert!(
-        detail("credit").contains("2 times"),
+        detail("credit").contains("twice"),
         "the double reservation: {}",
         detail("credit")
     );
@@ -210,5 +231,20 @@ async fn the_checker_reports_what_a_broken_relay_projector_saga_or_service_would
         detail("topic-order").contains(&user),
         "{}",
         detail("topic-order")
+    );
+    assert!(
+        detail("topic-order").contains(&impostor.event_id),
+        "the impostor at a stored sequence: {}",
+        detail("topic-order")
+    );
+    assert!(
+        detail("acknowledged").contains("asked for limit Some(1)"),
+        "the limit change without an event: {}",
+        detail("acknowledged")
+    );
+    assert!(
+        detail("saga-terminal").contains("FAILED"),
+        "{}",
+        detail("saga-terminal")
     );
 }
