@@ -166,21 +166,27 @@ async fn inject(plan: Plan, topology: Arc<Mutex<Topology>>, clock: Clock) -> Fau
             (target, None)
         }
         FaultKind::BrokerKill | FaultKind::LeaderKill => {
-            let node = {
+            let (nodes, view) = {
                 let topology = topology.lock().await;
-                let nodes = topology.broker_nodes();
-                let any = nodes[pick % nodes.len()];
-                if kind == FaultKind::LeaderKill {
-                    let view = topology.kafka();
-                    let topic = if pick % 2 == 0 {
-                        view.users_topic
-                    } else {
-                        view.orders_topic
-                    };
-                    topology.leader_of(&topic).unwrap_or(any)
+                (topology.broker_nodes(), topology.kafka())
+            };
+            let any = nodes[pick % nodes.len()];
+            let node = if kind == FaultKind::LeaderKill {
+                let topic = if pick % 2 == 0 {
+                    view.users_topic
                 } else {
-                    any
-                }
+                    view.orders_topic
+                };
+                // A metadata request blocks (for seconds while nodes are down).
+                tokio::task::spawn_blocking(move || {
+                    crate::topology::leader_of(&view.brokers, &topic)
+                })
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(any)
+            } else {
+                any
             };
             // Neither the kill nor the restart holds the topology: a restart waits for every
             // node, and the cluster's own lock may be held by an overlapping restart.

@@ -68,6 +68,8 @@ pub struct KafkaView {
 pub struct Topology {
     /// Shared so that a fault restarts nodes without holding the topology meanwhile.
     broker: Arc<PrivateBroker>,
+    /// Its node ids, read once: asking the cluster waits for any restart under way.
+    broker_nodes: Vec<usize>,
     stack: Stack,
     /// The second replica of each service, in the order of [`Topology::processes`].
     replicas: Vec<Process>,
@@ -109,6 +111,7 @@ impl Topology {
             replica.start_with(EVERY).await;
         }
         Ok(Self {
+            broker_nodes: broker.node_ids(),
             broker: Arc::new(broker),
             stack,
             replicas,
@@ -231,26 +234,13 @@ impl Topology {
 
     /// The Kafka node ids.
     pub fn broker_nodes(&self) -> Vec<usize> {
-        self.broker.node_ids()
+        self.broker_nodes.clone()
     }
 
     /// The Kafka cluster, to kill and restart nodes of without holding the topology (a
     /// restart waits for every node, which would hold up every other fault's lifting).
     pub fn broker(&self) -> Arc<PrivateBroker> {
         self.broker.clone()
-    }
-
-    /// The node leading partition 0 of `topic` now.
-    pub fn leader_of(&self, topic: &str) -> Option<usize> {
-        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &self.kafka.brokers)
-            .create()
-            .ok()?;
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(5))
-            .ok()?;
-        let leader = metadata.topics().first()?.partitions().first()?.leader();
-        usize::try_from(leader).ok()
     }
 
     /// Starts one more member of `service`'s consumer group (a projector's), making the group
@@ -436,6 +426,19 @@ fn group_lags(kafka: &KafkaSettings, view: &KafkaView) -> anyhow::Result<Vec<(St
         lags.push((group.clone(), lag));
     }
     Ok(lags)
+}
+
+/// The node leading partition 0 of `topic` now. Blocks (a metadata request).
+pub fn leader_of(brokers: &str, topic: &str) -> Option<usize> {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .ok()?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .ok()?;
+    let leader = metadata.topics().first()?.partitions().first()?.leader();
+    usize::try_from(leader).ok()
 }
 
 /// Stops a group visitor with SIGTERM (it leaves its group, which rebalances again), then

@@ -15,7 +15,8 @@ fn progress(line: &str) {
     eprintln!("==> {line}");
 }
 
-#[tokio::test]
+// Two workers, as the binary has: the workload must not share one thread with the faults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_seeded_campaign_with_every_fault_kind_keeps_every_invariant() {
     let report_dir = std::env::temp_dir().join(format!("chaos-{}", Uuid::new_v4().simple()));
     let config = Config {
@@ -82,7 +83,8 @@ fn made_up(kind: OpKind, correlation_id: &str, outcome: Outcome) -> Op {
     }
 }
 
-#[tokio::test]
+// Two workers, as the binary has: the workload must not share one thread with the faults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checker_reports_what_a_broken_relay_projector_saga_or_service_would_leave() {
     let config = Config {
         duration: Duration::from_secs(15),
