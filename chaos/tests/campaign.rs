@@ -176,11 +176,14 @@ async fn the_checker_reports_what_a_broken_relay_projector_saga_or_service_would
         .expect("a registration was acknowledged");
     let mut history = run.history.clone();
     history.push(answered(OpKind::Rename, &Uuid::new_v4().to_string(), 2));
-    history.push(made_up(
+    // The same operation (its correlation id and its client's actor) said to have failed.
+    let mut refused = made_up(
         OpKind::Register,
         &acknowledged.correlation_id,
         Outcome::Failed { status: 409 },
-    ));
+    );
+    refused.actor = acknowledged.actor.clone();
+    history.push(refused);
     // A credit limit change acknowledged without an event, at a version with another limit.
     let mut unchanged = answered(OpKind::ChangeLimit, &Uuid::new_v4().to_string(), 1);
     unchanged.target = acknowledged.target;
