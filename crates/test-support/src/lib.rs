@@ -466,22 +466,21 @@ pub async fn wait_for_line(output: tokio::process::ChildStdout, needle: &str, de
     use tokio::io::AsyncBufReadExt;
     let mut lines = tokio::io::BufReader::new(output).lines();
     // The last lines seen, for the message when the needle never comes.
-    let seen = std::sync::Mutex::new(std::collections::VecDeque::new());
+    let mut seen = std::collections::VecDeque::new();
     let found = tokio::time::timeout(deadline, async {
         while let Some(line) = lines.next_line().await.expect("child output") {
             if line.contains(needle) {
                 return;
             }
-            let mut seen = seen.lock().expect("lines seen");
             if seen.len() == 20 {
                 seen.pop_front();
             }
             seen.push_back(line);
         }
         panic!("the process ended without printing {needle:?}");
-    });
-    if found.await.is_err() {
-        let seen = seen.into_inner().expect("lines seen");
+    })
+    .await;
+    if found.is_err() {
         let tail: Vec<String> = seen.into_iter().collect();
         panic!(
             "{needle:?} not printed within {deadline:?}; its last lines:\n{}",
