@@ -447,7 +447,11 @@ pub async fn dismiss(mut visitor: Process) {
     if let Some(pid) = visitor.pid() {
         signal("-TERM", pid);
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Leaving its group takes a moment; one that does not leave within seconds is killed.
+    let until = Instant::now() + Duration::from_secs(5);
+    while !visitor.has_exited() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     visitor.kill().await;
 }
 
