@@ -272,9 +272,9 @@ async fn an_outage_past_the_deadline_rejects_as_timed_out_and_leaves_no_reservat
 #[tokio::test]
 async fn a_saga_killed_mid_step_resumes_and_reserves_once() {
     // A deadline far past the wait below, so a late read of the order cannot time the saga
-    // out before its step (the deadline is not what this tests). This test has failed now
-    // and then with the orchestrator printing nothing for 60 s, also with this deadline;
-    // the cause is not known yet.
+    // out before its step (the deadline is not what this tests). The failures this test had
+    // now and then, the orchestrator printing nothing for 60 s, were lost log lines
+    // (service_kit::telemetry, per-layer filters), not a late saga.
     let mut stack = Stack::start(5 * 60_000).await;
     stack.saga.kill().await;
     stack.saga.spawn(

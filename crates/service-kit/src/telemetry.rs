@@ -10,14 +10,14 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::{Map, Value};
-use tracing_subscriber::filter::LevelFilter;
+use tracing::Level;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
-use tracing_subscriber::{EnvFilter, Layer as _};
 
 /// The process's tracer provider; [`Telemetry::shutdown`] exports what is still queued.
 pub struct Telemetry {
@@ -69,21 +69,8 @@ pub fn init(service: &'static str) -> Telemetry {
         }
     }
     let provider = builder.build();
-    let tracer = provider.tracer(service);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // RUST_LOG filters the logs only: spans are traced at info and above whatever it says.
-    let installed = tracing_subscriber::registry()
-        .with(
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                .with_filter(LevelFilter::INFO),
-        )
-        .with(
-            tracing_subscriber::fmt::layer()
-                .fmt_fields(JsonFields::new())
-                .event_format(JsonLines)
-                .with_filter(filter),
-        )
+    let (levels, unreadable) = Levels::from_env();
+    let installed = subscriber(provider.tracer(service), levels, std::io::stdout)
         .try_init()
         .is_ok();
     if !installed {
@@ -99,9 +86,89 @@ pub fn init(service: &'static str) -> Telemetry {
     if let Some(error) = export_error {
         tracing::error!(%error, "trace export is off: the OTLP exporter could not be built");
     }
+    if let Some(value) = unreadable {
+        tracing::warn!(
+            rust_log = value,
+            "RUST_LOG is not a list of target=level directives; logging at info"
+        );
+    }
     Telemetry {
         provider: Some(provider),
     }
+}
+
+/// What is recorded: spans at info and above whatever `RUST_LOG` says (so traces stay whole),
+/// and the events `RUST_LOG` enables (`info`, `warn,sqlx=error`, …), both as log lines and as
+/// span events.
+///
+/// One filter for the whole subscriber, decided per callsite from its metadata alone. Per-layer
+/// filters (`Layer::with_filter`) lose events: an `enabled` check that no event follows — `sqlx`
+/// and `rdkafka` make them through `log_enabled!` and `tracing::enabled!` — leaves the thread's
+/// filter state saying "disabled", and the next event on that thread whose callsite is always
+/// enabled is then dropped by every layer, a projector's failpoint line among them.
+#[derive(Debug, Clone)]
+struct Levels {
+    events: Targets,
+}
+
+impl Levels {
+    /// The events `RUST_LOG` enables (`info` when unset), and its value when it cannot be read.
+    fn from_env() -> (Self, Option<String>) {
+        match std::env::var("RUST_LOG") {
+            Ok(value) if !value.trim().is_empty() => match Self::parse(&value) {
+                Some(levels) => (levels, None),
+                None => (Self::parse("info").expect("a level"), Some(value)),
+            },
+            _ => (Self::parse("info").expect("a level"), None),
+        }
+    }
+
+    fn parse(directives: &str) -> Option<Self> {
+        directives
+            .parse::<Targets>()
+            .ok()
+            .map(|events| Self { events })
+    }
+
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        if metadata.is_span() {
+            *metadata.level() <= Level::INFO
+        } else {
+            self.events
+                .would_enable(metadata.target(), metadata.level())
+        }
+    }
+
+    /// The most verbose level anything is recorded at.
+    fn max_level(&self) -> LevelFilter {
+        let events =
+            tracing_subscriber::Layer::<tracing_subscriber::Registry>::max_level_hint(&self.events)
+                .unwrap_or(LevelFilter::TRACE);
+        events.max(LevelFilter::INFO)
+    }
+}
+
+/// The process's subscriber: `levels`, then spans through `tracer`, JSON lines to `writer`.
+fn subscriber<W>(
+    tracer: opentelemetry_sdk::trace::SdkTracer,
+    levels: Levels,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let max_level = levels.max_level();
+    let filter = tracing_subscriber::filter::filter_fn(move |metadata| levels.enabled(metadata))
+        .with_max_level_hint(max_level);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .fmt_fields(JsonFields::new())
+                .event_format(JsonLines)
+                .with_writer(writer),
+        )
 }
 
 /// One JSON object per event: time, level, target, the event's fields, and the span it was
@@ -194,20 +261,77 @@ mod tests {
         }
     }
 
+    impl Captured {
+        /// The `message` of every line written.
+        fn messages(&self) -> Vec<String> {
+            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+            text.lines()
+                .map(|line| {
+                    let line: Value = serde_json::from_str(line).expect("a JSON line");
+                    line["message"].as_str().unwrap_or_default().to_owned()
+                })
+                .collect()
+        }
+    }
+
+    /// Runs `work` under the service's subscriber with `RUST_LOG` = `directives`.
+    fn logged(directives: &str, work: impl FnOnce()) -> Vec<String> {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = subscriber(
+            provider.tracer("test"),
+            Levels::parse(directives).expect("directives"),
+            move || writer.clone(),
+        );
+        tracing::subscriber::with_default(subscriber, work);
+        captured.messages()
+    }
+
+    #[test]
+    fn an_enabled_check_that_no_event_follows_loses_no_later_event() {
+        let messages = logged("warn", || {
+            // What rdkafka does for every client it creates (through `log_enabled!`) and sqlx
+            // after every query: ask whether a level is on, and log nothing.
+            let _ = tracing::enabled!(target: "librdkafka", Level::INFO);
+            tracing::error!("failpoint reached");
+            let _ = tracing::enabled!(target: "sqlx::query", Level::INFO);
+            tracing::warn!("still here");
+            tracing::info!("below the level");
+        });
+        assert_eq!(messages, ["failpoint reached", "still here"]);
+    }
+
+    #[test]
+    fn rust_log_chooses_the_events_by_target_and_spans_stay_at_info() {
+        let levels = Levels::parse("warn,sqlx=error,projector=debug").unwrap();
+        let messages = logged("warn,sqlx=error,projector=debug", || {
+            tracing::warn!(target: "sqlx::query", "slow statement");
+            tracing::error!(target: "sqlx::query", "statement failed");
+            tracing::debug!(target: "projector::consumer", "batch applied");
+            tracing::info!(target: "other", "not shown");
+        });
+        assert_eq!(messages, ["statement failed", "batch applied"]);
+        assert_eq!(levels.max_level(), LevelFilter::DEBUG);
+        assert_eq!(
+            Levels::parse("error").unwrap().max_level(),
+            LevelFilter::INFO,
+            "spans are traced at info whatever RUST_LOG says"
+        );
+        assert!(Levels::parse("users=loud").is_none(), "not a level");
+    }
+
     #[test]
     fn log_lines_are_json_with_the_trace_and_span_ids_of_their_span() {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         let provider = SdkTracerProvider::builder().build();
         let captured = Captured::default();
         let writer = captured.clone();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .fmt_fields(JsonFields::new())
-                    .event_format(JsonLines)
-                    .with_writer(move || writer.clone()),
-            );
+        let subscriber = subscriber(
+            provider.tracer("test"),
+            Levels::parse("info").unwrap(),
+            move || writer.clone(),
+        );
         let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
         let outgoing = tracing::subscriber::with_default(subscriber, || {
             tracing::info!(outside = true, "no span");
