@@ -6,6 +6,7 @@
 
 mod auth;
 mod chaos;
+mod compare;
 mod console;
 mod services;
 mod stack;
@@ -91,7 +92,21 @@ enum Command {
     /// release mode and runs it with an admin token of the stack's key; arguments go to it,
     /// e.g. `cargo xtask bench -- b1 --runs 1` or `cargo xtask bench -- --quick --report -`
     /// (see `cargo xtask bench -- --help`). The full run takes about half an hour here.
+    ///
+    /// With `--compare <git-ref>` it shows whether a change pays: the reference is checked
+    /// out in a git worktree and built in a target directory of its own, then each round
+    /// starts each side's stack afresh (release, `up --fresh`) and runs that side's own
+    /// harness with the arguments, the reference first in odd rounds and second in even
+    /// ones; it prints every cell as reference → working tree with their ratio. It stops a
+    /// running stack first. Give B2-B4 a fixed `--rate`, e.g.
+    /// `cargo xtask bench --compare main -- b1 b2 --rate 300 --runs 1`.
     Bench {
+        /// A commit, branch or tag to compare the working tree with.
+        #[arg(long, value_name = "GIT_REF")]
+        compare: Option<String>,
+        /// Rounds of a comparison; each measures both sides once.
+        #[arg(long, default_value_t = 2, requires = "compare")]
+        rounds: usize,
         /// Arguments for cqrs-bench.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -160,7 +175,12 @@ fn main() {
             ttl_secs,
         } => auth::print_token(&sub, &role, ttl_secs),
         Command::Test { no_lints, args } => suite::test(!no_lints, &args),
-        Command::Bench { args } => bench(&args),
+        Command::Bench {
+            compare: Some(reference),
+            rounds,
+            args,
+        } => compare::compare(&reference, rounds, &args),
+        Command::Bench { args, .. } => bench(&args),
         Command::Chaos { args } => chaos::chaos(&args),
     };
     if let Err(error) = result {
