@@ -48,6 +48,10 @@ pub struct Config {
     /// Where the report (`chaos-report.{txt,json,svg}`) and the history
     /// (`chaos-history.jsonl`) go; `None` writes none.
     pub report_dir: Option<PathBuf>,
+    /// Test-only failpoints set in every service process (`ORDERS_COMMAND__RELAY__FAILPOINT`
+    /// = `drop-every-20`, …): deliberately broken code, to show that the checker catches it.
+    /// Empty in a real campaign.
+    pub failpoints: Vec<(String, String)>,
 }
 
 impl Default for Config {
@@ -61,6 +65,7 @@ impl Default for Config {
             brokers: 3,
             quiesce: Duration::from_secs(180),
             report_dir: None,
+            failpoints: Vec::new(),
         }
     }
 }
@@ -88,7 +93,7 @@ pub async fn run(config: &Config, progress: impl Fn(&str)) -> anyhow::Result<Run
         "starting {} Kafka node(s), fresh databases and topics, two replicas of each service",
         config.brokers
     ));
-    let topology = topology::Topology::start(config.brokers).await?;
+    let topology = topology::Topology::start(config.brokers, &config.failpoints).await?;
     let started = Instant::now();
     let clock = workload::Clock::new(started);
     let targets = topology.targets();

@@ -42,6 +42,25 @@ struct Cli {
     /// Folder for chaos-report.txt, .json and .svg, and the history (chaos-history.jsonl).
     #[arg(long, default_value = "target/chaos")]
     report_dir: PathBuf,
+    /// Runs deliberately broken code, to see the checker catch it: a service's test-only
+    /// failpoint as NAME=VALUE, e.g. ORDERS_COMMAND__RELAY__FAILPOINT=drop-every-20 (a relay
+    /// that deletes every 20th row unpublished) or
+    /// USERS_QUERY__PROJECTOR__FAILPOINT=apply-twice-every-10. Repeatable.
+    #[arg(long = "failpoint", value_name = "NAME=VALUE", value_parser = failpoint)]
+    failpoints: Vec<(String, String)>,
+}
+
+/// A `--failpoint` argument: a `<SERVICE>__<SECTION>__FAILPOINT` variable and its value.
+fn failpoint(argument: &str) -> Result<(String, String), String> {
+    let (name, value) = argument
+        .split_once('=')
+        .ok_or_else(|| format!("{argument:?} is not NAME=VALUE"))?;
+    if !name.ends_with("__FAILPOINT") || value.is_empty() {
+        return Err(format!(
+            "{name:?} is not a failpoint variable (<SERVICE>__<SECTION>__FAILPOINT=<value>)"
+        ));
+    }
+    Ok((name.to_owned(), value.to_owned()))
 }
 
 #[tokio::main]
@@ -64,6 +83,7 @@ async fn main() {
         brokers: cli.brokers,
         quiesce: Duration::from_secs(cli.quiesce_secs),
         report_dir: Some(cli.report_dir.clone()),
+        failpoints: cli.failpoints,
     };
     let progress = |line: &str| eprintln!("==> {line}");
     let campaign = tokio::select! {

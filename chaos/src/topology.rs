@@ -36,6 +36,13 @@ const EVERY: &[(&str, &str)] = &[
     ("SAGA_ORCHESTRATOR__EVENT_STORE__MAX_CONNECTIONS", "2"),
 ];
 
+/// `env` as the `(name, value)` pairs a process is spawned with.
+fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect()
+}
+
 /// Where the workload sends its requests: every replica of each service.
 #[derive(Debug, Clone)]
 pub struct Targets {
@@ -76,6 +83,8 @@ pub struct Topology {
     kafka: KafkaSettings,
     /// `version main` of the Postgres cluster the databases live in, for restarts.
     postgres: (String, String),
+    /// What every service process gets: [`EVERY`] and the campaign's failpoints.
+    env: Vec<(String, String)>,
 }
 
 /// What the quiescence wait saw at its end.
@@ -90,8 +99,9 @@ pub struct Quiet {
 }
 
 impl Topology {
-    /// Starts the Kafka cluster, the stack on it and a twin of every service.
-    pub async fn start(brokers: usize) -> anyhow::Result<Self> {
+    /// Starts the Kafka cluster, the stack on it and a twin of every service; every process
+    /// gets the `failpoints` variables too.
+    pub async fn start(brokers: usize, failpoints: &[(String, String)]) -> anyhow::Result<Self> {
         let postgres = postgres_cluster()?;
         let broker = PrivateBroker::start_with(|options| ClusterOptions {
             nodes: brokers,
@@ -99,7 +109,12 @@ impl Topology {
         })
         .await;
         let kafka = KafkaSettings::plaintext(broker.brokers());
-        let stack = Stack::start_on(&kafka, SAGA_DEADLINE_MS, FAST_SAGA, EVERY).await;
+        let env: Vec<(String, String)> = EVERY
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .chain(failpoints.iter().cloned())
+            .collect();
+        let stack = Stack::start_on(&kafka, SAGA_DEADLINE_MS, FAST_SAGA, &pairs(&env)).await;
         let mut replicas = vec![
             stack.users_command.twin(),
             stack.users_query.twin(),
@@ -108,7 +123,7 @@ impl Topology {
             stack.saga.twin(),
         ];
         for replica in &mut replicas {
-            replica.start_with(EVERY).await;
+            replica.start_with(&pairs(&env)).await;
         }
         Ok(Self {
             broker_nodes: broker.node_ids(),
@@ -117,6 +132,7 @@ impl Topology {
             replicas,
             kafka,
             postgres,
+            env,
         })
     }
 
@@ -195,13 +211,14 @@ impl Topology {
     /// Starts process `index` again if it is not running; answers its address, whose
     /// readiness the caller awaits (without holding the topology).
     pub async fn respawn(&mut self, index: usize) -> String {
+        let env = self.env.clone();
         let mut processes = self.processes();
         let (_, process) = &mut processes[index];
         if process.has_exited() {
             process.kill().await;
         }
         if !process.is_started() {
-            process.spawn(EVERY, false);
+            process.spawn(&pairs(&env), false);
         }
         process.address.clone()
     }
@@ -209,11 +226,12 @@ impl Topology {
     /// Restarts every process that exited by itself, as a supervisor (Kubernetes, systemd)
     /// would; one killed by a fault stays down until the fault lifts. Answers their names.
     pub async fn supervise(&mut self) -> Vec<String> {
+        let env = self.env.clone();
         let mut restarted = Vec::new();
         for (name, process) in self.processes() {
             if process.has_exited() {
                 process.kill().await;
-                process.spawn(EVERY, false);
+                process.spawn(&pairs(&env), false);
                 restarted.push(name);
             }
         }
@@ -251,7 +269,7 @@ impl Topology {
             "orders-query" => self.stack.orders_query.twin(),
             _ => self.stack.saga.twin(),
         };
-        twin.spawn(EVERY, false);
+        twin.spawn(&pairs(&self.env), false);
         twin
     }
 

@@ -21,7 +21,8 @@ pub struct RelaySettings {
     /// later rows of its aggregate, so other aggregates keep flowing; `esctl outbox` lists,
     /// retries and skips set-aside rows.
     pub max_attempts: i32,
-    /// Fault injection for crash tests (`pause-after-ack`); never set in production.
+    /// Fault injection for tests (`pause-after-ack`, or `drop-every-<n>`: a broken relay that
+    /// deletes every n-th row unpublished); never set in production.
     pub failpoint: Option<String>,
 }
 

@@ -59,6 +59,13 @@ pub(crate) fn flush_failed(error: &rdkafka::error::KafkaError) {
     tracing::warn!(error = %error, "producer flush at shutdown did not complete");
 }
 
+pub(crate) fn failpoint_dropped(id: i64) {
+    tracing::error!(
+        id,
+        "failpoint drop-every reached: outbox row deleted without being published"
+    );
+}
+
 pub(crate) fn failpoint_paused(acked: usize) {
     tracing::error!(
         acked,

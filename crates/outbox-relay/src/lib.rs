@@ -62,20 +62,29 @@ impl Default for RelayConfig {
     }
 }
 
-/// Faults the relay can inject into itself, to prove that crashes lose nothing.
+/// Faults the relay can inject into itself, to prove that crashes lose nothing, and that the
+/// fault campaign's checker catches a relay that does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failpoint {
     /// Stop forever once the broker acknowledged a batch, before its rows are deleted (the
     /// transaction stays open), so a test can `kill -9` the process exactly there.
     PauseAfterAck,
+    /// A broken relay: every n-th row it reads is deleted without being published.
+    DropEvery(u64),
 }
 
 impl std::str::FromStr for Failpoint {
     type Err = String;
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        match value {
-            "pause-after-ack" => Ok(Self::PauseAfterAck),
-            other => Err(format!("unknown relay failpoint {other:?}")),
+        let every = value
+            .strip_prefix("drop-every-")
+            .map(|n| n.parse::<u64>().ok().filter(|n| *n > 0));
+        match (value, every) {
+            ("pause-after-ack", _) => Ok(Self::PauseAfterAck),
+            (_, Some(Some(n))) => Ok(Self::DropEvery(n)),
+            (other, _) => Err(format!(
+                "unknown relay failpoint {other:?} (pause-after-ack, drop-every-<n>)"
+            )),
         }
     }
 }
@@ -109,6 +118,8 @@ pub struct Relay {
     /// Replaced when the idempotent producer reports a fatal error.
     producer: std::sync::Mutex<FutureProducer>,
     config: RelayConfig,
+    /// Rows read so far, for the `drop-every-<n>` failpoint.
+    rows_read: std::sync::atomic::AtomicU64,
 }
 
 impl Relay {
@@ -123,6 +134,7 @@ impl Relay {
             producer: std::sync::Mutex::new(producer.create()?),
             producer_settings: producer,
             config,
+            rows_read: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -308,6 +320,12 @@ impl Relay {
             .bind(limit)
             .fetch_all(&mut *tx)
             .await?;
+            let (rows, dropped) = self.failpoint_drops(rows)?;
+            if rows.is_empty() && !dropped.is_empty() {
+                delete_rows(&mut tx, &dropped).await?;
+                tx.commit().await?;
+                continue;
+            }
             if rows.is_empty() {
                 tx.commit().await?;
                 return Ok(Pass::Drained);
@@ -318,14 +336,12 @@ impl Relay {
                 internal_events::failpoint_paused(acked);
                 std::future::pending::<()>().await;
             }
-            let ids: Vec<i64> = rows[..acked]
+            let mut ids: Vec<i64> = rows[..acked]
                 .iter()
                 .map(|row| row.try_get("id"))
                 .collect::<Result<_, _>>()?;
-            sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
-                .bind(&ids)
-                .execute(&mut *tx)
-                .await?;
+            ids.extend(dropped);
+            delete_rows(&mut tx, &ids).await?;
             // A refusal counts against a row sent alone; in a batch, it sends the first row not
             // acknowledged alone next.
             let refusal = failure.as_ref().filter(|error| is_refusal(error));
@@ -365,6 +381,31 @@ impl Relay {
                 return Ok(Pass::Interrupted);
             }
         }
+    }
+
+    /// With the `drop-every-<n>` failpoint, takes every n-th row read out of `rows` and
+    /// answers its id, to be deleted unpublished; without it, answers `rows` whole.
+    fn failpoint_drops(
+        &self,
+        rows: Vec<sqlx::postgres::PgRow>,
+    ) -> Result<(Vec<sqlx::postgres::PgRow>, Vec<i64>), RelayError> {
+        let Some(Failpoint::DropEvery(every)) = self.config.failpoint else {
+            return Ok((rows, Vec::new()));
+        };
+        let (mut kept, mut dropped) = (Vec::with_capacity(rows.len()), Vec::new());
+        for row in rows {
+            let read = self
+                .rows_read
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if (read + 1).is_multiple_of(every) {
+                let id: i64 = row.try_get("id")?;
+                internal_events::failpoint_dropped(id);
+                dropped.push(id);
+            } else {
+                kept.push(row);
+            }
+        }
+        Ok((kept, dropped))
     }
 
     /// Counts a refusal against `row`; sets it aside (answering what it was) once it has been
@@ -486,6 +527,14 @@ impl Relay {
     }
 }
 
+async fn delete_rows(tx: &mut sqlx::PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
 /// Whether the broker (or the client, before sending) refused this record for what it is,
 /// so sending it again cannot succeed until something changes: too large, invalid, against
 /// a policy. Outages, timeouts and errors of the whole topic (unknown, not authorized) are not:
@@ -525,5 +574,20 @@ async fn measure_backlog(pool: &PgPool) {
             backlog.oldest_age_seconds.unwrap_or(0.0),
             backlog.set_aside,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Failpoint;
+
+    #[test]
+    fn a_failpoint_is_one_of_the_known_ones() {
+        assert_eq!("pause-after-ack".parse(), Ok(Failpoint::PauseAfterAck));
+        assert_eq!("drop-every-20".parse(), Ok(Failpoint::DropEvery(20)));
+        for unknown in ["drop-every-0", "drop-every-", "drop-every-x", "pause", ""] {
+            let refused = unknown.parse::<Failpoint>().expect_err(unknown);
+            assert!(refused.contains("drop-every-<n>"), "{refused}");
+        }
     }
 }

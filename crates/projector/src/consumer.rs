@@ -69,21 +69,64 @@ impl ProjectorConfig {
     }
 }
 
-/// Faults the projector can inject into itself.
+/// Faults the projector can inject into itself: to crash at the worst moment, or to be the
+/// broken projector the fault campaign's checker must catch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failpoint {
     /// Stop forever after a batch committed to the database, before its offsets are stored,
     /// so a test can `kill -9` the process exactly there.
     PauseAfterCommit,
+    /// A broken projector: every n-th event it applies is applied a second time.
+    ApplyTwiceEvery(u64),
 }
 
 impl std::str::FromStr for Failpoint {
     type Err = String;
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        match value {
-            "pause-after-commit" => Ok(Self::PauseAfterCommit),
-            other => Err(format!("unknown projector failpoint {other:?}")),
+        let every = value
+            .strip_prefix("apply-twice-every-")
+            .map(|n| n.parse::<u64>().ok().filter(|n| *n > 0));
+        match (value, every) {
+            ("pause-after-commit", _) => Ok(Self::PauseAfterCommit),
+            (_, Some(Some(n))) => Ok(Self::ApplyTwiceEvery(n)),
+            (other, _) => Err(format!(
+                "unknown projector failpoint {other:?} (pause-after-commit, apply-twice-every-<n>)"
+            )),
         }
+    }
+}
+
+/// The `apply-twice-every-<n>` failpoint: `inner`, applying every n-th event twice.
+struct AppliesTwice<P> {
+    inner: Arc<P>,
+    every: u64,
+    applied: Arc<AtomicU64>,
+}
+
+impl<P: Projection> Projection for AppliesTwice<P> {
+    fn schema(&self) -> &str {
+        self.inner.schema()
+    }
+
+    fn ddl(&self) -> &str {
+        self.inner.ddl()
+    }
+
+    fn upgrades(&self) -> &str {
+        self.inner.upgrades()
+    }
+
+    async fn apply(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        event: &contracts::events::v1::EventEnvelope,
+    ) -> Result<(), crate::ApplyError> {
+        self.inner.apply(connection, event).await?;
+        if (self.applied.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(self.every) {
+            internal_events::failpoint_applied_twice(self.inner.schema(), &event.event_id);
+            self.inner.apply(connection, event).await?;
+        }
+        Ok(())
     }
 }
 
@@ -130,6 +173,8 @@ pub struct Projector<P> {
     projection: Arc<P>,
     config: ProjectorConfig,
     stats: Arc<ProjectorStats>,
+    /// Events applied, for the `apply-twice-every-<n>` failpoint.
+    applied: Arc<AtomicU64>,
 }
 
 impl<P: Projection> Projector<P> {
@@ -140,6 +185,7 @@ impl<P: Projection> Projector<P> {
             projection,
             config,
             stats: Arc::default(),
+            applied: Arc::default(),
         }
     }
 
@@ -252,16 +298,29 @@ impl<P: Projection> Projector<P> {
         let mut backoff = Duration::from_millis(100);
         loop {
             let started = Instant::now();
-            match apply_batch(
-                &self.pool,
-                self.projection.as_ref(),
-                name,
-                batch,
-                self.config.apply_attempts,
-                true,
-            )
-            .await
-            {
+            let attempts = self.config.apply_attempts;
+            let applied = match self.config.failpoint {
+                Some(Failpoint::ApplyTwiceEvery(every)) => {
+                    let broken = AppliesTwice {
+                        inner: self.projection.clone(),
+                        every,
+                        applied: self.applied.clone(),
+                    };
+                    apply_batch(&self.pool, &broken, name, batch, attempts, true).await
+                }
+                _ => {
+                    apply_batch(
+                        &self.pool,
+                        self.projection.as_ref(),
+                        name,
+                        batch,
+                        attempts,
+                        true,
+                    )
+                    .await
+                }
+            };
+            match applied {
                 Ok(outcome) => {
                     self.stats
                         .applied
@@ -450,5 +509,26 @@ fn incoming(message: &rdkafka::message::BorrowedMessage<'_>) -> Incoming {
                 .and_then(|value| std::str::from_utf8(value).ok())
                 .map(str::to_owned)
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Failpoint;
+
+    #[test]
+    fn a_failpoint_is_one_of_the_known_ones() {
+        assert_eq!(
+            "pause-after-commit".parse(),
+            Ok(Failpoint::PauseAfterCommit)
+        );
+        assert_eq!(
+            "apply-twice-every-5".parse(),
+            Ok(Failpoint::ApplyTwiceEvery(5))
+        );
+        for unknown in ["apply-twice-every-0", "apply-twice-every-", "twice", ""] {
+            let refused = unknown.parse::<Failpoint>().expect_err(unknown);
+            assert!(refused.contains("apply-twice-every-<n>"), "{refused}");
+        }
     }
 }

@@ -109,6 +109,14 @@ pub(crate) fn revoked(partitions: usize) {
     tracing::info!(partitions, "partitions revoked; committing offsets");
 }
 
+pub(crate) fn failpoint_applied_twice(projection: &str, event_id: &str) {
+    tracing::error!(
+        projection,
+        event_id,
+        "failpoint apply-twice reached: an event applied a second time"
+    );
+}
+
 pub(crate) fn failpoint_paused(projection: &str, events: usize) {
     tracing::error!(
         projection,

@@ -23,7 +23,8 @@ pub struct ProjectorSettings {
     /// Kafka answers as soon as a record arrives, so this only sets how often an idle
     /// consumer asks, not how soon it sees a new event.
     pub fetch_wait_ms: u64,
-    /// Fault injection for crash tests (`pause-after-commit`); never set in production.
+    /// Fault injection for tests (`pause-after-commit`, or `apply-twice-every-<n>`: a broken
+    /// projector that applies every n-th event twice); never set in production.
     pub failpoint: Option<String>,
 }
 
