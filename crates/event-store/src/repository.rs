@@ -1,7 +1,6 @@
 //! cqrs-es's `PersistedEventRepository` on sqlx, with the outbox and uniqueness claims in
 //! the same transaction as the events.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -84,6 +83,9 @@ pub struct PgEventRepository {
     pool: PgPool,
     contract: Arc<dyn EventContract>,
     snapshot_every: usize,
+    /// The store's claim secret, read once: the migration makes it and nothing changes it
+    /// (a new secret would orphan every claim made with the old one, ADR 0018).
+    claim_secret: Arc<tokio::sync::OnceCell<privacy::keys::ClaimSecret>>,
 }
 
 impl PgEventRepository {
@@ -95,6 +97,7 @@ impl PgEventRepository {
             pool,
             contract,
             snapshot_every,
+            claim_secret: Arc::default(),
         }
     }
 
@@ -132,7 +135,7 @@ impl PgEventRepository {
         &self,
         tx: &mut Transaction<'_, Postgres>,
         event: &SerializedEvent,
-    ) -> Result<i16, PersistenceError> {
+    ) -> Result<(), PersistenceError> {
         let event_id = Uuid::now_v7();
         let recorded_at = Utc::now();
         let metadata = CommandMetadata::from_json(&event.metadata);
@@ -169,11 +172,13 @@ impl PgEventRepository {
         })?;
 
         if !claims.is_empty() {
-            let secret = privacy::keys::ClaimSecret::load(&mut **tx)
+            let secret = self
+                .claim_secret
+                .get_or_try_init(|| privacy::keys::ClaimSecret::load(&mut **tx))
                 .await
                 .map_err(unknown)?;
             for change in claims {
-                apply_claim(tx, &secret, &event.aggregate_id, change).await?;
+                apply_claim(tx, secret, &event.aggregate_id, change).await?;
             }
         }
         if self.contract.personal_data().erasure == Some(event.event_type.as_str()) {
@@ -182,9 +187,11 @@ impl PgEventRepository {
 
         let partition = outbox::partition_for(&event.aggregate_id);
         let headers = outbox::headers(event_id, &event.event_type, metadata.traceparent.as_deref());
+        // The relay's wake-up rides on the insert: delivered on commit only, so the relay never
+        // wakes for a row it cannot see yet (Postgres sends one per partition and transaction).
         sqlx::query(
             "INSERT INTO outbox (partition_key, topic, message_key, payload, headers, event_id) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING pg_notify($7, partition_key::text)",
         )
         .bind(partition)
         .bind(self.contract.topic())
@@ -192,10 +199,11 @@ impl PgEventRepository {
         .bind(&envelope)
         .bind(Value::Object(headers))
         .bind(event_id)
+        .bind(outbox::NOTIFY_CHANNEL)
         .execute(&mut **tx)
         .await
         .map_err(unknown)?;
-        Ok(partition)
+        Ok(())
     }
 
     async fn save_snapshot(
@@ -370,9 +378,8 @@ impl PersistedEventRepository for PgEventRepository {
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
         let mut tx = self.pool.begin().await.map_err(connection)?;
-        let mut partitions = BTreeSet::new();
         for event in events {
-            partitions.insert(self.append(&mut tx, event).await?);
+            self.append(&mut tx, event).await?;
         }
         if let Some(last) = events.last() {
             record_idempotency_key(&mut tx, last).await?;
@@ -380,15 +387,6 @@ impl PersistedEventRepository for PgEventRepository {
         if let (Some(update), Some(last)) = (snapshot_update, events.last()) {
             self.save_snapshot(&mut tx, A::TYPE, update, last.sequence)
                 .await?;
-        }
-        for partition in partitions {
-            // Delivered on commit only, so the relay never wakes for rows it cannot see yet.
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(outbox::NOTIFY_CHANNEL)
-                .bind(partition.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(unknown)?;
         }
         tx.commit().await.map_err(unknown)?;
         for event in events {
