@@ -87,6 +87,19 @@ pub fn compare(reference: &str, rounds: usize, args: &[String]) -> Result<()> {
     let dir = services::target_dir().join("compare").join(short);
     let tree = dir.join("tree");
     checkout(&root, &tree, &commit)?;
+    if !dir.join("target").exists() {
+        // Built first, so the reference can start from a copy of its dependencies.
+        step("building the working tree's services and harness (release)");
+        let mut build = Command::new("cargo");
+        build
+            .args(["build", "--release", "--quiet", "--bin", "cqrs-bench"])
+            .current_dir(&root);
+        for binary in services::binaries() {
+            build.args(["--bin", binary]);
+        }
+        stack::run(&mut build)?;
+        seed(&services::target_dir(), &dir.join("target"))?;
+    }
     let sides = [
         Side {
             name: format!("{reference} ({short})"),
@@ -155,6 +168,26 @@ fn checkout(root: &Path, tree: &Path, commit: &str) -> Result<()> {
         ],
     )?;
     Ok(())
+}
+
+/// Gives the reference's new target directory a copy of the working tree's release build: the dependencies both sides share are then not compiled again, only the
+/// workspace's own crates (their paths differ, so cargo keeps them apart).
+fn seed(working: &Path, reference: &Path) -> Result<()> {
+    let release = working.join("release");
+    if !release.is_dir() {
+        return Ok(());
+    }
+    step(&format!(
+        "seeding {} with the working tree's release build",
+        reference.display()
+    ));
+    std::fs::create_dir_all(reference).context("creating the reference's target directory")?;
+    stack::run(Command::new("cp").args([
+        "-a",
+        "--reflink=auto",
+        &release.to_string_lossy(),
+        &reference.join("release").to_string_lossy(),
+    ]))
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<String> {

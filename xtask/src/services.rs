@@ -63,6 +63,11 @@ const SERVICES: &[Service] = &[
     },
 ];
 
+/// The names of the service binaries the stack runs.
+pub fn binaries() -> impl Iterator<Item = &'static str> {
+    SERVICES.iter().map(|service| service.name)
+}
+
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
