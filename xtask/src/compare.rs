@@ -316,12 +316,33 @@ fn compare_cell(reference: &[String], working: &[String]) -> String {
         (Some(before), Some(after)) => {
             let (before, after) = (median(before), median(after));
             if before == 0.0 {
-                format!("{before} → {after}")
+                format!("{} → {}", shown(before), shown(after))
             } else {
-                format!("{before} → {after} ×{:.2}", after / before)
+                format!(
+                    "{} → {} ×{:.2}",
+                    shown(before),
+                    shown(after),
+                    after / before
+                )
             }
         }
         _ => "…".to_owned(),
+    }
+}
+
+/// `value` to three significant digits (whole numbers above 100), without trailing zeros.
+fn shown(value: f64) -> String {
+    let magnitude = if value == 0.0 {
+        0
+    } else {
+        value.abs().log10().floor() as i32
+    };
+    let decimals = (2 - magnitude).clamp(0, 3) as usize;
+    let text = format!("{value:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
     }
 }
 
@@ -380,6 +401,22 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("medians of 2 round(s)"), "{text}");
+    }
+
+    #[test]
+    fn numbers_are_shown_to_three_significant_digits() {
+        let cases = [
+            (1314.0, "1314"),
+            (0.774_999_9, "0.775"),
+            (37.6, "37.6"),
+            (34.349_999, "34.3"),
+            (3.205, "3.21"),
+            (0.08, "0.08"),
+            (0.0, "0"),
+        ];
+        for (value, text) in cases {
+            assert_eq!(shown(value), text, "{value}");
+        }
     }
 
     #[test]
