@@ -72,6 +72,14 @@ pub fn compare(reference: &str, rounds: usize, args: &[String]) -> Result<()> {
              latencies are measured at different rates",
         );
     }
+    let running = services::running();
+    anyhow::ensure!(
+        running.is_empty(),
+        "--compare starts each side's stack from nothing (`up --fresh` drops the stack's \
+         databases and the broker's data), but {} still run: stop the stack with `cargo xtask \
+         down` first (in the comparison's worktree too if an earlier one was interrupted)",
+        running.join(", ")
+    );
     let root = stack::root();
     let commit = git(
         &root,
@@ -99,6 +107,14 @@ pub fn compare(reference: &str, rounds: usize, args: &[String]) -> Result<()> {
         }
         stack::run(&mut build)?;
         seed(&services::target_dir(), &dir.join("target"))?;
+        // The copy is newer than the reference's sources, and cargo names a workspace crate by
+        // its path inside the workspace, the same in both trees: without this, the reference
+        // would reuse the working tree's build of every crate whose dependencies match.
+        stack::run(
+            Command::new("sh")
+                .args(["-c", "git ls-files -z | xargs -0 touch --no-create"])
+                .current_dir(&tree),
+        )?;
     }
     let sides = [
         Side {
@@ -114,10 +130,10 @@ pub fn compare(reference: &str, rounds: usize, args: &[String]) -> Result<()> {
     ];
     let reports = dir.join("reports");
     std::fs::create_dir_all(&reports).context("creating the reports folder")?;
-    // Both stacks listen on the same ports: neither may run while the other starts.
-    for side in &sides {
-        side.xtask(&["down"])?;
-    }
+    step(&format!(
+        "if interrupted, stop what runs with `cargo xtask down` here and in {}",
+        sides[0].root.display()
+    ));
     let mut measured: [Vec<Vec<Table>>; 2] = Default::default();
     for round in 0..rounds {
         let order = if round.is_multiple_of(2) {
@@ -170,8 +186,9 @@ fn checkout(root: &Path, tree: &Path, commit: &str) -> Result<()> {
     Ok(())
 }
 
-/// Gives the reference's new target directory a copy of the working tree's release build: the dependencies both sides share are then not compiled again, only the
-/// workspace's own crates (their paths differ, so cargo keeps them apart).
+/// Gives the reference's new target directory a copy of the working tree's release build, so
+/// the dependencies both sides share are not compiled again (the caller then marks the
+/// reference's own sources as changed).
 fn seed(working: &Path, reference: &Path) -> Result<()> {
     let release = working.join("release");
     if !release.is_dir() {
@@ -276,8 +293,11 @@ fn ratios(reference: &[Vec<Table>], working: &[Vec<Table>], name: &str, rounds: 
         let (ours, theirs) = (runs(reference), runs(working));
         text.push_str(&format!("\n### {}\n\n", table.title));
         let comparable = |runs: &[Table]| {
-            runs.iter()
-                .all(|run| run.header == table.header && run.rows.len() == table.rows.len())
+            runs.iter().all(|run| {
+                run.header == table.header
+                    && run.rows.len() == table.rows.len()
+                    && run.rows.iter().all(|row| row.len() == table.header.len())
+            })
         };
         if theirs.len() != working.len() || !comparable(&ours) || !comparable(&theirs) {
             text.push_str("(the two sides printed different tables: not compared)\n");
@@ -426,5 +446,12 @@ mod tests {
         other[0].header[2] = "commands/s".into();
         let text = ratios(&reference, &[other], "main", 1);
         assert!(text.contains("not compared"), "{text}");
+        let mut short = parse(&report("900", "20"));
+        short[0].rows[0].pop();
+        let text = ratios(&reference, &[short], "main", 1);
+        assert!(
+            text.contains("not compared"),
+            "a row without every cell: {text}"
+        );
     }
 }

@@ -97,8 +97,8 @@ enum Command {
     /// out in a git worktree and built in a target directory of its own, then each round
     /// starts each side's stack afresh (release, `up --fresh`) and runs that side's own
     /// harness with the arguments, the reference first in odd rounds and second in even
-    /// ones; it prints every cell as reference → working tree with their ratio. It stops a
-    /// running stack first. Give B2-B4 a fixed `--rate`, e.g.
+    /// ones; it prints every cell as reference → working tree with their ratio. Each start drops
+    /// the stack's databases, so it refuses while a stack runs. Give B2-B4 a fixed `--rate`, e.g.
     /// `cargo xtask bench --compare main -- b1 b2 --rate 300 --runs 1`.
     Bench {
         /// A commit, branch or tag to compare the working tree with.

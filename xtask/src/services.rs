@@ -63,6 +63,17 @@ const SERVICES: &[Service] = &[
     },
 ];
 
+/// What of the stack listens now (from any checkout): "users-command on 5001", "Kafka on 9092".
+pub fn running() -> Vec<String> {
+    SERVICES
+        .iter()
+        .map(|service| (service.name, service.port))
+        .chain((0..3).map(|n| ("Kafka", stack::KAFKA_PORT + 2 * n)))
+        .filter(|(_, port)| stack::port_open(*port))
+        .map(|(name, port)| format!("{name} on {port}"))
+        .collect()
+}
+
 /// The names of the service binaries the stack runs.
 pub fn binaries() -> impl Iterator<Item = &'static str> {
     SERVICES.iter().map(|service| service.name)
@@ -90,13 +101,7 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 
 pub fn up(detach: bool, release: bool, fresh: bool, kafka_brokers: usize) -> Result<()> {
     if fresh {
-        let running: Vec<String> = SERVICES
-            .iter()
-            .map(|service| (service.name, service.port))
-            .chain((0..3).map(|n| ("Kafka", stack::KAFKA_PORT + 2 * n)))
-            .filter(|(_, port)| stack::port_open(*port))
-            .map(|(name, port)| format!("{name} on {port}"))
-            .collect();
+        let running = running();
         anyhow::ensure!(
             running.is_empty(),
             "--fresh needs the stack stopped, but {} still run: stop it with `cargo xtask down` \

@@ -59,6 +59,13 @@ pub(crate) fn flush_failed(error: &rdkafka::error::KafkaError) {
     tracing::warn!(error = %error, "producer flush at shutdown did not complete");
 }
 
+pub(crate) fn failpoint_set(failpoint: &str) {
+    tracing::error!(
+        failpoint,
+        "a test-only relay failpoint is set: this relay is broken on purpose (never in production)"
+    );
+}
+
 pub(crate) fn failpoint_dropped(id: i64) {
     tracing::error!(
         id,

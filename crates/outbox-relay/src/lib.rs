@@ -164,6 +164,9 @@ impl Relay {
     /// Relays until `cancel` fires; the batch in flight is finished (or abandoned, to be
     /// republished) before it returns.
     pub async fn run(self, cancel: CancellationToken) -> Result<(), RelayError> {
+        if let Some(failpoint) = self.config.failpoint {
+            internal_events::failpoint_set(&format!("{failpoint:?}"));
+        }
         // Without the database there is nothing to relay: wait for it rather than give up.
         let mut listener = loop {
             match self.listen().await {
@@ -320,6 +323,7 @@ impl Relay {
             .bind(limit)
             .fetch_all(&mut *tx)
             .await?;
+            let read = rows.len();
             let (rows, dropped) = self.failpoint_drops(rows)?;
             if rows.is_empty() && !dropped.is_empty() {
                 delete_rows(&mut tx, &dropped).await?;
@@ -374,7 +378,7 @@ impl Relay {
                 alone = false;
                 continue;
             }
-            if rows.len() < limit as usize {
+            if read < limit as usize {
                 return Ok(Pass::Drained);
             }
             if cancel.is_cancelled() {

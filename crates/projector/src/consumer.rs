@@ -218,6 +218,9 @@ impl<P: Projection> Projector<P> {
         let consumer = Arc::new(consumer);
         let name = self.projection.schema().to_owned();
         internal_events::started(&name, &self.config.topic, &self.config.group_id);
+        if let Some(failpoint) = self.config.failpoint {
+            internal_events::failpoint_set(&name, &format!("{failpoint:?}"));
+        }
         // Same group, never subscribed: reads the group's committed offsets.
         let observer: BaseConsumer = self
             .config

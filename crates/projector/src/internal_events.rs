@@ -109,6 +109,14 @@ pub(crate) fn revoked(partitions: usize) {
     tracing::info!(partitions, "partitions revoked; committing offsets");
 }
 
+pub(crate) fn failpoint_set(projection: &str, failpoint: &str) {
+    tracing::error!(
+        projection,
+        failpoint,
+        "a test-only projector failpoint is set: this projector is broken on purpose (never in production)"
+    );
+}
+
 pub(crate) fn failpoint_applied_twice(projection: &str, event_id: &str) {
     tracing::error!(
         projection,

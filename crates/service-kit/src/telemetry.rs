@@ -89,7 +89,8 @@ pub fn init(service: &'static str) -> Telemetry {
     if let Some(value) = unreadable {
         tracing::warn!(
             rust_log = value,
-            "RUST_LOG is not a list of target=level directives; logging at info"
+            "RUST_LOG is not a list of target=level directives (span filters are not read); \
+             logging at info"
         );
     }
     Telemetry {
@@ -123,8 +124,24 @@ impl Levels {
         }
     }
 
+    /// `target=level` or `level` directives, comma-separated (empty ones skipped, as
+    /// `env_logger` does); `None` for anything else, span filters (`target[span]=level`)
+    /// among them, rather than a silent misreading.
     fn parse(directives: &str) -> Option<Self> {
+        let directives: Vec<&str> = directives
+            .split(',')
+            .map(str::trim)
+            .filter(|directive| !directive.is_empty())
+            .collect();
+        if directives.is_empty()
+            || directives
+                .iter()
+                .any(|directive| directive.contains(['[', ']', '{', '}']))
+        {
+            return None;
+        }
         directives
+            .join(",")
             .parse::<Targets>()
             .ok()
             .map(|events| Self { events })
@@ -319,6 +336,19 @@ mod tests {
             "spans are traced at info whatever RUST_LOG says"
         );
         assert!(Levels::parse("users=loud").is_none(), "not a level");
+        assert!(
+            Levels::parse("users[span]=debug").is_none(),
+            "a span filter"
+        );
+        assert!(Levels::parse(" , ").is_none(), "no directive");
+        assert_eq!(
+            logged("warn, ,sqlx=error,", || {
+                tracing::warn!("kept");
+                tracing::info!("below the level");
+            }),
+            ["kept"],
+            "empty directives are skipped, not read as `error`"
+        );
     }
 
     #[test]
