@@ -2,6 +2,8 @@
 //! an erasure; and the secret that makes a uniqueness claim's value a digest instead of the
 //! value itself (`claim_secret`, made by the migration that made the tables).
 
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgExecutor};
 
@@ -56,6 +58,27 @@ pub async fn key(
         .flatten()
         .map(|bytes| decode(subject, &bytes))
         .transpose()
+}
+
+/// The keys of those of `subjects` that have one, in one statement (the erased and the unknown
+/// are missing from the answer).
+pub async fn keys(
+    executor: impl PgExecutor<'_>,
+    subjects: &[&str],
+) -> Result<HashMap<String, SubjectKey>, sqlx::Error> {
+    let stored: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT subject, key FROM subject_keys WHERE subject = ANY($1) AND key IS NOT NULL",
+    )
+    .bind(subjects)
+    .fetch_all(executor)
+    .await?;
+    stored
+        .into_iter()
+        .map(|(subject, bytes)| {
+            let key = decode(&subject, &bytes)?;
+            Ok((subject, key))
+        })
+        .collect()
 }
 
 /// Destroys `subject`'s key for good: everything sealed with it reads as erased from then on,

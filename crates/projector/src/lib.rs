@@ -11,6 +11,10 @@
 //!
 //! A rebuild replays the event store's stored envelopes into a shadow schema while the live
 //! one keeps serving and consuming, then swaps the schemas by renaming them in one transaction.
+//! A projection that can fold an aggregate's whole history in memory
+//! ([`Projection::apply_histories`]) is rebuilt in bulk, a few statements per thousands of
+//! events; the events stored after the rebuild started, and any aggregate it cannot fold, go
+//! through [`Projection::apply`] one by one.
 
 mod admin;
 mod consumer;
@@ -75,6 +79,34 @@ pub trait Projection: Send + Sync + 'static {
         connection: &mut sqlx::PgConnection,
         event: &EventEnvelope,
     ) -> impl Future<Output = Result<(), ApplyError>> + Send;
+
+    /// The rebuild's bulk path: writes the rows of whole aggregates at once, in as few
+    /// statements as it can, inside the runtime's transaction (search_path is set). Each
+    /// history holds one aggregate's events from sequence 1 on, in order, and nothing of that
+    /// aggregate is in the schema yet. Answers, per history, whether it was written; one
+    /// answered `false` must have left nothing behind, and its events are then applied one by
+    /// one with [`apply`](Projection::apply), so the event at fault is parked as usual. What a
+    /// written history leaves must equal what `apply` would have left, event after event.
+    ///
+    /// The default answers `None`: the projection has no bulk path and a rebuild applies every
+    /// event with `apply`.
+    fn apply_histories(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        histories: &[History],
+    ) -> impl Future<Output = Result<Option<Vec<bool>>, ApplyError>> + Send {
+        let _ = (connection, histories);
+        async { Ok(None) }
+    }
+}
+
+/// One aggregate's stored events, from its first on, as a rebuild replays them.
+#[derive(Debug, Clone)]
+pub struct History {
+    /// The aggregate's id.
+    pub aggregate_id: String,
+    /// Its events in sequence order, the first with sequence 1, none missing.
+    pub events: Vec<EventEnvelope>,
 }
 
 /// Why a projection could not apply an event.

@@ -279,7 +279,7 @@ async fn aggregate_states(
 }
 
 /// Writes the new version of every aggregate a batch moved, in one statement.
-async fn save_checkpoints(
+pub(crate) async fn save_checkpoints(
     connection: &mut PgConnection,
     moved: &BTreeMap<String, i64>,
 ) -> Result<(), sqlx::Error> {

@@ -3,15 +3,22 @@
 use futures::TryStreamExt;
 use sqlx::{Connection, PgPool, Row};
 
-use crate::Projection;
+use std::collections::BTreeMap;
+
 use crate::internal_events;
-use crate::process::{Care, Incoming, Outcome, SWITCH_NAMESPACE, apply_batch, apply_in};
-use crate::schema::{create, quoted};
+use crate::process::{
+    Care, Incoming, Outcome, SWITCH_NAMESPACE, apply_batch, apply_in, begin_shared,
+    save_checkpoints,
+};
+use crate::schema::{create, quoted, set_search_path};
+use crate::{History, Projection};
 
 /// Advisory-lock namespace making sure one rebuild of a projection runs at a time.
 const REBUILD_NAMESPACE: i32 = 0x7262_6c64; // "rbld"
-/// Events applied per transaction while rebuilding.
+/// Events applied per transaction while rebuilding event by event.
 const CHUNK: usize = 1_000;
+/// Events per transaction on the bulk path (whole aggregates, so a chunk may hold a few more).
+const BULK_CHUNK: usize = 5_000;
 
 /// Where a rebuild is.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -122,6 +129,19 @@ async fn run<P: Projection>(
         total: total.unsigned_abs(),
     };
     let mut last_position = 0;
+    if let Some(upto) = bulk_copy(
+        read_model,
+        event_store,
+        projection,
+        &shadow,
+        aggregate_type,
+        &mut state,
+        progress,
+    )
+    .await?
+    {
+        last_position = upto;
+    }
     // Copy until the tail is short, so the pause at the switch stays short too.
     loop {
         let copied = copy_after(
@@ -297,17 +317,158 @@ async fn copy_after(
             copied += chunk.len() as u64;
             state.applied += outcome.applied;
             chunk.clear();
-            internal_events::rebuild_progress(
-                projection.schema(),
-                state.phase,
-                state.applied,
-                state.total,
-            );
-            progress(state);
+            report(projection, state, progress);
         }
         if row.is_none() {
             break;
         }
     }
     Ok(copied)
+}
+
+/// The bulk path: replays the events stored when it starts aggregate by aggregate, handing
+/// whole histories to [`Projection::apply_histories`]. Answers the position up to which it
+/// replayed (later events are copied event by event), or `None`, having written nothing, when
+/// the projection has no bulk path.
+///
+/// An aggregate's events up to that position are all there to read: its event `n + 1` is
+/// appended only after `n` committed, so it always has the higher position.
+async fn bulk_copy(
+    read_model: &PgPool,
+    event_store: &PgPool,
+    projection: &impl Projection,
+    shadow: &str,
+    aggregate_type: &str,
+    state: &mut RebuildProgress,
+    progress: &impl Fn(&RebuildProgress),
+) -> Result<Option<i64>, RebuildError> {
+    let upto: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+        .fetch_one(event_store)
+        .await?;
+    let mut source = event_store.acquire().await?;
+    let mut rows = sqlx::query(
+        "SELECT aggregate_id, sequence, envelope, position FROM events \
+         WHERE aggregate_type = $1 AND position <= $2 ORDER BY aggregate_id, sequence",
+    )
+    .bind(aggregate_type)
+    .bind(upto)
+    .fetch(&mut *source);
+    let mut chunk: Vec<Incoming> = Vec::with_capacity(BULK_CHUNK + 64);
+    loop {
+        let next = rows
+            .try_next()
+            .await?
+            .as_ref()
+            .map(to_incoming)
+            .transpose()?;
+        let at_boundary = match (&next, chunk.last()) {
+            (Some(next), Some(last)) => next.key != last.key,
+            _ => true,
+        };
+        if !chunk.is_empty() && at_boundary && (chunk.len() >= BULK_CHUNK || next.is_none()) {
+            let Some(applied) = write_histories(read_model, projection, shadow, &chunk).await?
+            else {
+                return Ok(None);
+            };
+            state.applied += applied;
+            chunk.clear();
+            report(projection, state, progress);
+        }
+        match next {
+            Some(next) => chunk.push(next),
+            None => return Ok(Some(upto)),
+        }
+    }
+}
+
+/// Writes `chunk` (whole aggregates, each in sequence order) to `shadow` in one transaction:
+/// the histories the projection takes in bulk, the rest event by event, carefully. Answers how
+/// many events were applied, or `None`, having written nothing, if the projection has no bulk
+/// path.
+async fn write_histories(
+    read_model: &PgPool,
+    projection: &impl Projection,
+    shadow: &str,
+    chunk: &[Incoming],
+) -> Result<Option<u64>, RebuildError> {
+    let mut histories = Vec::new();
+    let mut bulk_groups = Vec::new();
+    let mut by_event: Vec<&[Incoming]> = Vec::new();
+    for group in chunk.chunk_by(|a, b| a.key == b.key) {
+        match history(group) {
+            Some(history) => {
+                histories.push(history);
+                bulk_groups.push(group);
+            }
+            None => by_event.push(group),
+        }
+    }
+    let mut tx = begin_shared(read_model, projection.schema()).await?;
+    set_search_path(&mut tx, shadow).await?;
+    let written = match projection.apply_histories(&mut tx, &histories).await {
+        Ok(Some(written)) if written.len() == histories.len() => written,
+        Ok(Some(written)) => {
+            return Err(RebuildError::Database(sqlx::Error::Protocol(format!(
+                "{} answered for {} of {} histories",
+                projection.schema(),
+                written.len(),
+                histories.len()
+            ))));
+        }
+        Ok(None) => return Ok(None),
+        // The transaction is spoilt: the whole chunk goes event by event.
+        Err(_) => {
+            drop(tx);
+            let outcome = apply_batch(read_model, projection, shadow, chunk, 3, false).await?;
+            return Ok(Some(outcome.applied));
+        }
+    };
+    let mut applied = 0;
+    let mut moved = BTreeMap::new();
+    for ((history, group), written) in histories.iter().zip(&bulk_groups).zip(written) {
+        if written {
+            applied += history.events.len() as u64;
+            moved.insert(history.aggregate_id.clone(), history.events.len() as i64);
+        } else {
+            by_event.push(group);
+        }
+    }
+    save_checkpoints(&mut tx, &moved).await?;
+    let rest: Vec<Incoming> = by_event.concat();
+    let care = Care::Careful { attempts: 3 };
+    applied += apply_in(&mut tx, projection, shadow, &rest, care, false)
+        .await?
+        .applied;
+    tx.commit().await?;
+    Ok(Some(applied))
+}
+
+/// `group`'s events as a history, if they decode, belong to it and run 1, 2, 3…
+fn history(group: &[Incoming]) -> Option<History> {
+    let events = group
+        .iter()
+        .enumerate()
+        .map(|(index, incoming)| {
+            if incoming.payload.is_empty() {
+                return None;
+            }
+            let event = contracts::decode_envelope(&incoming.payload).ok()?;
+            (event.aggregate_id == incoming.key && event.sequence == index as u64 + 1)
+                .then_some(event)
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(History {
+        aggregate_id: group[0].key.clone(),
+        events,
+    })
+}
+
+/// Tells the log, the gauge and the caller where the rebuild is.
+fn report(
+    projection: &impl Projection,
+    state: &RebuildProgress,
+    progress: &impl Fn(&RebuildProgress),
+) {
+    internal_events::rebuild_progress(projection.schema(), state.phase, state.applied, state.total);
+    progress(state);
 }
