@@ -9,6 +9,7 @@
 //! - B4 the saga: placed → approved, and sagas per second;
 //! - B5 growth: command latency as the store grows, and loading a long stream.
 
+pub mod chart;
 pub mod cpu;
 pub mod data;
 pub mod load;
@@ -17,6 +18,8 @@ pub mod scenarios;
 use std::time::Instant;
 
 use service_kit::settings::DatabaseSettings;
+
+use crate::chart::Series;
 
 /// Where the system under test is.
 #[derive(Clone)]
@@ -148,6 +151,10 @@ pub struct Section {
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
     pub notes: Vec<String>,
+    /// Latency curves for the pictures: (ms, p) from [`Series::percentiles`].
+    pub latency: Vec<Series>,
+    /// Throughputs for the pictures: (clients, operations per second).
+    pub throughput: Vec<Series>,
 }
 
 impl Section {
@@ -158,6 +165,8 @@ impl Section {
             header: header.iter().map(|h| (*h).to_owned()).collect(),
             rows: Vec::new(),
             notes: Vec::new(),
+            latency: Vec::new(),
+            throughput: Vec::new(),
         }
     }
 
@@ -363,6 +372,76 @@ pub fn write_report(document: &str, machine: &str, sections: &[Section]) -> Stri
     format!("{before}{generated}{after}")
 }
 
+/// A picture for the report's folder.
+#[derive(Debug, Clone)]
+pub struct Picture {
+    /// Its file name, the same every run.
+    pub file: &'static str,
+    pub svg: String,
+}
+
+/// The pictures of `sections`, each only when every benchmark it shows ran this time, so a
+/// benchmark rerun alone leaves the others' pictures as they were (as its table does):
+/// B1's throughput against clients with B0 for reference (`bench-b1-throughput.svg`), B1's
+/// latency percentiles (`bench-b1-latency.svg`), and those of the open loops of B2, B3 and
+/// B4 (`bench-open-loop-latency.svg`). `machine` goes at the foot of each.
+pub fn pictures(sections: &[Section], machine: &str) -> Vec<Picture> {
+    let lines = |ids: &[&str], pick: fn(&Section) -> &Vec<Series>| {
+        let mut lines = Vec::new();
+        for id in ids {
+            lines.extend(pick(sections.iter().find(|s| s.id == *id)?).iter().cloned());
+        }
+        Some(lines)
+    };
+    let merged = "The samples of all runs merged.";
+    let mut pictures = Vec::new();
+    if let Some(lines) = lines(&["b1", "b0"], |s| &s.throughput) {
+        pictures.extend(
+            chart::throughput(
+                "B1 commands over HTTP: throughput against clients",
+                "Closed loops, the median of the runs at each number of clients; the dotted \
+                 line is B0, pgbench's transactions per second with the SQL a registration \
+                 commits.",
+                machine,
+                &lines,
+            )
+            .map(|svg| Picture {
+                file: "bench-b1-throughput.svg",
+                svg,
+            }),
+        );
+    }
+    if let Some(lines) = lines(&["b1"], |s| &s.latency) {
+        pictures.extend(
+            chart::latency_percentiles(
+                "B1 commands over HTTP: latency, closed loop",
+                &format!("Solid register-user, dashed place-order. {merged}"),
+                machine,
+                &lines,
+            )
+            .map(|svg| Picture {
+                file: "bench-b1-latency.svg",
+                svg,
+            }),
+        );
+    }
+    if let Some(lines) = lines(&["b2", "b3", "b4"], |s| &s.latency) {
+        pictures.extend(
+            chart::latency_percentiles(
+                "B2-B4 open loops: latency at a fixed arrival rate",
+                &format!("At the rates of the B2-B4 tables. {merged}"),
+                machine,
+                &lines,
+            )
+            .map(|svg| Picture {
+                file: "bench-open-loop-latency.svg",
+                svg,
+            }),
+        );
+    }
+    pictures
+}
+
 /// The order of the tables in the report.
 const ORDER: &[&str] = &[
     "b0",
@@ -408,5 +487,66 @@ mod tests {
             "{second}"
         );
         assert_eq!(second.matches("<!-- section:b0 -->").count(), 1);
+    }
+
+    fn measured(id: &'static str, latency: &[&str], throughput: &[&str]) -> Section {
+        let mut section = Section::new(id, id, &["measure"]);
+        for name in latency {
+            section
+                .latency
+                .push(Series::percentiles(name, vec![0.001, 0.002, 0.004]));
+        }
+        for name in throughput {
+            section
+                .throughput
+                .push(Series::new(name, vec![(1.0, 100.0), (8.0, 400.0)]));
+        }
+        section
+    }
+
+    fn files(pictures: &[Picture]) -> Vec<&str> {
+        pictures.iter().map(|picture| picture.file).collect()
+    }
+
+    #[test]
+    fn pictures_show_only_benchmarks_that_ran_this_time() {
+        let b0 = measured("b0", &[], &["B0 pgbench (tx/s)"]);
+        let b1 = measured("b1", &["register-user, 1 client"], &["register-user"]);
+        let b2 = measured("b2", &["B2 answered", "B2 commit → consumed"], &[]);
+        let b3 = measured("b3", &["B3 answered → visible"], &[]);
+        let b4 = measured("b4", &["B4 placed → approved"], &[]);
+        let rebuild = measured("b3-rebuild", &[], &[]);
+        let all = [b0.clone(), b1.clone(), b2.clone(), b3.clone(), b4.clone()];
+        let every = pictures(&all, "Machine: test");
+        assert_eq!(
+            files(&every),
+            [
+                "bench-b1-throughput.svg",
+                "bench-b1-latency.svg",
+                "bench-open-loop-latency.svg"
+            ]
+        );
+        let open_loops = &every[2].svg;
+        for name in [
+            "B2 answered",
+            "B2 commit → consumed",
+            "B3 answered → visible",
+            "B4 placed → approved",
+        ] {
+            assert!(open_loops.contains(name), "{name} missing");
+        }
+        assert!(
+            every[0].svg.contains("B0 pgbench (tx/s)") && every[0].svg.contains("Machine: test")
+        );
+        // A rebuild alone draws nothing; B2 and B3 without B4 leave the open loops' picture.
+        assert!(pictures(&[rebuild], "m").is_empty());
+        assert!(pictures(&[b2, b3], "m").is_empty());
+        assert_eq!(
+            files(&pictures(&[b4, b0, b1], "m")),
+            ["bench-b1-throughput.svg", "bench-b1-latency.svg"]
+        );
+        // Sections without measured lines draw nothing either.
+        let bare = [Section::new("b0", "B0", &[]), Section::new("b1", "B1", &[])];
+        assert!(pictures(&bare, "m").is_empty());
     }
 }

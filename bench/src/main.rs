@@ -1,7 +1,7 @@
 //! cqrs-bench: measures every stage of the running local stack and writes docs/benchmarks.md.
 //! `cargo xtask bench` builds it in release mode, gives it a token and runs it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -33,7 +33,8 @@ struct Cli {
     /// rate (then B0 and B1 need not run first).
     #[arg(long)]
     rate: Option<f64>,
-    /// Markdown file to update (its generated section only); "-" to write none.
+    /// Markdown file to update (its generated section only), with the SVG pictures of what ran
+    /// written beside it; "-" to write none.
     #[arg(long, default_value = "docs/benchmarks.md")]
     report: String,
     /// Bearer tokens with the admin role, comma-separated, of different subjects (the services
@@ -196,6 +197,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         std::fs::write(&path, bench::write_report(&existing, &machine, &sections))
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("[bench] wrote {}", path.display());
+        // The pictures go beside the report, under the same names each run.
+        let folder = path
+            .parent()
+            .filter(|folder| !folder.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        for picture in bench::pictures(&sections, &machine) {
+            let file = folder.join(picture.file);
+            std::fs::write(&file, picture.svg)
+                .with_context(|| format!("writing {}", file.display()))?;
+            eprintln!("[bench] wrote {}", file.display());
+        }
     }
     Ok(())
 }

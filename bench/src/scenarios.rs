@@ -16,6 +16,7 @@ use users_domain::UsersContract;
 use users_domain::{CreditCents, Email, User, UserCommand, UserName};
 use uuid::Uuid;
 
+use crate::chart::{Series, Style};
 use crate::data::{Scratch, store_user_events};
 use crate::load::{Samples, Throughput, closed_loop, median, open_loop};
 use crate::{Section, Sizes, Target, cpu};
@@ -51,6 +52,16 @@ fn rate(value: f64) -> String {
 /// Median over runs of p50, p99 and p99.9 in ms.
 fn quantiles(runs: &[Samples]) -> [f64; 3] {
     [0.5, 0.99, 0.999].map(|q| median(&runs.iter().map(|s| s.quantile_ms(q)).collect::<Vec<_>>()))
+}
+
+/// The latency curve of every sample of `runs`, for the pictures.
+fn curve(name: &str, runs: &[Samples]) -> Series {
+    Series::percentiles(
+        name,
+        runs.iter()
+            .flat_map(|run| run.seconds.iter().copied())
+            .collect(),
+    )
 }
 
 fn failures(runs: &[Samples]) -> u64 {
@@ -131,6 +142,7 @@ pub async fn b0(
         "B0 limit: pgbench with the SQL a registration commits",
         &["clients", "tx/s", "p50 ms", "p99 ms", "p99.9 ms", "CPU s"],
     );
+    let mut limit = Vec::new();
     for &clients in &sizes.clients {
         let mut tps = Vec::new();
         let mut runs = Vec::new();
@@ -182,6 +194,7 @@ pub async fn b0(
         }
         let tps = median(&tps);
         findings.limit_tps.insert(clients, tps);
+        limit.push((clients as f64, tps));
         let [p50, p99, p999] = quantiles(&runs);
         section.row(vec![
             clients.to_string(),
@@ -192,6 +205,9 @@ pub async fn b0(
             cpu::between(&before, &cpu::snapshot()),
         ]);
     }
+    section
+        .throughput
+        .push(Series::new("B0 pgbench (tx/s)", limit).styled(Style::Reference));
     let _ = std::fs::remove_dir_all(&directory);
     scratch.drop().await?;
     section.note(
@@ -283,6 +299,13 @@ pub async fn b1(
     );
     let users = customers(target, 64).await?;
     for command in ["register-user", "place-order"] {
+        let mut throughputs = Vec::new();
+        // Register-user solid, place-order dashed: the same colour for the same clients.
+        let style = if command == "register-user" {
+            Style::Solid
+        } else {
+            Style::Dashed
+        };
         for &clients in &sizes.clients {
             let before = cpu::snapshot();
             let mut runs: Vec<Throughput> = Vec::new();
@@ -308,6 +331,11 @@ pub async fn b1(
             let throughput = median(&runs.iter().map(Throughput::per_second).collect::<Vec<_>>());
             let samples: Vec<Samples> = runs.into_iter().map(|run| run.samples).collect();
             let [p50, p99, p999] = quantiles(&samples);
+            throughputs.push((clients as f64, throughput));
+            let plural = if clients == 1 { "" } else { "s" };
+            section.latency.push(
+                curve(&format!("{command}, {clients} client{plural}"), &samples).styled(style),
+            );
             let ratio = findings
                 .limit_tps
                 .get(&clients)
@@ -334,6 +362,7 @@ pub async fn b1(
                 &samples,
             );
         }
+        section.throughput.push(Series::new(command, throughputs));
     }
     section.note(
         "Each client sends its next command when the previous one is answered (201). \
@@ -500,6 +529,10 @@ pub async fn b2_b3_latency(
         failures(&consumed_runs).to_string(),
         "".to_owned(),
     ]);
+    relay.latency = vec![
+        curve("B2 register-user answered", &command_runs),
+        curve("B2 commit → consumed", &consumed_runs),
+    ];
     failure_note(&mut relay, "register-user", &command_runs);
     failure_note(&mut relay, "commit → consumed", &consumed_runs);
     relay.note(
@@ -523,6 +556,7 @@ pub async fn b2_b3_latency(
         failures(&visible_runs).to_string(),
         cpu_used,
     ]);
+    visible.latency = vec![curve("B3 answered → visible", &visible_runs)];
     failure_note(&mut visible, "visible", &visible_runs);
     visible.note(
         "After each 201 the benchmark asks users-query for version 1 with wait_ms; the query \
@@ -751,6 +785,7 @@ pub async fn b4(target: &Target, sizes: &Sizes, findings: &Findings) -> anyhow::
         cpu::between(&before, &cpu::snapshot()),
     ]);
 
+    section.latency = vec![curve("B4 placed → approved", &runs)];
     failure_note(&mut section, "placed → approved", &runs);
 
     // Throughput: a burst placed by 8 clients, until the last one is approved.
