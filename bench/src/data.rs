@@ -1,11 +1,13 @@
 //! Scratch databases for the in-process benchmarks, and stored events made in bulk: valid User
-//! events (the JSON payload the aggregate folds and the protobuf envelope consumers decode),
+//! events (the JSON payload the aggregate folds and the protobuf envelope consumers decode,
+//! personal fields sealed with each user's key as the repository seals them),
 //! written with multi-row inserts instead of one command each, so millions take minutes.
 
 use anyhow::Context;
 use chrono::Utc;
 use cqrs_es::persist::SerializedEvent;
 use event_store::{CommandMetadata, EventContract};
+use privacy::SubjectKey;
 use service_kit::settings::DatabaseSettings;
 use sqlx::PgPool;
 use users_domain::UserEvent;
@@ -138,24 +140,38 @@ pub async fn store_user_events(
     });
     let mut written = 0;
     let mut aggregate = Uuid::now_v7();
+    let mut key = SubjectKey::generate()?;
+    let mut sealing = SubjectKey::from_bytes(&aggregate.to_string(), &key)?;
     let mut sequence = 0;
     while written < events {
         let size = BATCH.min(events - written);
         let mut columns = Columns::default();
+        let mut keys = Keys::default();
         for _ in 0..size {
             if sequence == per_aggregate {
                 aggregate = Uuid::now_v7();
+                key = SubjectKey::generate()?;
+                sealing = SubjectKey::from_bytes(&aggregate.to_string(), &key)?;
                 sequence = 0;
             }
             sequence += 1;
+            if sequence == 1 {
+                keys.subjects.push(aggregate.to_string());
+                keys.keys.push(key.to_vec());
+            }
             let event = user_event(aggregate, sequence);
+            let event_type = cqrs_es::DomainEvent::event_type(&event);
+            // Personal fields sealed with the user's key, as the repository stores them.
+            let mut payload = serde_json::to_value(&event)?;
+            let fields = users_domain::PERSONAL_DATA.fields(&event_type);
+            privacy::seal_fields(&mut payload, fields, Some(&sealing))?;
             let serialized = SerializedEvent {
                 aggregate_id: aggregate.to_string(),
                 sequence: sequence as usize,
                 aggregate_type: "user".to_owned(),
-                event_type: cqrs_es::DomainEvent::event_type(&event),
+                event_type,
                 event_version: "1".to_owned(),
-                payload: serde_json::to_value(&event)?,
+                payload,
                 metadata: metadata_json.clone(),
             };
             let event_id = Uuid::now_v7();
@@ -187,10 +203,25 @@ pub async fn store_user_events(
         .execute(pool)
         .await
         .context("storing generated events")?;
+        sqlx::query(
+            "INSERT INTO subject_keys (subject, key) SELECT * FROM unnest($1::text[], $2::bytea[])",
+        )
+        .bind(&keys.subjects)
+        .bind(&keys.keys)
+        .execute(pool)
+        .await
+        .context("storing the generated users' keys")?;
         written += size;
         progress(written);
     }
     Ok(())
+}
+
+/// The keys of the users a batch begins.
+#[derive(Default)]
+struct Keys {
+    subjects: Vec<String>,
+    keys: Vec<Vec<u8>>,
 }
 
 #[derive(Default)]
