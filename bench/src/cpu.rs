@@ -79,3 +79,22 @@ pub fn between(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) ->
         parts.join(", ")
     }
 }
+
+/// CPU microseconds the stack (every watched process but the harness) used between two
+/// snapshots per operation, of `operations` done in between.
+pub fn per_operation(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+    operations: usize,
+) -> String {
+    let used: f64 = after
+        .iter()
+        .filter(|(name, _)| name.as_str() != "cqrs-bench")
+        .map(|(name, seconds)| seconds - before.get(name).copied().unwrap_or(0.0))
+        .filter(|used| *used > 0.0)
+        .sum();
+    if operations == 0 {
+        return "-".to_owned();
+    }
+    format!("{:.0}", used * 1e6 / operations as f64)
+}

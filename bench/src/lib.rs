@@ -117,7 +117,7 @@ impl Sizes {
             max_operations: 200_000,
             drain_rows: 100_000,
             rebuild_events: vec![100_000, 1_000_000],
-            growth_events: vec![0, 1_000_000, 5_000_000],
+            growth_events: vec![0, 1_000_000, 10_000_000],
             growth_commands: 2_000,
             snapshot_events: 10_000,
             burst_orders: 500,

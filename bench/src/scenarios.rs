@@ -293,7 +293,15 @@ pub async fn b1(
         "b1",
         "B1 commands over HTTP, closed loop",
         &[
-            "command", "clients", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "failed", "÷ B0",
+            "command",
+            "clients",
+            "ops/s",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "failed",
+            "÷ B0",
+            "CPU µs/op",
             "CPU s",
         ],
     );
@@ -328,8 +336,10 @@ pub async fn b1(
                     .await;
                 runs.push(measured);
             }
+            let after = cpu::snapshot();
             let throughput = median(&runs.iter().map(Throughput::per_second).collect::<Vec<_>>());
             let samples: Vec<Samples> = runs.into_iter().map(|run| run.samples).collect();
+            let done: usize = samples.iter().map(Samples::count).sum();
             let [p50, p99, p999] = quantiles(&samples);
             throughputs.push((clients as f64, throughput));
             let plural = if clients == 1 { "" } else { "s" };
@@ -354,7 +364,8 @@ pub async fn b1(
                 ms(p999),
                 failures(&samples).to_string(),
                 ratio,
-                cpu::between(&before, &cpu::snapshot()),
+                cpu::per_operation(&before, &after, done),
+                cpu::between(&before, &after),
             ]);
             failure_note(
                 &mut section,
@@ -368,7 +379,8 @@ pub async fn b1(
         "Each client sends its next command when the previous one is answered (201). \
          `÷ B0` divides by B0's transactions per second at the same number of clients. A \
          placed order also starts a saga, whose work (two more commands and the projections) \
-         shares the machine with the load.",
+         shares the machine with the load. `CPU µs/op` is the CPU time of the stack (services, \
+         Postgres, the broker; not the harness) divided by the commands answered 201.",
     );
     Ok(section)
 }
@@ -879,6 +891,8 @@ pub async fn b5(
             "p99 ms",
             "p99.9 ms",
             "p50 ÷ p50 at 0",
+            "load p50 ms",
+            "load ÷ load at 0",
         ],
     );
     let scratch = Scratch::event_store(&target.server, "growth").await?;
@@ -889,6 +903,7 @@ pub async fn b5(
     ));
     let mut stored = 0;
     let mut baseline = f64::NAN;
+    let mut load_baseline = f64::NAN;
     for &size in &sizes.growth_events {
         if size > stored {
             progress(format!("B5: storing {} events", size - stored));
@@ -918,8 +933,10 @@ pub async fn b5(
             runs.push(measured.samples);
         }
         let [p50, p99, p999] = quantiles(&runs);
+        let load = median_load(&bus, &scratch.pool).await?;
         if baseline.is_nan() {
             baseline = p50;
+            load_baseline = load;
         }
         growth.row(vec![
             stored.to_string(),
@@ -927,12 +944,16 @@ pub async fn b5(
             ms(p99),
             ms(p999),
             format!("{:.2}", p50 / baseline),
+            ms(load),
+            format!("{:.2}", load / load_baseline),
         ]);
     }
     growth.note(
         "In-process CommandBus (the code behind POST /users) on a scratch event store that \
          already holds this many events (users of 10 events), one client, commands run one \
-         after the other; the relay is not running, so outbox rows accumulate too.",
+         after the other; the relay is not running, so outbox rows accumulate too. `load` is \
+         CommandBus::load of 200 users picked at random among those stored (the median; each \
+         has its registration and up to 9 more events, sealed, and no snapshot).",
     );
 
     // Loading one aggregate of many events, with and without its snapshot.
@@ -987,4 +1008,28 @@ pub async fn b5(
     );
     scratch.drop().await?;
     Ok(vec![growth, snapshots])
+}
+
+/// The median time of `CommandBus::load` over 200 users picked at random in `store` (ms).
+async fn median_load(bus: &CommandBus<User>, store: &sqlx::PgPool) -> anyhow::Result<f64> {
+    // A random sample without reading the whole table: about 1 % of its pages.
+    let mut users: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT aggregate_id FROM events TABLESAMPLE SYSTEM (1) LIMIT 200",
+    )
+    .fetch_all(store)
+    .await?;
+    if users.is_empty() {
+        users = sqlx::query_scalar("SELECT DISTINCT aggregate_id FROM events LIMIT 200")
+            .fetch_all(store)
+            .await?;
+    }
+    anyhow::ensure!(!users.is_empty(), "no stored user to load");
+    let mut millis = Vec::with_capacity(users.len());
+    for user in &users {
+        let started = Instant::now();
+        let (_, version) = bus.load(user).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        millis.push(started.elapsed().as_secs_f64() * 1_000.0);
+        anyhow::ensure!(version > 0, "user {user} loaded empty");
+    }
+    Ok(median(&millis))
 }
