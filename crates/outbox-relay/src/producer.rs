@@ -32,12 +32,7 @@ impl ProducerSettings {
                 "message.timeout.ms",
                 self.delivery_timeout.as_millis().to_string(),
             )
-            // A batch is already a relay pass's rows, sent in one go: waiting for more
-            // records only delays each pass (and an event's way to its consumers).
-            .set("linger.ms", "0")
-            // Small produce requests go out at once instead of waiting for the previous
-            // one's TCP acknowledgement (Nagle's algorithm).
-            .set("socket.nagle.disable", "true")
+            .set("linger.ms", "2")
             // The Java client's partitioner, so every client maps a key to the same partition.
             .set("partitioner", "murmur2_random")
             .create()

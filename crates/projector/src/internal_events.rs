@@ -139,6 +139,14 @@ pub(crate) fn rebuild_progress(projection: &str, phase: &str, applied: u64, tota
         .set(applied as f64);
 }
 
+pub(crate) fn bulk_refused(projection: &str, error: &crate::ApplyError) {
+    tracing::warn!(
+        projection,
+        %error,
+        "a rebuild chunk could not be written in bulk; applying its events one by one"
+    );
+}
+
 pub(crate) fn gap_sweep_failed(projection: &str, error: &sqlx::Error) {
     tracing::warn!(projection, %error, "sweep of open gaps failed; retrying at the next tick");
 }
