@@ -164,6 +164,20 @@ fn renamed(name: &str) -> UserEvent {
 }
 
 /// What a rebuild left in `schema`'s shadow: the users, the checkpoints and the parked events.
+/// Rebuilds `projection`'s model: the outcome, and how many events went through the bulk path.
+async fn rebuild_counting_bulk(
+    read: &PgPool,
+    store: &PgPool,
+    projection: &impl Projection,
+) -> (Result<projector::RebuildProgress, RebuildError>, u64) {
+    let bulk = std::sync::atomic::AtomicU64::new(0);
+    let outcome = projector::rebuild(read, store, projection, "user", |progress| {
+        bulk.store(progress.bulk, std::sync::atomic::Ordering::Relaxed);
+    })
+    .await;
+    (outcome, bulk.into_inner())
+}
+
 async fn shadow(read: &PgPool, schema: &str) -> (Vec<Row>, Vec<(String, i64)>, Vec<Parked>) {
     let schema = format!("{schema}__rebuild");
     let rows = sqlx::query_as(&format!(
@@ -245,15 +259,22 @@ async fn a_bulk_rebuild_leaves_and_parks_exactly_what_one_event_by_event_does() 
     query_kit::migrate(&read, &bulk).await.unwrap();
     query_kit::migrate(&read, &by_event).await.unwrap();
     let mut refusals = Vec::new();
+    let mut in_bulk = Vec::new();
     for outcome in [
-        projector::rebuild(&pool, &store.pool, &bulk, "user", |_| {}).await,
-        projector::rebuild(&pool, &store.pool, &by_event, "user", |_| {}).await,
+        rebuild_counting_bulk(&pool, &store.pool, &bulk).await,
+        rebuild_counting_bulk(&pool, &store.pool, &by_event).await,
     ] {
         match outcome {
-            Err(RebuildError::Unapplied { parked, .. }) => refusals.push(parked),
-            other => panic!("the rebuild must refuse to switch: {other:?}"),
+            (Err(RebuildError::Unapplied { parked, .. }), bulk) => {
+                refusals.push(parked);
+                in_bulk.push(bulk);
+            }
+            (other, _) => panic!("the rebuild must refuse to switch: {other:?}"),
         }
     }
+    // The two whole users went through the bulk path (without it the shadows would still be
+    // equal); the wrapper has none.
+    assert_eq!(in_bulk, [4 + 2, 0], "events written in bulk, each side");
     // Before registration, the second registration, the overflow, the NUL and the one held
     // behind it, the damaged value.
     assert_eq!(refusals, [6, 6]);

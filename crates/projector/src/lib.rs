@@ -89,7 +89,8 @@ pub trait Projection: Send + Sync + 'static {
     /// written history leaves must equal what `apply` would have left, event after event.
     ///
     /// The default answers `None`: the projection has no bulk path and a rebuild applies every
-    /// event with `apply`.
+    /// event with `apply`. A rebuild first asks with no histories (and rolls that back): the
+    /// answer then, `None` or `Some`, must be the answer for every chunk.
     fn apply_histories(
         &self,
         connection: &mut sqlx::PgConnection,

@@ -29,6 +29,9 @@ pub struct RebuildProgress {
     pub applied: u64,
     /// Events in the store when the rebuild started (more may arrive).
     pub total: u64,
+    /// Of `applied`, the events the projection wrote whole aggregates at a time
+    /// ([`Projection::apply_histories`]); the rest went event by event.
+    pub bulk: u64,
 }
 
 /// Why a rebuild stopped. The live read model is untouched in every case.
@@ -127,6 +130,7 @@ async fn run<P: Projection>(
         phase: "copying",
         applied: 0,
         total: total.unsigned_abs(),
+        bulk: 0,
     };
     let mut last_position = 0;
     if let Some(upto) = bulk_copy(
@@ -344,6 +348,9 @@ async fn bulk_copy(
     state: &mut RebuildProgress,
     progress: &impl Fn(&RebuildProgress),
 ) -> Result<Option<i64>, RebuildError> {
+    if !has_bulk_path(read_model, projection, shadow).await? {
+        return Ok(None);
+    }
     let upto: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
         .fetch_one(event_store)
         .await?;
@@ -368,11 +375,13 @@ async fn bulk_copy(
             _ => true,
         };
         if !chunk.is_empty() && at_boundary && (chunk.len() >= BULK_CHUNK || next.is_none()) {
-            let Some(applied) = write_histories(read_model, projection, shadow, &chunk).await?
+            let Some(Written { applied, bulk }) =
+                write_histories(read_model, projection, shadow, &chunk).await?
             else {
                 return Ok(None);
             };
             state.applied += applied;
+            state.bulk += bulk;
             chunk.clear();
             report(projection, state, progress);
         }
@@ -383,16 +392,43 @@ async fn bulk_copy(
     }
 }
 
+/// Whether `projection` has a bulk path: asked with no histories, in a transaction rolled
+/// back, so a projection without one costs the rebuild nothing.
+async fn has_bulk_path(
+    read_model: &PgPool,
+    projection: &impl Projection,
+    shadow: &str,
+) -> Result<bool, RebuildError> {
+    let mut tx = begin_shared(read_model, projection.schema()).await?;
+    set_search_path(&mut tx, shadow).await?;
+    let answer = projection.apply_histories(&mut tx, &[]).await;
+    tx.rollback().await?;
+    match answer {
+        Ok(answer) => Ok(answer.is_some()),
+        Err(error) => Err(RebuildError::Database(sqlx::Error::Protocol(format!(
+            "{} refused an empty bulk write: {error}",
+            projection.schema()
+        )))),
+    }
+}
+
+/// What one chunk of the bulk path applied.
+struct Written {
+    /// Events applied, either way.
+    applied: u64,
+    /// Of those, events written in whole histories.
+    bulk: u64,
+}
+
 /// Writes `chunk` (whole aggregates, each in sequence order) to `shadow` in one transaction:
-/// the histories the projection takes in bulk, the rest event by event, carefully. Answers how
-/// many events were applied, or `None`, having written nothing, if the projection has no bulk
-/// path.
+/// the histories the projection takes in bulk, the rest event by event, carefully. Answers what
+/// it applied, or `None`, having written nothing, if the projection has no bulk path.
 async fn write_histories(
     read_model: &PgPool,
     projection: &impl Projection,
     shadow: &str,
     chunk: &[Incoming],
-) -> Result<Option<u64>, RebuildError> {
+) -> Result<Option<Written>, RebuildError> {
     let mut histories = Vec::new();
     let mut bulk_groups = Vec::new();
     let mut by_event: Vec<&[Incoming]> = Vec::new();
@@ -423,14 +459,17 @@ async fn write_histories(
             drop(tx);
             internal_events::bulk_refused(projection.schema(), &error);
             let outcome = apply_batch(read_model, projection, shadow, chunk, 3, false).await?;
-            return Ok(Some(outcome.applied));
+            return Ok(Some(Written {
+                applied: outcome.applied,
+                bulk: 0,
+            }));
         }
     };
-    let mut applied = 0;
+    let mut bulk = 0;
     let mut moved = BTreeMap::new();
     for ((history, group), written) in histories.iter().zip(&bulk_groups).zip(written) {
         if written {
-            applied += history.events.len() as u64;
+            bulk += history.events.len() as u64;
             moved.insert(history.aggregate_id.clone(), history.events.len() as i64);
         } else {
             by_event.push(group);
@@ -439,11 +478,14 @@ async fn write_histories(
     save_checkpoints(&mut tx, &moved).await?;
     let rest: Vec<Incoming> = by_event.concat();
     let care = Care::Careful { attempts: 3 };
-    applied += apply_in(&mut tx, projection, shadow, &rest, care, false)
+    let by_event = apply_in(&mut tx, projection, shadow, &rest, care, false)
         .await?
         .applied;
     tx.commit().await?;
-    Ok(Some(applied))
+    Ok(Some(Written {
+        applied: bulk + by_event,
+        bulk,
+    }))
 }
 
 /// `group`'s events as a history, if they decode, belong to it and run 1, 2, 3…

@@ -164,6 +164,10 @@ async fn a_rebuild_of_50k_events_during_writes_equals_the_live_view_and_no_read_
     let finished = running.await.unwrap().expect("the rebuild succeeds");
     assert_eq!(finished.phase, "switched");
     assert!(finished.total >= (COUNTERS * EVENTS_PER_COUNTER) as u64);
+    assert!(
+        finished.bulk >= (COUNTERS * EVENTS_PER_COUNTER) as u64,
+        "the events stored before it began went through the bulk path: {finished:?}"
+    );
 
     stop.store(true, Ordering::Relaxed);
     let written = writer.await.unwrap();
