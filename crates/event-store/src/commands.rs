@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateError, EventStore};
 use sqlx::PgPool;
 
 use crate::error::{ClaimTaken, KeyRecorded};
 use crate::metadata::{CommandMetadata, IdempotencyKey};
-use crate::repository::PgEventRepository;
+use crate::repository::{PgEventRepository, RecordedKey};
 use domain_kit::EventContract;
 
 /// Events are folded into a snapshot every this many events.
@@ -83,12 +83,22 @@ where
 
     /// Loads the aggregate's current state and version (0 for one that has no events).
     pub async fn load(&self, aggregate_id: &str) -> Result<(A, u64), CommandError<A::Error>> {
-        let context = self
-            .store
-            .load_aggregate(aggregate_id)
-            .await
-            .map_err(command_error)?;
+        let (context, _) = self.loaded(aggregate_id, None).await?;
         Ok((context.aggregate, context.current_sequence as u64))
+    }
+
+    /// The aggregate as the store holds it and what `idempotency`'s key recorded, if it was
+    /// used before: one round trip.
+    async fn loaded(
+        &self,
+        aggregate_id: &str,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<(EventStoreAggregateContext<A>, Option<RecordedKey>), CommandError<A::Error>> {
+        let key = idempotency.map(|idempotency| idempotency.key.as_str());
+        self.repository
+            .load::<A>(aggregate_id, key)
+            .await
+            .map_err(|error| command_error(error.into()))
     }
 
     /// Runs `command`; with `expected_version`, only if the aggregate is still at it.
@@ -100,71 +110,64 @@ where
         expected_version: Option<u64>,
         metadata: CommandMetadata,
     ) -> Result<Executed<A>, CommandError<A::Error>> {
-        let Some(idempotency) = metadata.idempotency.clone() else {
-            return self
-                .decide(aggregate_id, command, expected_version, metadata)
-                .await;
-        };
-        if let Some(replayed) = self.replay(&idempotency).await? {
-            return Ok(replayed);
+        let idempotency = metadata.idempotency.clone();
+        let (context, recorded) = self.loaded(aggregate_id, idempotency.as_ref()).await?;
+        if let (Some(idempotency), Some(recorded)) = (&idempotency, recorded) {
+            return self.replayed(idempotency, recorded, context).await;
         }
-        match self
-            .decide(aggregate_id, command, expected_version, metadata)
-            .await
-        {
+        let outcome = self
+            .decide(context, command, expected_version, metadata)
+            .await;
+        match (outcome, idempotency) {
             // A concurrent repeat with the same key may have won the race: answer its outcome.
-            Err(CommandError::Concurrent) => match self.replay(&idempotency).await? {
-                Some(replayed) => Ok(replayed),
-                None => Err(CommandError::Concurrent),
-            },
-            other => other,
+            (Err(CommandError::Concurrent), Some(idempotency)) => {
+                match self.loaded(aggregate_id, Some(&idempotency)).await? {
+                    (context, Some(recorded)) => {
+                        self.replayed(&idempotency, recorded, context).await
+                    }
+                    (_, None) => Err(CommandError::Concurrent),
+                }
+            }
+            (outcome, _) => outcome,
         }
     }
 
-    /// The recorded outcome of `idempotency`'s key, if it was used before.
-    async fn replay(
+    /// The outcome `recorded` stands for, with the current state of the aggregate it ran on
+    /// (`context`, when that is the one loaded).
+    async fn replayed(
         &self,
         idempotency: &IdempotencyKey,
-    ) -> Result<Option<Executed<A>>, CommandError<A::Error>> {
-        let recorded: Option<(String, String, i64)> = sqlx::query_as(
-            "SELECT aggregate_id, fingerprint, version FROM idempotency_keys \
-             WHERE aggregate_type = $1 AND idempotency_key = $2",
-        )
-        .bind(A::TYPE)
-        .bind(&idempotency.key)
-        .fetch_optional(self.repository.pool())
-        .await
-        .map_err(|error| CommandError::Store(Box::new(error)))?;
-        let Some((aggregate_id, fingerprint, version)) = recorded else {
-            return Ok(None);
-        };
-        if fingerprint != idempotency.fingerprint {
+        recorded: RecordedKey,
+        context: EventStoreAggregateContext<A>,
+    ) -> Result<Executed<A>, CommandError<A::Error>> {
+        if recorded.fingerprint != idempotency.fingerprint {
             return Err(CommandError::IdempotencyKeyReused {
                 key: idempotency.key.clone(),
             });
         }
-        let (state, _) = self.load(&aggregate_id).await?;
-        Ok(Some(Executed {
-            aggregate_id,
+        // A creating command may have chosen another aggregate the first time.
+        let state = if recorded.aggregate_id == context.aggregate_id {
+            context.aggregate
+        } else {
+            self.load(&recorded.aggregate_id).await?.0
+        };
+        Ok(Executed {
+            aggregate_id: recorded.aggregate_id,
             replayed: true,
-            version: version as u64,
+            version: recorded.version,
             events: Vec::new(),
             state,
-        }))
+        })
     }
 
     async fn decide(
         &self,
-        aggregate_id: &str,
+        context: EventStoreAggregateContext<A>,
         command: A::Command,
         expected_version: Option<u64>,
         metadata: CommandMetadata,
     ) -> Result<Executed<A>, CommandError<A::Error>> {
-        let context = self
-            .store
-            .load_aggregate(aggregate_id)
-            .await
-            .map_err(command_error)?;
+        let aggregate_id = context.aggregate_id.clone();
         let current = context.current_sequence as u64;
         if let Some(expected) = expected_version
             && expected != current
@@ -185,7 +188,7 @@ where
         let events = sink.collect().await;
         if events.is_empty() {
             return Ok(Executed {
-                aggregate_id: aggregate_id.to_owned(),
+                aggregate_id,
                 replayed: false,
                 version: current,
                 events,
@@ -199,7 +202,7 @@ where
             .map_err(command_error)?;
         let version = committed.last().map_or(current, |e| e.sequence as u64);
         Ok(Executed {
-            aggregate_id: aggregate_id.to_owned(),
+            aggregate_id,
             replayed: false,
             version,
             events,

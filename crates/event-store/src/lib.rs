@@ -21,7 +21,7 @@ pub use log::{
     read_stream, version_census,
 };
 pub use metadata::{CommandMetadata, IdempotencyKey};
-pub use repository::{PgEventRepository, Reading};
+pub use repository::{PgEventRepository, Reading, RecordedKey};
 
 /// Migrations of the event store schema (events, snapshots, outbox, unique_claims,
 /// idempotency_keys).

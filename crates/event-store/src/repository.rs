@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use cqrs_es::Aggregate;
 use cqrs_es::persist::{
-    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+    EventStoreAggregateContext, PersistedEventRepository, PersistenceError, ReplayStream,
+    SerializedEvent, SerializedSnapshot,
 };
+use cqrs_es::{Aggregate, EventEnvelope};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
@@ -61,6 +62,11 @@ pub(crate) struct SubjectKeys(std::collections::HashMap<String, Option<privacy::
 impl SubjectKeys {
     const MAX: usize = 10_000;
 
+    /// Keys already read: `subject`'s (`None` when erased or never made).
+    fn known(subject: &str, key: Option<privacy::SubjectKey>) -> Self {
+        Self([(subject.to_owned(), key)].into())
+    }
+
     async fn get(
         &mut self,
         pool: &PgPool,
@@ -75,6 +81,17 @@ impl SubjectKeys {
         }
         Ok(self.0.get(subject).and_then(Option::as_ref))
     }
+}
+
+/// What an idempotency key recorded when its command committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedKey {
+    /// The aggregate the command ran on.
+    pub aggregate_id: String,
+    /// The digest of the request that used the key.
+    pub fingerprint: String,
+    /// The version the command's last event reached.
+    pub version: u64,
 }
 
 /// Events, snapshots, outbox and claims of one bounded context in one Postgres database.
@@ -109,6 +126,125 @@ impl PgEventRepository {
     /// How this context's stored events are read (upcast, personal fields opened).
     pub fn reading(&self) -> Reading {
         Reading::of(self.contract.as_ref())
+    }
+
+    /// `A`'s aggregate `aggregate_id` as a command sees it, read in one statement: the snapshot
+    /// of the current shape, the events after it, the subject's key that opens their personal
+    /// fields, and what `idempotency_key` recorded if it was used before (cqrs-es's
+    /// `load_aggregate` and the key's lookup take a round trip each). A snapshot that no longer
+    /// deserializes is passed over, as cqrs-es passes it: the events are then read again from
+    /// the first.
+    pub async fn load<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<(EventStoreAggregateContext<A>, Option<RecordedKey>), PersistenceError> {
+        // One snapshot at most (part 0), the events after it (part 1), the key when the
+        // context seals anything (part 2), the recorded idempotency key (part 3). One statement
+        // sees one snapshot of the database: the key is there exactly when something sealed
+        // with it is, and a recorded key's events are there with it.
+        let rows = sqlx::query(
+            "WITH snapshot AS ( \
+                 SELECT last_sequence, snapshot_version, payload FROM snapshots \
+                 WHERE aggregate_type = $1 AND aggregate_id = $2 AND shape_version = $3) \
+             SELECT 0 AS part, last_sequence AS sequence, snapshot_version, NULL::text AS event_type, \
+                    NULL::text AS event_version, payload, NULL::jsonb AS metadata, NULL::bytea AS key, \
+                    NULL::text AS owner, NULL::text AS fingerprint \
+             FROM snapshot \
+             UNION ALL \
+             SELECT 1, sequence, NULL, event_type, event_version, payload, metadata, NULL, NULL, NULL \
+             FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+               AND sequence > coalesce((SELECT last_sequence FROM snapshot), 0) \
+             UNION ALL \
+             SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, key, NULL, NULL FROM subject_keys \
+             WHERE $4 AND subject = $2 \
+             UNION ALL \
+             SELECT 3, version, NULL, NULL, NULL, NULL, NULL, NULL, aggregate_id, fingerprint \
+             FROM idempotency_keys WHERE aggregate_type = $1 AND idempotency_key = $5 \
+             ORDER BY part, sequence",
+        )
+        .bind(A::TYPE)
+        .bind(aggregate_id)
+        .bind(self.contract.snapshot_shape())
+        .bind(!self.contract.personal_data().is_empty())
+        .bind(idempotency_key)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(connection)?;
+        let mut snapshot = None;
+        let mut events = Vec::new();
+        let mut key = None;
+        let mut recorded = None;
+        for row in &rows {
+            match row.try_get::<i32, _>("part").map_err(deserialization)? {
+                0 => {
+                    snapshot = Some(SerializedSnapshot {
+                        aggregate_id: aggregate_id.to_owned(),
+                        aggregate: row.try_get("payload").map_err(deserialization)?,
+                        current_sequence: sequence_from_db(row.try_get("sequence"))?,
+                        current_snapshot: sequence_from_db(row.try_get("snapshot_version"))?,
+                    });
+                }
+                1 => events.push(SerializedEvent {
+                    aggregate_type: A::TYPE.to_owned(),
+                    aggregate_id: aggregate_id.to_owned(),
+                    sequence: sequence_from_db(row.try_get("sequence"))?,
+                    event_type: row.try_get("event_type").map_err(deserialization)?,
+                    event_version: row.try_get("event_version").map_err(deserialization)?,
+                    payload: row.try_get("payload").map_err(deserialization)?,
+                    metadata: row.try_get("metadata").map_err(deserialization)?,
+                }),
+                3 => {
+                    recorded = Some(RecordedKey {
+                        aggregate_id: row.try_get("owner").map_err(deserialization)?,
+                        fingerprint: row.try_get("fingerprint").map_err(deserialization)?,
+                        version: row
+                            .try_get::<i64, _>("sequence")
+                            .map_err(deserialization)?
+                            .unsigned_abs(),
+                    });
+                }
+                _ => {
+                    let bytes: Option<Vec<u8>> = row.try_get("key").map_err(deserialization)?;
+                    key = bytes
+                        .map(|bytes| privacy::SubjectKey::from_bytes(aggregate_id, &bytes))
+                        .transpose()
+                        .map_err(|e| PersistenceError::DeserializationError(Box::new(e)))?;
+                }
+            }
+        }
+        let mut keys = SubjectKeys::known(aggregate_id, key);
+        let reading = self.reading();
+        let mut context: EventStoreAggregateContext<A> = match snapshot {
+            Some(mut snapshot) => {
+                reading
+                    .open(
+                        &self.pool,
+                        &mut keys,
+                        aggregate_id,
+                        self.contract.personal_data().snapshot,
+                        &mut snapshot.aggregate,
+                    )
+                    .await
+                    .map_err(|e| PersistenceError::DeserializationError(e.into()))?;
+                match EventStoreAggregateContext::try_from(snapshot) {
+                    Ok(context) => context,
+                    Err(PersistenceError::DeserializationError(_)) => {
+                        events = self.select_events(A::TYPE, aggregate_id, 0).await?;
+                        empty_context(aggregate_id)
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            None => empty_context(aggregate_id),
+        };
+        for mut event in events {
+            read(&reading, &self.pool, &mut keys, &mut event).await?;
+            let envelope = EventEnvelope::<A>::try_from(event)?;
+            context.current_sequence = envelope.sequence;
+            context.aggregate.apply(envelope.payload);
+        }
+        Ok((context, recorded))
     }
 
     /// The personal fields of `event` sealed with its subject's key (made on first use in
@@ -147,10 +283,18 @@ impl PgEventRepository {
         let payload = self.contract.payload(event).map_err(contract_error)?;
         let envelope = outbox::envelope(event, event_id, recorded_at, &metadata, payload)
             .map_err(contract_error)?;
+        let partition = outbox::partition_for(&event.aggregate_id);
+        let headers = outbox::headers(event_id, &event.event_type, metadata.traceparent.as_deref());
+        // The event and its outbox row in one statement. The relay's wake-up rides on the
+        // insert: delivered on commit only, so the relay never wakes for a row it cannot see
+        // yet (Postgres sends one per partition and transaction).
         sqlx::query(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_id, event_type, \
-             event_version, payload, metadata, recorded_at, envelope) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "WITH event AS ( \
+                 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_id, event_type, \
+                     event_version, payload, metadata, recorded_at, envelope) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)) \
+             INSERT INTO outbox (partition_key, topic, message_key, payload, headers, event_id) \
+             VALUES ($11, $12, $2, $10, $13, $4) RETURNING pg_notify($14, partition_key::text)",
         )
         .bind(&event.aggregate_type)
         .bind(&event.aggregate_id)
@@ -162,6 +306,10 @@ impl PgEventRepository {
         .bind(&event.metadata)
         .bind(recorded_at)
         .bind(&envelope)
+        .bind(partition)
+        .bind(self.contract.topic())
+        .bind(Value::Object(headers))
+        .bind(outbox::NOTIFY_CHANNEL)
         .execute(&mut **tx)
         .await
         .map_err(|error| match &error {
@@ -184,25 +332,6 @@ impl PgEventRepository {
         if self.contract.personal_data().erasure == Some(event.event_type.as_str()) {
             erase_subject(tx, &event.aggregate_type, &event.aggregate_id).await?;
         }
-
-        let partition = outbox::partition_for(&event.aggregate_id);
-        let headers = outbox::headers(event_id, &event.event_type, metadata.traceparent.as_deref());
-        // The relay's wake-up rides on the insert: delivered on commit only, so the relay never
-        // wakes for a row it cannot see yet (Postgres sends one per partition and transaction).
-        sqlx::query(
-            "INSERT INTO outbox (partition_key, topic, message_key, payload, headers, event_id) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING pg_notify($7, partition_key::text)",
-        )
-        .bind(partition)
-        .bind(self.contract.topic())
-        .bind(&event.aggregate_id)
-        .bind(&envelope)
-        .bind(Value::Object(headers))
-        .bind(event_id)
-        .bind(outbox::NOTIFY_CHANNEL)
-        .execute(&mut **tx)
-        .await
-        .map_err(unknown)?;
         Ok(())
     }
 
@@ -523,6 +652,16 @@ async fn apply_claim(
         }
     }
     Ok(())
+}
+
+/// An aggregate with no events yet.
+fn empty_context<A: Aggregate>(aggregate_id: &str) -> EventStoreAggregateContext<A> {
+    EventStoreAggregateContext {
+        aggregate_id: aggregate_id.to_owned(),
+        aggregate: A::default(),
+        current_sequence: 0,
+        current_snapshot: None,
+    }
 }
 
 /// A stored event as stored.

@@ -107,13 +107,31 @@ impl DatabaseSettings {
     }
 
     /// `pool` with connect options the caller adjusted (e.g. a search path).
+    ///
+    /// A connection is pinged before it is handed out only when it sat idle for a second or
+    /// more: one in steady use is known alive by its last statement, and a ping on every
+    /// checkout was a round trip of its own (two or three per command). A connection that
+    /// died in that second (Postgres restarted under load) fails its first statement, as the
+    /// statements already in flight then fail, and is not returned to the pool.
     pub fn pool_with(&self, options: PgConnectOptions) -> sqlx::PgPool {
         PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(Duration::from_secs(self.acquire_timeout_secs))
+            .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(connection).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with(options)
     }
 }
+
+/// How long a pooled connection may sit idle before it is pinged when next handed out.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 /// Where the Kafka brokers are and how to reach them (one type for every Kafka client).
 pub use kafka_client::KafkaSettings;
