@@ -326,20 +326,36 @@ fn compare_cell(reference: &[String], working: &[String]) -> String {
     if all().all(|value| value == &reference[0]) {
         return reference[0].clone();
     }
+    // Plain numbers, or numbers that all carry the same unit ("197 sagas/s").
+    let unit = reference[0]
+        .split_once(' ')
+        .filter(|(number, _)| number.parse::<f64>().is_ok())
+        .map_or("", |(_, unit)| unit);
     let numbers = |values: &[String]| -> Option<Vec<f64>> {
         values
             .iter()
-            .map(|value| value.parse::<f64>().ok())
+            .map(|value| {
+                let number = match unit {
+                    "" => value.as_str(),
+                    unit => value.strip_suffix(unit)?.strip_suffix(' ')?,
+                };
+                number.parse::<f64>().ok()
+            })
             .collect()
+    };
+    let unit = if unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {unit}")
     };
     match (numbers(reference), numbers(working)) {
         (Some(before), Some(after)) => {
             let (before, after) = (median(before), median(after));
             if before == 0.0 {
-                format!("{} → {}", shown(before), shown(after))
+                format!("{} → {}{unit}", shown(before), shown(after))
             } else {
                 format!(
-                    "{} → {} ×{:.2}",
+                    "{} → {}{unit} ×{:.2}",
                     shown(before),
                     shown(after),
                     after / before
@@ -409,6 +425,23 @@ mod tests {
                 ],
             }]
         );
+    }
+
+    #[test]
+    fn numbers_with_one_unit_are_compared_and_keep_it() {
+        let cell = |reference: &[&str], working: &[&str]| {
+            let owned = |values: &[&str]| values.iter().map(|v| v.to_string()).collect::<Vec<_>>();
+            compare_cell(&owned(reference), &owned(working))
+        };
+        assert_eq!(
+            cell(
+                &["197 sagas/s", "179 sagas/s"],
+                &["220 sagas/s", "224 sagas/s"]
+            ),
+            "188 → 222 sagas/s ×1.18"
+        );
+        assert_eq!(cell(&["197 sagas/s"], &["220 events/s"]), "…");
+        assert_eq!(cell(&["postgres 1.2"], &["postgres 1.5"]), "…");
     }
 
     #[test]
