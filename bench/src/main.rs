@@ -145,6 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             reqwest::Client::builder()
                 .default_headers(headers)
                 .timeout(Duration::from_secs(60))
+                .pool_idle_timeout(service_kit::http::CLIENT_POOL_IDLE)
                 .build()?,
         );
     }

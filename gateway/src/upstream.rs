@@ -102,6 +102,7 @@ impl Upstreams {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(urls.timeout_ms))
             .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(service_kit::http::CLIENT_POOL_IDLE)
             .build()?;
         Ok(Self {
             client,

@@ -115,7 +115,8 @@ impl Downstream {
         token: Arc<TokenFile>,
     ) -> anyhow::Result<Self> {
         use anyhow::Context;
-        let mut client = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(30));
+        let mut client =
+            reqwest::Client::builder().pool_idle_timeout(service_kit::http::CLIENT_POOL_IDLE);
         if let Some(path) = &settings.ca_file {
             let pem = std::fs::read(path)
                 .with_context(|| format!("reading the CA file {} of {name}", path.display()))?;

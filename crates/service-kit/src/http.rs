@@ -15,6 +15,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
+/// How long a service keeps an idle client connection open (actix-web's default, stated).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+/// How long a client of the services keeps an idle pooled connection: shorter than
+/// [`KEEP_ALIVE`], so it never sends on one the service is closing at that moment (which
+/// fails with "connection closed before message completed").
+pub const CLIENT_POOL_IDLE: Duration = Duration::from_secs(4);
+
 /// Header carrying the correlation id in and out.
 pub const CORRELATION_ID: &str = "x-correlation-id";
 
@@ -215,6 +223,7 @@ where
             )
             .default_service(web::to(crate::problem::no_route))
     })
+    .keep_alive(KEEP_ALIVE)
     .client_request_timeout(Duration::from_millis(settings.client_header_timeout_ms))
     .max_connections(settings.max_connections.max(1));
     server = match tls {
