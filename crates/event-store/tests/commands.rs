@@ -455,6 +455,65 @@ async fn snapshots_fold_each_event_exactly_once() {
     assert_eq!((state.total, version), ((1..=45).sum::<i64>(), 46));
 }
 
+#[tokio::test]
+async fn a_command_whose_events_cross_a_boundary_snapshots_only_up_to_it() {
+    let (pool, bus) = store().await;
+    let id = opened(&bus).await;
+    for _ in 2..=19 {
+        bus.execute(&id, add(1), None, CommandMetadata::default())
+            .await
+            .unwrap();
+    }
+    // Events 20 (the addition) and 21 (the rename) in one command: the snapshot is taken at
+    // 20, with the addition and without the rename.
+    let both = CounterCommand::AddThenRename {
+        amount: 100,
+        name: "renamed".into(),
+    };
+    let executed = bus
+        .execute(&id, both, None, CommandMetadata::default())
+        .await
+        .unwrap();
+    assert_eq!(executed.version, 21);
+    let (last_sequence, version, payload): (i64, i64, serde_json::Value) = sqlx::query_as(
+        "SELECT last_sequence, snapshot_version, payload FROM snapshots WHERE aggregate_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((last_sequence, version), (20, 1));
+    assert_eq!(payload["total"], 18 + 100);
+    assert_ne!(
+        payload["name"], "renamed",
+        "event 21 is not in the snapshot at 20"
+    );
+    // Twenty more in one command reach 40 and 41: the next snapshot folds 19 of them.
+    for n in 0..10 {
+        let pair = CounterCommand::AddThenRename {
+            amount: 1,
+            name: format!("again {n}"),
+        };
+        bus.execute(&id, pair, None, CommandMetadata::default())
+            .await
+            .unwrap();
+    }
+    let (last_sequence, version): (i64, i64) = sqlx::query_as(
+        "SELECT last_sequence, snapshot_version FROM snapshots WHERE aggregate_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((last_sequence, version), (40, 2));
+    let fresh = counter_bus(&pool, "counters.events.unused");
+    let (state, version) = fresh.load(&id).await.unwrap();
+    assert_eq!(
+        (state.total, state.name.as_str(), version),
+        (18 + 100 + 10, "again 9", 41)
+    );
+}
+
 /// A bus whose counter snapshots are of `shape`, as after a change to the counter's fields.
 fn bus_of_shape(pool: &PgPool, shape: i32) -> CommandBus<Counter> {
     let contract = CounterContract::new("counters.events.unused").with_snapshot_shape(shape);
