@@ -3,13 +3,9 @@
 use std::sync::Arc;
 
 use cqrs_es::event_sink::EventSink;
-use std::collections::HashMap;
-
-use cqrs_es::persist::{EventStoreAggregateContext, PersistenceError, SerializedEvent};
-use cqrs_es::{Aggregate, AggregateError, EventEnvelope};
-use serde_json::Value;
-use sqlx::pool::PoolConnection;
-use sqlx::{PgConnection, PgPool, Postgres};
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
+use cqrs_es::{Aggregate, AggregateError, EventStore};
+use sqlx::PgPool;
 
 use crate::error::{ClaimTaken, KeyRecorded};
 use crate::metadata::{CommandMetadata, IdempotencyKey};
@@ -61,6 +57,7 @@ pub enum CommandError<E: std::error::Error> {
 
 /// Executes commands of one aggregate type against the Postgres event store.
 pub struct CommandBus<A: Aggregate> {
+    store: PersistedEventStore<PgEventRepository, A>,
     repository: PgEventRepository,
     services: A::Services,
 }
@@ -71,8 +68,10 @@ where
 {
     /// A bus over the event store in `pool`, publishing through `contract`.
     pub fn new(pool: PgPool, contract: Arc<dyn EventContract>, services: A::Services) -> Self {
+        let repository = PgEventRepository::new(pool, contract, SNAPSHOT_EVERY);
         Self {
-            repository: PgEventRepository::new(pool, contract, SNAPSHOT_EVERY),
+            store: PersistedEventStore::new_snapshot_store(repository.clone(), SNAPSHOT_EVERY),
+            repository,
             services,
         }
     }
@@ -84,34 +83,22 @@ where
 
     /// Loads the aggregate's current state and version (0 for one that has no events).
     pub async fn load(&self, aggregate_id: &str) -> Result<(A, u64), CommandError<A::Error>> {
-        let mut db = self.connection().await?;
-        let (context, _) = self.loaded(&mut db, aggregate_id, None).await?;
+        let (context, _) = self.loaded(aggregate_id, None).await?;
         Ok((context.aggregate, context.current_sequence as u64))
-    }
-
-    /// A connection of the store's pool. A command holds one from its load to its commit:
-    /// every checkout costs sqlx a ping when the connection goes back.
-    async fn connection(&self) -> Result<PoolConnection<Postgres>, CommandError<A::Error>> {
-        self.repository
-            .pool()
-            .acquire()
-            .await
-            .map_err(|error| CommandError::Store(Box::new(error)))
     }
 
     /// The aggregate as the store holds it and what `idempotency`'s key recorded, if it was
     /// used before: one round trip.
     async fn loaded(
         &self,
-        db: &mut PgConnection,
         aggregate_id: &str,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<(EventStoreAggregateContext<A>, Option<RecordedKey>), CommandError<A::Error>> {
         let key = idempotency.map(|idempotency| idempotency.key.as_str());
         self.repository
-            .load::<A>(db, aggregate_id, key)
+            .load::<A>(aggregate_id, key)
             .await
-            .map_err(store_error)
+            .map_err(|error| command_error(error.into()))
     }
 
     /// Runs `command`; with `expected_version`, only if the aggregate is still at it.
@@ -123,27 +110,20 @@ where
         expected_version: Option<u64>,
         metadata: CommandMetadata,
     ) -> Result<Executed<A>, CommandError<A::Error>> {
-        let mut db = self.connection().await?;
         let idempotency = metadata.idempotency.clone();
-        let (context, recorded) = self
-            .loaded(&mut db, aggregate_id, idempotency.as_ref())
-            .await?;
+        let (context, recorded) = self.loaded(aggregate_id, idempotency.as_ref()).await?;
         if let (Some(idempotency), Some(recorded)) = (&idempotency, recorded) {
-            return self.replayed(&mut db, idempotency, recorded, context).await;
+            return self.replayed(idempotency, recorded, context).await;
         }
         let outcome = self
-            .decide(&mut db, context, command, expected_version, metadata)
+            .decide(context, command, expected_version, metadata)
             .await;
         match (outcome, idempotency) {
             // A concurrent repeat with the same key may have won the race: answer its outcome.
             (Err(CommandError::Concurrent), Some(idempotency)) => {
-                match self
-                    .loaded(&mut db, aggregate_id, Some(&idempotency))
-                    .await?
-                {
+                match self.loaded(aggregate_id, Some(&idempotency)).await? {
                     (context, Some(recorded)) => {
-                        self.replayed(&mut db, &idempotency, recorded, context)
-                            .await
+                        self.replayed(&idempotency, recorded, context).await
                     }
                     (_, None) => Err(CommandError::Concurrent),
                 }
@@ -156,7 +136,6 @@ where
     /// (`context`, when that is the one loaded).
     async fn replayed(
         &self,
-        db: &mut PgConnection,
         idempotency: &IdempotencyKey,
         recorded: RecordedKey,
         context: EventStoreAggregateContext<A>,
@@ -170,10 +149,7 @@ where
         let state = if recorded.aggregate_id == context.aggregate_id {
             context.aggregate
         } else {
-            self.loaded(db, &recorded.aggregate_id, None)
-                .await?
-                .0
-                .aggregate
+            self.load(&recorded.aggregate_id).await?.0
         };
         Ok(Executed {
             aggregate_id: recorded.aggregate_id,
@@ -186,7 +162,6 @@ where
 
     async fn decide(
         &self,
-        db: &mut PgConnection,
         context: EventStoreAggregateContext<A>,
         command: A::Command,
         expected_version: Option<u64>,
@@ -202,7 +177,7 @@ where
                 actual: current,
             });
         }
-        // Decide on a copy: the sink applies events as they are written, and the commit
+        // Decide on a copy: the sink applies events as they are written, and the store
         // folds the same events into the snapshot from the untouched state in `context`.
         let mut state = context.aggregate.clone();
         let sink = EventSink::default();
@@ -220,10 +195,12 @@ where
                 state,
             });
         }
-        let version = self
-            .commit(db, &events, context, metadata.into_map())
+        let committed = self
+            .store
+            .commit(events.clone(), context, metadata.into_map())
             .await
-            .map_err(store_error)?;
+            .map_err(command_error)?;
+        let version = committed.last().map_or(current, |e| e.sequence as u64);
         Ok(Executed {
             aggregate_id,
             replayed: false,
@@ -232,60 +209,6 @@ where
             state,
         })
     }
-
-    /// Appends `events` after `context` in one transaction on `db`, with the snapshot folded
-    /// up to the last multiple of [`SNAPSHOT_EVERY`] they reach, as cqrs-es's snapshot store
-    /// commits them; answers the version reached.
-    async fn commit(
-        &self,
-        db: &mut PgConnection,
-        events: &[A::Event],
-        context: EventStoreAggregateContext<A>,
-        metadata: HashMap<String, String>,
-    ) -> Result<u64, PersistenceError> {
-        let serialized = events
-            .iter()
-            .zip(context.current_sequence + 1..)
-            .map(|(event, sequence)| {
-                SerializedEvent::try_from(&EventEnvelope::<A> {
-                    aggregate_id: context.aggregate_id.clone(),
-                    sequence,
-                    payload: event.clone(),
-                    metadata: metadata.clone(),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let version = context.current_sequence + events.len();
-        let snapshot = snapshot_update(context, events)?;
-        self.repository
-            .persist_on(db, A::TYPE, &serialized, snapshot)
-            .await?;
-        Ok(version as u64)
-    }
-}
-
-/// The snapshot to store when `events` are appended after `context`: the state folded up to
-/// the last multiple of [`SNAPSHOT_EVERY`] the events reach, or none when they reach none.
-/// (The repository stores it as folded to that multiple, ADR 0001.)
-fn snapshot_update<A: Aggregate>(
-    mut context: EventStoreAggregateContext<A>,
-    events: &[A::Event],
-) -> Result<Option<(String, Value, usize)>, PersistenceError> {
-    let current = context.current_sequence;
-    let upto = (current + events.len()) / SNAPSHOT_EVERY * SNAPSHOT_EVERY;
-    if upto <= current {
-        return Ok(None);
-    }
-    for event in &events[..upto - current] {
-        context.aggregate.apply(event.clone());
-    }
-    let version = context.current_snapshot.map_or(1, |version| version + 1);
-    let payload = serde_json::to_value(&context.aggregate)?;
-    Ok(Some((context.aggregate_id, payload, version)))
-}
-
-fn store_error<E: std::error::Error>(error: PersistenceError) -> CommandError<E> {
-    command_error(error.into())
 }
 
 fn command_error<E: std::error::Error>(error: AggregateError<E>) -> CommandError<E> {

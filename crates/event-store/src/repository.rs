@@ -11,7 +11,7 @@ use cqrs_es::persist::{
 use cqrs_es::{Aggregate, EventEnvelope};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
+use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::error::{ClaimTaken, KeyRecorded};
@@ -106,10 +106,9 @@ pub struct PgEventRepository {
 }
 
 impl PgEventRepository {
-    /// A repository on `pool`. `snapshot_every` must equal the snapshot size of whoever
-    /// commits through it (the bus's `SNAPSHOT_EVERY`, or the size given to cqrs-es's
-    /// `PersistedEventStore::new_snapshot_store`; 0 when snapshots are off): they fold events
-    /// into a snapshot up to the last multiple of it.
+    /// A repository on `pool`. `snapshot_every` must equal the snapshot size given to
+    /// cqrs-es's `PersistedEventStore::new_snapshot_store` (0 when snapshots are off): the
+    /// store folds events into a snapshot up to the last multiple of it.
     pub fn new(pool: PgPool, contract: Arc<dyn EventContract>, snapshot_every: usize) -> Self {
         Self {
             pool,
@@ -134,10 +133,9 @@ impl PgEventRepository {
     /// fields, and what `idempotency_key` recorded if it was used before (cqrs-es's
     /// `load_aggregate` and the key's lookup take a round trip each). A snapshot that no longer
     /// deserializes is passed over, as cqrs-es passes it: the events are then read again from
-    /// the first. `db` is the connection the command holds from its load to its commit.
+    /// the first.
     pub async fn load<A: Aggregate>(
         &self,
-        db: &mut PgConnection,
         aggregate_id: &str,
         idempotency_key: Option<&str>,
     ) -> Result<(EventStoreAggregateContext<A>, Option<RecordedKey>), PersistenceError> {
@@ -170,7 +168,7 @@ impl PgEventRepository {
         .bind(self.contract.snapshot_shape())
         .bind(!self.contract.personal_data().is_empty())
         .bind(idempotency_key)
-        .fetch_all(&mut *db)
+        .fetch_all(&self.pool)
         .await
         .map_err(connection)?;
         let mut snapshot = None;
@@ -232,8 +230,7 @@ impl PgEventRepository {
                 match EventStoreAggregateContext::try_from(snapshot) {
                     Ok(context) => context,
                     Err(PersistenceError::DeserializationError(_)) => {
-                        // Read as stored, on the command's connection; opened below.
-                        events = stored_events(&mut *db, A::TYPE, aggregate_id, 0).await?;
+                        events = self.select_events(A::TYPE, aggregate_id, 0).await?;
                         empty_context(aggregate_id)
                     }
                     Err(error) => return Err(error),
@@ -385,8 +382,22 @@ impl PgEventRepository {
         aggregate_id: &str,
         after: usize,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        let mut events = stored_events(&self.pool, aggregate_type, aggregate_id, after).await?;
+        let rows = sqlx::query(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
+             FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 \
+             ORDER BY sequence",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(sequence_to_db(after)?)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(connection)?
+        .iter()
+        .map(serialized_event)
+        .collect::<Result<Vec<_>, _>>()?;
         let (reading, mut keys) = (self.reading(), SubjectKeys::default());
+        let mut events = rows;
         for event in &mut events {
             read(&reading, &self.pool, &mut keys, event).await?;
         }
@@ -495,35 +506,7 @@ impl PersistedEventRepository for PgEventRepository {
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
-        let mut db = self.pool.acquire().await.map_err(connection)?;
-        self.persist_on(&mut db, A::TYPE, events, snapshot_update)
-            .await
-    }
-
-    async fn stream_events<A: Aggregate>(
-        &self,
-        aggregate_id: &str,
-    ) -> Result<ReplayStream, PersistenceError> {
-        self.replay(A::TYPE, Some(aggregate_id)).await
-    }
-
-    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
-        self.replay(A::TYPE, None).await
-    }
-}
-
-impl PgEventRepository {
-    /// Commits `events` of `aggregate_type`, with their outbox rows, claims and idempotency key
-    /// and the snapshot update, in one transaction on `db` (cqrs-es's `persist` on a
-    /// connection the caller holds).
-    pub async fn persist_on(
-        &self,
-        db: &mut PgConnection,
-        aggregate_type: &str,
-        events: &[SerializedEvent],
-        snapshot_update: Option<(String, Value, usize)>,
-    ) -> Result<(), PersistenceError> {
-        let mut tx = sqlx::Connection::begin(db).await.map_err(connection)?;
+        let mut tx = self.pool.begin().await.map_err(connection)?;
         for event in events {
             self.append(&mut tx, event).await?;
         }
@@ -531,7 +514,7 @@ impl PgEventRepository {
             record_idempotency_key(&mut tx, last).await?;
         }
         if let (Some(update), Some(last)) = (snapshot_update, events.last()) {
-            self.save_snapshot(&mut tx, aggregate_type, update, last.sequence)
+            self.save_snapshot(&mut tx, A::TYPE, update, last.sequence)
                 .await?;
         }
         tx.commit().await.map_err(unknown)?;
@@ -544,6 +527,17 @@ impl PgEventRepository {
             .increment(1);
         }
         Ok(())
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        self.replay(A::TYPE, Some(aggregate_id)).await
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        self.replay(A::TYPE, None).await
     }
 }
 
@@ -658,29 +652,6 @@ async fn apply_claim(
         }
     }
     Ok(())
-}
-
-/// `aggregate_id`'s events after `after` as stored (sealed, not upcast).
-async fn stored_events(
-    executor: impl sqlx::PgExecutor<'_>,
-    aggregate_type: &str,
-    aggregate_id: &str,
-    after: usize,
-) -> Result<Vec<SerializedEvent>, PersistenceError> {
-    sqlx::query(
-        "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata \
-         FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 \
-         ORDER BY sequence",
-    )
-    .bind(aggregate_type)
-    .bind(aggregate_id)
-    .bind(sequence_to_db(after)?)
-    .fetch_all(executor)
-    .await
-    .map_err(connection)?
-    .iter()
-    .map(serialized_event)
-    .collect()
 }
 
 /// An aggregate with no events yet.
