@@ -1018,7 +1018,7 @@ pub async fn b5(
 }
 
 /// Events B5 stores before its first row: 200 users of ten events, the users it loads.
-const PROBE_EVENTS: u64 = 2_000;
+pub const PROBE_EVENTS: u64 = 2_000;
 
 /// The median time of `CommandBus::load` over 200 users of ten events picked at random among
 /// those in `store`, which holds `stored` events (ms).

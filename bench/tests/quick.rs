@@ -88,14 +88,14 @@ async fn every_benchmark_runs_end_to_end_at_tiny_sizes() {
         "every order approved: {sagas:?}"
     );
 
-    // B5 stores 2 000 events of the users it loads before its first row.
+    // B5 stores the events of the users it loads before its first row.
     let growth = section(&sections, "b5");
     assert_eq!(
         column(growth, "events stored"),
         sizes
             .growth_events
             .iter()
-            .map(|n| (*n).max(2_000) as f64)
+            .map(|n| (*n).max(bench::scenarios::PROBE_EVENTS) as f64)
             .collect::<Vec<_>>()
     );
     assert!(

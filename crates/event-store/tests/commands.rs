@@ -475,20 +475,15 @@ async fn a_command_whose_events_cross_a_boundary_snapshots_only_up_to_it() {
         .await
         .unwrap();
     assert_eq!(executed.version, 21);
-    let (last_sequence, version, payload): (i64, i64, serde_json::Value) = sqlx::query_as(
-        "SELECT last_sequence, snapshot_version, payload FROM snapshots WHERE aggregate_id = $1",
-    )
-    .bind(&id)
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let (last_sequence, version, payload) = snapshot_of(&pool, &id).await;
     assert_eq!((last_sequence, version), (20, 1));
     assert_eq!(payload["total"], 18 + 100);
-    assert_ne!(
-        payload["name"], "renamed",
-        "event 21 is not in the snapshot at 20"
+    assert_eq!(
+        payload["name"],
+        id.as_str(),
+        "event 21, the rename, is not in the snapshot at 20"
     );
-    // Twenty more in one command reach 40 and 41: the next snapshot folds 19 of them.
+    // Ten more commands of two events each reach 40 and 41: the next snapshot folds 19 of them.
     for n in 0..10 {
         let pair = CounterCommand::AddThenRename {
             amount: 1,
@@ -498,20 +493,29 @@ async fn a_command_whose_events_cross_a_boundary_snapshots_only_up_to_it() {
             .await
             .unwrap();
     }
-    let (last_sequence, version): (i64, i64) = sqlx::query_as(
-        "SELECT last_sequence, snapshot_version FROM snapshots WHERE aggregate_id = $1",
-    )
-    .bind(&id)
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let (last_sequence, version, payload) = snapshot_of(&pool, &id).await;
     assert_eq!((last_sequence, version), (40, 2));
+    assert_eq!(
+        payload["name"], "again 8",
+        "event 41, the last rename, is not in it"
+    );
     let fresh = counter_bus(&pool, "counters.events.unused");
     let (state, version) = fresh.load(&id).await.unwrap();
     assert_eq!(
         (state.total, state.name.as_str(), version),
         (18 + 100 + 10, "again 9", 41)
     );
+}
+
+/// The counter's snapshot: the sequence it is folded to, its version and its payload.
+async fn snapshot_of(pool: &PgPool, id: &str) -> (i64, i64, serde_json::Value) {
+    sqlx::query_as(
+        "SELECT last_sequence, snapshot_version, payload FROM snapshots WHERE aggregate_id = $1",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }
 
 /// A bus whose counter snapshots are of `shape`, as after a change to the counter's fields.
