@@ -80,6 +80,28 @@ pub fn between(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) ->
     }
 }
 
+/// CPU seconds by process summed over several measured stretches, leaving out what ran
+/// between them (a benchmark's set-up).
+#[derive(Debug, Default)]
+pub struct Spent(BTreeMap<String, f64>);
+
+impl Spent {
+    /// Adds what each process used between two snapshots.
+    pub fn add(&mut self, before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) {
+        for (name, seconds) in after {
+            let used = seconds - before.get(name).copied().unwrap_or(0.0);
+            *self.0.entry(name.clone()).or_insert(0.0) += used.max(0.0);
+        }
+    }
+}
+
+impl std::fmt::Display for Spent {
+    /// As [`between`] writes it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&between(&BTreeMap::new(), &self.0))
+    }
+}
+
 /// CPU microseconds the stack (every watched process but the harness) used between two
 /// snapshots per operation, of `operations` done in between.
 pub fn per_operation(
