@@ -68,7 +68,8 @@ async fn registering_answers_201_with_location_and_version_and_records_the_event
         Counts {
             events: 1,
             outbox: 1,
-            claims: 1
+            claims: 1,
+            subject_keys: 1
         },
         "a 2xx command left its event, outbox row and claim"
     );
@@ -287,7 +288,8 @@ async fn failing_commands_leave_no_event_outbox_row_or_claim() {
         Counts {
             events: 2,
             outbox: 2,
-            claims: 2
+            claims: 2,
+            subject_keys: 2
         }
     );
 
@@ -430,8 +432,68 @@ async fn concurrent_registrations_of_one_email_let_exactly_one_win() {
         Counts {
             events: 1,
             outbox: 1,
-            claims: 1
+            claims: 1,
+            subject_keys: 1
         }
+    );
+}
+
+#[tokio::test]
+async fn a_key_stored_before_a_users_first_event_is_the_key_that_seals_it() {
+    use users_domain::{CreditCents, Email, UserCommand, UserName};
+    let app = TestApp::spawn_without_relay().await;
+    let bus = common::bus(&app.pool, "users.events");
+    let id = Uuid::now_v7().to_string();
+    // A new user's write makes their key in the statement that stores the event. Here a key
+    // is stored already: that statement must refuse, and the command seal with this key.
+    let stored = privacy::SubjectKey::generate().unwrap();
+    sqlx::query("INSERT INTO subject_keys (subject, key) VALUES ($1, $2)")
+        .bind(&id)
+        .bind(stored.as_slice())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let register = UserCommand::Register {
+        user_id: id.parse().unwrap(),
+        email: Email::parse("keyed@example.com").unwrap(),
+        name: UserName::parse("Keyed").unwrap(),
+        credit_limit: CreditCents::parse(100).unwrap(),
+    };
+    bus.execute(&id, register, None, Default::default())
+        .await
+        .expect("registered");
+
+    let mut payload: Value =
+        sqlx::query_scalar("SELECT payload FROM events WHERE aggregate_id = $1")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        privacy::any_sealed(&payload, &["email", "name"]),
+        "{payload}"
+    );
+    let key = privacy::SubjectKey::from_bytes(&id, &stored).unwrap();
+    privacy::open_fields(&mut payload, &["email", "name"], Some(&key)).expect("opens with it");
+    assert_eq!(
+        (&payload["email"], &payload["name"]),
+        (&json!("keyed@example.com"), &json!("Keyed"))
+    );
+    let kept: Vec<u8> = sqlx::query_scalar("SELECT key FROM subject_keys WHERE subject = $1")
+        .bind(&id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, stored, "the stored key was kept");
+    assert_eq!(
+        app.counts().await,
+        Counts {
+            events: 1,
+            outbox: 1,
+            claims: 1,
+            subject_keys: 1
+        },
+        "the refused statement left nothing of its own"
     );
 }
 

@@ -1,5 +1,6 @@
-//! cqrs-es's `PersistedEventRepository` on sqlx, with the outbox and uniqueness claims in
-//! the same transaction as the events.
+//! cqrs-es's `PersistedEventRepository` on sqlx, with the outbox and uniqueness claims
+//! written atomically with the events: in one statement when the command allows it, else in
+//! one transaction.
 
 use std::sync::Arc;
 
@@ -103,6 +104,8 @@ pub struct PgEventRepository {
     /// The store's claim secret, read once: the migration makes it and nothing changes it
     /// (a new secret would orphan every claim made with the old one, ADR 0018).
     claim_secret: Arc<tokio::sync::OnceCell<privacy::keys::ClaimSecret>>,
+    /// Keys of the subjects loaded lately, for the writes that follow the loads.
+    recent_keys: Arc<RecentKeys>,
 }
 
 impl PgEventRepository {
@@ -115,6 +118,7 @@ impl PgEventRepository {
             contract,
             snapshot_every,
             claim_secret: Arc::default(),
+            recent_keys: Arc::default(),
         }
     }
 
@@ -206,6 +210,9 @@ impl PgEventRepository {
                 }
                 _ => {
                     let bytes: Option<Vec<u8>> = row.try_get("key").map_err(deserialization)?;
+                    if let Some(bytes) = &bytes {
+                        self.recent_keys.remember(aggregate_id, bytes);
+                    }
                     key = bytes
                         .map(|bytes| privacy::SubjectKey::from_bytes(aggregate_id, &bytes))
                         .transpose()
@@ -248,23 +255,54 @@ impl PgEventRepository {
     }
 
     /// The personal fields of `event` sealed with its subject's key (made on first use in
-    /// `tx`); `event` itself when it has none.
-    async fn sealed<'e>(
+    /// `tx`), ready to be written.
+    async fn sealed(
         &self,
         tx: &mut Transaction<'_, Postgres>,
-        event: &'e SerializedEvent,
-    ) -> Result<std::borrow::Cow<'e, SerializedEvent>, PersistenceError> {
-        let fields = self.contract.personal_data().fields(&event.event_type);
-        if fields.is_empty() {
-            return Ok(std::borrow::Cow::Borrowed(event));
-        }
-        let key = privacy::keys::sealing_key(tx, &event.aggregate_id)
-            .await
-            .map_err(unknown)?;
+        event: &SerializedEvent,
+    ) -> Result<Prepared, PersistenceError> {
+        let key = if self
+            .contract
+            .personal_data()
+            .fields(&event.event_type)
+            .is_empty()
+        {
+            None
+        } else {
+            privacy::keys::sealing_key(tx, &event.aggregate_id)
+                .await
+                .map_err(unknown)?
+        };
+        self.prepared(event, key.as_ref())
+    }
+
+    /// `event` as it is stored and published: its personal fields sealed with `key` (read as
+    /// erased without one), its envelope and its record headers, under a new event id.
+    fn prepared(
+        &self,
+        event: &SerializedEvent,
+        key: Option<&privacy::SubjectKey>,
+    ) -> Result<Prepared, PersistenceError> {
         let mut sealed = event.clone();
-        privacy::seal_fields(&mut sealed.payload, fields, key.as_ref())
-            .map_err(|e| PersistenceError::UnknownError(Box::new(e)))?;
-        Ok(std::borrow::Cow::Owned(sealed))
+        let fields = self.contract.personal_data().fields(&event.event_type);
+        if !fields.is_empty() {
+            privacy::seal_fields(&mut sealed.payload, fields, key)
+                .map_err(|e| PersistenceError::UnknownError(Box::new(e)))?;
+        }
+        let event_id = Uuid::now_v7();
+        let recorded_at = Utc::now();
+        let metadata = CommandMetadata::from_json(&event.metadata);
+        let payload = self.contract.payload(&sealed).map_err(contract_error)?;
+        let envelope = outbox::envelope(&sealed, event_id, recorded_at, &metadata, payload)
+            .map_err(contract_error)?;
+        let headers = outbox::headers(event_id, &event.event_type, metadata.traceparent.as_deref());
+        Ok(Prepared {
+            event: sealed,
+            event_id,
+            recorded_at,
+            envelope,
+            headers: Value::Object(headers),
+        })
     }
 
     async fn append(
@@ -272,19 +310,11 @@ impl PgEventRepository {
         tx: &mut Transaction<'_, Postgres>,
         event: &SerializedEvent,
     ) -> Result<(), PersistenceError> {
-        let event_id = Uuid::now_v7();
-        let recorded_at = Utc::now();
-        let metadata = CommandMetadata::from_json(&event.metadata);
         // Claims are taken on the values themselves (stored as digests); everything stored or
         // published carries the personal fields sealed.
         let claims = self.contract.claims(event).map_err(contract_error)?;
-        let event = self.sealed(tx, event).await?;
-        let event = event.as_ref();
-        let payload = self.contract.payload(event).map_err(contract_error)?;
-        let envelope = outbox::envelope(event, event_id, recorded_at, &metadata, payload)
-            .map_err(contract_error)?;
-        let partition = outbox::partition_for(&event.aggregate_id);
-        let headers = outbox::headers(event_id, &event.event_type, metadata.traceparent.as_deref());
+        let prepared = self.sealed(tx, event).await?;
+        let event = &prepared.event;
         // The event and its outbox row in one statement. The relay's wake-up rides on the
         // insert: delivered on commit only, so the relay never wakes for a row it cannot see
         // yet (Postgres sends one per partition and transaction).
@@ -299,16 +329,16 @@ impl PgEventRepository {
         .bind(&event.aggregate_type)
         .bind(&event.aggregate_id)
         .bind(sequence_to_db(event.sequence)?)
-        .bind(event_id)
+        .bind(prepared.event_id)
         .bind(&event.event_type)
         .bind(&event.event_version)
         .bind(&event.payload)
         .bind(&event.metadata)
-        .bind(recorded_at)
-        .bind(&envelope)
-        .bind(partition)
+        .bind(prepared.recorded_at)
+        .bind(&prepared.envelope)
+        .bind(outbox::partition_for(&event.aggregate_id))
         .bind(self.contract.topic())
-        .bind(Value::Object(headers))
+        .bind(&prepared.headers)
         .bind(outbox::NOTIFY_CHANNEL)
         .execute(&mut **tx)
         .await
@@ -333,6 +363,152 @@ impl PgEventRepository {
             erase_subject(tx, &event.aggregate_type, &event.aggregate_id).await?;
         }
         Ok(())
+    }
+
+    /// Writes a command's events in one statement, outside any explicit transaction: the
+    /// events, their outbox rows, the subject's key when it is new, the uniqueness claims and
+    /// releases, the idempotency key and the snapshot, each a part of one `WITH` (one round
+    /// trip where the transaction takes one per part plus BEGIN and COMMIT). Answers `false`,
+    /// having written nothing, when the command needs the transaction: it erases its subject,
+    /// changes one claim twice, seals with a key this process does not hold (a subject loaded
+    /// before the key was cached, or erased), or a part of the statement refused (a claim
+    /// owned by another aggregate, another key stored meanwhile). The transaction then says
+    /// which.
+    async fn write_at_once(
+        &self,
+        aggregate_type: &str,
+        events: &[SerializedEvent],
+        snapshot: Option<&(String, Value, usize)>,
+    ) -> Result<bool, PersistenceError> {
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            return Ok(true);
+        };
+        let personal = self.contract.personal_data();
+        if events
+            .iter()
+            .any(|event| personal.erasure == Some(event.event_type.as_str()))
+        {
+            return Ok(false);
+        }
+        let subject = first.aggregate_id.as_str();
+        let seals = events
+            .iter()
+            .any(|event| !personal.fields(&event.event_type).is_empty())
+            || (snapshot.is_some() && !personal.snapshot.is_empty());
+        // A new aggregate's subject has no key yet: one is made here, and stored only if none
+        // is stored by then. A known subject's key comes from its load.
+        let key_bytes = match (seals, first.sequence) {
+            (false, _) => None,
+            (true, 1) => Some(
+                privacy::SubjectKey::generate()
+                    .map_err(|e| PersistenceError::UnknownError(Box::new(e)))?
+                    .to_vec(),
+            ),
+            (true, _) => match self.recent_keys.get(subject) {
+                Some(bytes) => Some(bytes),
+                None => return Ok(false),
+            },
+        };
+        let key = key_bytes
+            .as_deref()
+            .map(|bytes| privacy::SubjectKey::from_bytes(subject, bytes))
+            .transpose()
+            .map_err(|e| PersistenceError::UnknownError(Box::new(e)))?;
+
+        let mut changes = Vec::new();
+        for event in events {
+            changes.extend(self.contract.claims(event).map_err(contract_error)?);
+        }
+        let (mut claimed, mut released) = (Columns::default(), Columns::default());
+        if !changes.is_empty() {
+            let secret = self
+                .claim_secret
+                .get_or_try_init(|| privacy::keys::ClaimSecret::load(&self.pool))
+                .await
+                .map_err(unknown)?;
+            for change in changes {
+                match change {
+                    ClaimChange::Claim { scope, value } => {
+                        claimed.push(scope, secret.digest(&value));
+                    }
+                    ClaimChange::Release { scope, value } => {
+                        released.push(scope, secret.digest(&value));
+                    }
+                }
+            }
+            if !Columns::distinct(&claimed, &released) {
+                return Ok(false);
+            }
+        }
+
+        let mut written = EventColumns::default();
+        for event in events {
+            written.push(self.prepared(event, key.as_ref())?)?;
+        }
+        let idempotency = CommandMetadata::from_json(&last.metadata).idempotency;
+        let snapshot = match snapshot {
+            Some((_, payload, version)) => {
+                let mut payload = payload.clone();
+                if !personal.snapshot.is_empty() {
+                    privacy::seal_fields(&mut payload, personal.snapshot, key.as_ref())
+                        .map_err(|e| PersistenceError::UnknownError(Box::new(e)))?;
+                }
+                let every = self.snapshot_every.max(1);
+                Some((
+                    sequence_to_db(last.sequence / every * every)?,
+                    sequence_to_db(*version)?,
+                    payload,
+                ))
+            }
+            None => None,
+        };
+        let outcome = sqlx::query_scalar::<_, i64>(WRITE_AT_ONCE)
+            .bind(aggregate_type)
+            .bind(subject)
+            .bind(&written.sequence)
+            .bind(&written.event_id)
+            .bind(&written.event_type)
+            .bind(&written.event_version)
+            .bind(&written.payload)
+            .bind(&written.metadata)
+            .bind(&written.recorded_at)
+            .bind(&written.envelope)
+            .bind(&written.headers)
+            .bind(outbox::partition_for(subject))
+            .bind(self.contract.topic())
+            .bind(outbox::NOTIFY_CHANNEL)
+            .bind(key_bytes)
+            .bind(&claimed.scope)
+            .bind(&claimed.value)
+            .bind(&released.scope)
+            .bind(&released.value)
+            .bind(idempotency.as_ref().map(|i| i.key.as_str()))
+            .bind(idempotency.as_ref().map(|i| i.fingerprint.as_str()))
+            .bind(sequence_to_db(last.sequence)?)
+            .bind(snapshot.as_ref().map(|s| s.0))
+            .bind(snapshot.as_ref().map(|s| s.1))
+            .bind(snapshot.map(|s| s.2))
+            .bind(self.contract.snapshot_shape())
+            .fetch_one(&self.pool)
+            .await;
+        let Err(error) = outcome else {
+            return Ok(true);
+        };
+        let (code, constraint) = match &error {
+            sqlx::Error::Database(db) => (
+                db.code().map(std::borrow::Cow::into_owned),
+                db.constraint().map(str::to_owned),
+            ),
+            _ => (None, None),
+        };
+        match (code.as_deref(), constraint.as_deref(), idempotency) {
+            (Some(WRITE_REFUSED), _, _) => Ok(false),
+            (_, Some("events_pkey"), _) => Err(PersistenceError::OptimisticLockError),
+            (_, Some("idempotency_keys_pkey"), Some(idempotency)) => Err(
+                PersistenceError::UnknownError(Box::new(KeyRecorded(idempotency.key))),
+            ),
+            _ => Err(unknown(error)),
+        }
     }
 
     async fn save_snapshot(
@@ -506,6 +682,13 @@ impl PersistedEventRepository for PgEventRepository {
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
+        if self
+            .write_at_once(A::TYPE, events, snapshot_update.as_ref())
+            .await?
+        {
+            count_appended(events);
+            return Ok(());
+        }
         let mut tx = self.pool.begin().await.map_err(connection)?;
         for event in events {
             self.append(&mut tx, event).await?;
@@ -518,14 +701,7 @@ impl PersistedEventRepository for PgEventRepository {
                 .await?;
         }
         tx.commit().await.map_err(unknown)?;
-        for event in events {
-            metrics::counter!(
-                "event_store_events_appended_total",
-                "aggregate_type" => event.aggregate_type.clone(),
-                "event_type" => event.event_type.clone()
-            )
-            .increment(1);
-        }
+        count_appended(events);
         Ok(())
     }
 
@@ -652,6 +828,176 @@ async fn apply_claim(
         }
     }
     Ok(())
+}
+
+/// SQLSTATE of `event_store_write_refused()`: a part of a write in one statement did not do
+/// what the write needs.
+const WRITE_REFUSED: &str = "ES001";
+
+/// A command's write in one statement (`PgEventRepository::write_at_once`). Parts: the
+/// subject's key, made when the command seals with a key not stored yet (`made`), or checked
+/// to be the stored one (`key_held`); the events and their outbox rows, in order; the claims,
+/// each made or already the aggregate's (`claimed`); the releases; the idempotency key; the
+/// snapshot. The final select fails the whole statement when a claim or the key did not hold.
+/// A conflict on the events' or the idempotency keys' primary key fails it by itself.
+const WRITE_AT_ONCE: &str = "\
+    WITH made AS ( \
+        INSERT INTO subject_keys (subject, key) SELECT $2, $15 WHERE $15 IS NOT NULL \
+        ON CONFLICT (subject) DO NOTHING RETURNING 1), \
+    key_held AS ( \
+        SELECT 1 FROM made UNION ALL \
+        SELECT 1 FROM subject_keys WHERE $15 IS NOT NULL AND subject = $2 AND key = $15), \
+    stored AS ( \
+        INSERT INTO events (aggregate_type, aggregate_id, sequence, event_id, event_type, \
+            event_version, payload, metadata, recorded_at, envelope) \
+        SELECT $1, $2, e.* FROM unnest($3::bigint[], $4::uuid[], $5::text[], $6::text[], \
+            $7::jsonb[], $8::jsonb[], $9::timestamptz[], $10::bytea[]) AS e \
+        RETURNING 1), \
+    queued AS ( \
+        INSERT INTO outbox (partition_key, topic, message_key, payload, headers, event_id) \
+        SELECT $12, $13, $2, o.envelope, o.headers, o.event_id \
+        FROM unnest($10::bytea[], $11::jsonb[], $4::uuid[]) WITH ORDINALITY \
+            AS o(envelope, headers, event_id, n) \
+        ORDER BY o.n \
+        RETURNING pg_notify($14, partition_key::text)), \
+    claimed AS ( \
+        INSERT INTO unique_claims (scope, value, owner_id) \
+        SELECT c.scope, c.value, $2 FROM unnest($16::text[], $17::text[]) AS c(scope, value) \
+        ON CONFLICT ON CONSTRAINT unique_claims_pkey DO UPDATE SET owner_id = excluded.owner_id \
+        WHERE unique_claims.owner_id = excluded.owner_id \
+        RETURNING 1), \
+    released AS ( \
+        DELETE FROM unique_claims u USING unnest($18::text[], $19::text[]) AS r(scope, value) \
+        WHERE u.scope = r.scope AND u.value = r.value AND u.owner_id = $2), \
+    recorded AS ( \
+        INSERT INTO idempotency_keys (aggregate_type, idempotency_key, aggregate_id, \
+            fingerprint, version) \
+        SELECT $1, $20, $2, $21, $22 WHERE $20 IS NOT NULL), \
+    snapshot AS ( \
+        INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, snapshot_version, \
+            payload, shape_version) \
+        SELECT $1, $2, $23, $24, $25, $26 WHERE $23 IS NOT NULL \
+        ON CONFLICT ON CONSTRAINT snapshots_pkey DO UPDATE \
+        SET last_sequence = excluded.last_sequence, snapshot_version = excluded.snapshot_version, \
+            payload = excluded.payload, shape_version = excluded.shape_version, taken_at = now() \
+        WHERE snapshots.last_sequence < excluded.last_sequence \
+           OR snapshots.shape_version <> excluded.shape_version) \
+    SELECT CASE \
+        WHEN (SELECT count(*) FROM claimed) = cardinality($16::text[]) \
+         AND ($15 IS NULL OR EXISTS (SELECT FROM key_held)) \
+        THEN (SELECT count(*) FROM stored) + (SELECT count(*) FROM queued) \
+        ELSE event_store_write_refused() END";
+
+/// An event as it is stored and published.
+struct Prepared {
+    /// With its personal fields sealed.
+    event: SerializedEvent,
+    event_id: Uuid,
+    recorded_at: chrono::DateTime<Utc>,
+    envelope: Vec<u8>,
+    headers: Value,
+}
+
+/// A command's events as the columns of one `unnest`.
+#[derive(Default)]
+struct EventColumns {
+    sequence: Vec<i64>,
+    event_id: Vec<Uuid>,
+    event_type: Vec<String>,
+    event_version: Vec<String>,
+    payload: Vec<Value>,
+    metadata: Vec<Value>,
+    recorded_at: Vec<chrono::DateTime<Utc>>,
+    envelope: Vec<Vec<u8>>,
+    headers: Vec<Value>,
+}
+
+impl EventColumns {
+    fn push(&mut self, prepared: Prepared) -> Result<(), PersistenceError> {
+        let Prepared {
+            event,
+            event_id,
+            recorded_at,
+            envelope,
+            headers,
+        } = prepared;
+        self.sequence.push(sequence_to_db(event.sequence)?);
+        self.event_id.push(event_id);
+        self.event_type.push(event.event_type);
+        self.event_version.push(event.event_version);
+        self.payload.push(event.payload);
+        self.metadata.push(event.metadata);
+        self.recorded_at.push(recorded_at);
+        self.envelope.push(envelope);
+        self.headers.push(headers);
+        Ok(())
+    }
+}
+
+/// Claimed or released values (digests) as the columns of one `unnest`.
+#[derive(Default)]
+struct Columns {
+    scope: Vec<String>,
+    value: Vec<String>,
+}
+
+impl Columns {
+    fn push(&mut self, scope: &str, value: String) {
+        self.scope.push(scope.to_owned());
+        self.value.push(value);
+    }
+
+    /// Whether no value appears twice among `claimed` and `released`: one statement cannot
+    /// change one claim twice.
+    fn distinct(claimed: &Self, released: &Self) -> bool {
+        let all = claimed
+            .scope
+            .iter()
+            .zip(&claimed.value)
+            .chain(released.scope.iter().zip(&released.value));
+        let mut seen = std::collections::HashSet::new();
+        all.into_iter().all(|pair| seen.insert(pair))
+    }
+}
+
+/// Key bytes of the subjects loaded lately, so that the write after a load seals with the
+/// subject's key without reading it again. Never trusted blindly: the write checks, in its own
+/// statement, that the key is still the stored one.
+#[derive(Default)]
+struct RecentKeys(std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>);
+
+impl RecentKeys {
+    const MAX: usize = 10_000;
+
+    fn remember(&self, subject: &str, bytes: &[u8]) {
+        let mut keys = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if keys.len() >= Self::MAX && !keys.contains_key(subject) {
+            keys.clear();
+        }
+        keys.insert(subject.to_owned(), bytes.to_vec());
+    }
+
+    fn get(&self, subject: &str) -> Option<Vec<u8>> {
+        let keys = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        keys.get(subject).cloned()
+    }
+}
+
+fn count_appended(events: &[SerializedEvent]) {
+    for event in events {
+        metrics::counter!(
+            "event_store_events_appended_total",
+            "aggregate_type" => event.aggregate_type.clone(),
+            "event_type" => event.event_type.clone()
+        )
+        .increment(1);
+    }
 }
 
 /// An aggregate with no events yet.

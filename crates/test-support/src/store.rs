@@ -15,6 +15,8 @@ pub struct Counts {
     pub claims: i64,
     pub idempotency_keys: i64,
     pub snapshots: i64,
+    /// Data subjects' key rows (made with a subject's first sealed event).
+    pub subject_keys: i64,
 }
 
 /// The row counts of the event store in `pool`.
@@ -31,6 +33,7 @@ pub async fn counts(pool: &PgPool) -> Counts {
         claims: count("unique_claims").await,
         idempotency_keys: count("idempotency_keys").await,
         snapshots: count("snapshots").await,
+        subject_keys: count("subject_keys").await,
     }
 }
 

@@ -34,6 +34,7 @@ pub struct Counts {
     pub events: i64,
     pub outbox: i64,
     pub claims: i64,
+    pub subject_keys: i64,
 }
 
 pub fn settings(database: DatabaseSettings, topic: &str, relay: bool) -> Settings {
@@ -140,6 +141,7 @@ impl TestApp {
             events: counts.events,
             outbox: counts.outbox,
             claims: counts.claims,
+            subject_keys: counts.subject_keys,
         }
     }
 
