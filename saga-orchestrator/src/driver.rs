@@ -24,7 +24,7 @@ use crate::projection::STARTED_CHANNEL;
 use crate::resilience;
 use tracing::Instrument as _;
 
-use crate::saga::{self, Decision, Kind, Reply, Snapshot, State, Step, StepOutcome};
+use crate::saga::{self, Decision, Kind, Reply, Snapshot, State, StepOutcome};
 
 /// The `[saga]` section: deadlines, retries and the driver's pace.
 #[derive(Debug, Clone, Deserialize, serde::Serialize, settings_doc::SettingsDoc)]
@@ -328,16 +328,21 @@ async fn record(
                 next = next.min(saga.deadline_at);
             }
             sqlx::query(
-                "WITH step AS ( \
-                     UPDATE saga_steps SET attempts = attempts + 1, detail = $3 \
-                     WHERE saga_id = $1 AND position = $2) \
-                 UPDATE sagas SET attempts = attempts + 1, last_error = $3, next_attempt_at = $4, \
-                     updated_at = now() WHERE id = $1",
+                "UPDATE sagas SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, \
+                 updated_at = now() WHERE id = $1",
+            )
+            .bind(saga.id)
+            .bind(clean(error))
+            .bind(next)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE saga_steps SET attempts = attempts + 1, detail = $3 \
+                 WHERE saga_id = $1 AND position = $2",
             )
             .bind(saga.id)
             .bind(saga.position)
             .bind(clean(error))
-            .bind(next)
             .execute(&mut *tx)
             .await?;
             metrics::counter!("saga_step_retries_total", "kind" => snapshot.kind.as_str(), "step" => step)
@@ -354,32 +359,42 @@ async fn record(
             then,
         } => {
             let tried = i32::from(*outcome != StepOutcome::Skipped);
-            let terminal = state.is_terminal();
-            // The step's outcome, the saga's new state and its next step in one statement.
             sqlx::query(
-                "WITH finished AS ( \
-                     UPDATE saga_steps SET finished_at = now(), outcome = $3, detail = $4, \
-                         attempts = attempts + $5 WHERE saga_id = $1 AND position = $2), \
-                 next AS ( \
-                     INSERT INTO saga_steps (saga_id, position, step, started_at) \
-                     SELECT $1, $2 + 1, $11, now() WHERE $11 IS NOT NULL) \
-                 UPDATE sagas SET state = $6, release_needed = $7, reason = $8, then_state = $9, \
-                     attempts = 0, last_error = NULL, next_attempt_at = now(), updated_at = now(), \
-                     finished_at = CASE WHEN $10 THEN now() END WHERE id = $1",
+                "UPDATE saga_steps SET finished_at = now(), outcome = $3, detail = $4, \
+                 attempts = attempts + $5 WHERE saga_id = $1 AND position = $2",
             )
             .bind(saga.id)
             .bind(saga.position)
             .bind(outcome_text(*outcome))
             .bind(clean(detail))
             .bind(tried)
+            .execute(&mut *tx)
+            .await?;
+            let terminal = state.is_terminal();
+            sqlx::query(
+                "UPDATE sagas SET state = $2, release_needed = $3, reason = $4, then_state = $5, \
+                 attempts = 0, last_error = NULL, next_attempt_at = now(), updated_at = now(), \
+                 finished_at = CASE WHEN $6 THEN now() END WHERE id = $1",
+            )
+            .bind(saga.id)
             .bind(state.as_str())
             .bind(release_needed)
             .bind(reason.as_deref().map(clean))
             .bind(then.map(State::as_str))
             .bind(terminal)
-            .bind(state.step().map(Step::as_str))
             .execute(&mut *tx)
             .await?;
+            if let Some(next) = state.step() {
+                sqlx::query(
+                    "INSERT INTO saga_steps (saga_id, position, step, started_at) \
+                     VALUES ($1, $2, $3, now())",
+                )
+                .bind(saga.id)
+                .bind(saga.position + 1)
+                .bind(next.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
             tracing::info!(saga_id = %saga.id, order_id = %saga.order_id, step, outcome = outcome_text(*outcome), state = state.as_str(), "saga moved");
             Ok(terminal.then_some(*state))
         }

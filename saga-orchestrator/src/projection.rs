@@ -122,19 +122,11 @@ struct Start {
 
 async fn start(connection: &mut PgConnection, saga: Start) -> Result<(), sqlx::Error> {
     let state = saga::initial(saga.kind, saga.amount_cents);
-    let step = state.step().map_or("none", Step::as_str);
-    // The saga, its first step and the driver's wake-up in one statement; none of them when
-    // the saga was started before (a redelivered event).
-    let started: i64 = sqlx::query_scalar(
-        "WITH started AS ( \
-             INSERT INTO sagas (id, kind, order_id, user_id, amount_cents, state, next_attempt_at, \
-                                deadline_at, correlation_id, traceparent, started_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, now(), $7, $8, $9, now(), now()) \
-             ON CONFLICT DO NOTHING RETURNING id), \
-         first AS ( \
-             INSERT INTO saga_steps (saga_id, position, step, started_at) \
-             SELECT id, 1, $10, now() FROM started) \
-         SELECT count(pg_notify($11, '')) FROM started",
+    let inserted = sqlx::query(
+        "INSERT INTO sagas (id, kind, order_id, user_id, amount_cents, state, next_attempt_at, \
+                            deadline_at, correlation_id, traceparent, started_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, now(), $7, $8, $9, now(), now()) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(saga.id)
     .bind(saga.kind.as_str())
@@ -146,13 +138,24 @@ async fn start(connection: &mut PgConnection, saga: Start) -> Result<(), sqlx::E
     .bind(&saga.correlation_id)
     // The span consuming the event that starts the saga.
     .bind(trace_context::current())
-    .bind(step)
-    .bind(STARTED_CHANNEL)
-    .fetch_one(&mut *connection)
-    .await?;
-    if started == 0 {
+    .execute(&mut *connection)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
         return Ok(());
     }
+    let step = state.step().map_or("none", Step::as_str);
+    sqlx::query(
+        "INSERT INTO saga_steps (saga_id, position, step, started_at) VALUES ($1, 1, $2, now())",
+    )
+    .bind(saga.id)
+    .bind(step)
+    .execute(&mut *connection)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(STARTED_CHANNEL)
+        .execute(&mut *connection)
+        .await?;
     metrics::counter!("saga_started_total", "kind" => saga.kind.as_str()).increment(1);
     Ok(())
 }
