@@ -80,28 +80,33 @@ fn failure_note(section: &mut Section, what: &str, runs: &[Samples]) {
 
 // ---- B0 ------------------------------------------------------------------------------------
 
-/// The SQL one registration commits, as a pgbench script: the email claim, the event with its
-/// envelope, the outbox row and the relay's wake-up, in one transaction.
+/// The SQL one registration commits, as a pgbench script: the subject's key, the email claim,
+/// the event with its envelope, the outbox row and the relay's wake-up, in one statement as
+/// the repository writes them (ADR 0001).
 fn registration_script() -> String {
     // Sizes of a real registration: a 160-byte envelope, the JSON payload and metadata.
     let envelope = format!("\\x{}", "ab".repeat(160));
     format!(
         "SELECT gen_random_uuid()::text AS id, gen_random_uuid()::text AS event_id \\gset\n\
-         BEGIN;\n\
-         INSERT INTO unique_claims (scope, value, owner_id) VALUES ('user.email', :id || '@b0.example', :id) \
+         WITH made AS (INSERT INTO subject_keys (subject, key) VALUES (:id, sha256(:id::bytea)) \
+           ON CONFLICT (subject) DO NOTHING RETURNING 1), \
+         claimed AS (INSERT INTO unique_claims (scope, value, owner_id) \
+           VALUES ('user.email', :id || '@b0.example', :id) \
            ON CONFLICT ON CONSTRAINT unique_claims_pkey DO UPDATE SET owner_id = excluded.owner_id \
-           WHERE unique_claims.owner_id = excluded.owner_id;\n\
-         INSERT INTO events (aggregate_type, aggregate_id, sequence, event_id, event_type, event_version, \
-           payload, metadata, recorded_at, envelope) VALUES ('user', :id, 1, :event_id::uuid, 'UserRegistered', '1', \
+           WHERE unique_claims.owner_id = excluded.owner_id RETURNING 1), \
+         stored AS (INSERT INTO events (aggregate_type, aggregate_id, sequence, event_id, event_type, \
+           event_version, payload, metadata, recorded_at, envelope) VALUES ('user', :id, 1, \
+           :event_id::uuid, 'UserRegistered', '1', \
            '{{\"Registered\": {{\"user_id\": \"00000000-0000-0000-0000-000000000000\", \"email\": \"someone@b0.example\", \
            \"name\": \"Bench User\", \"credit_limit_cents\": 100000}}}}'::jsonb, \
            '{{\"actor\": \"admin-bench\", \"causation_id\": \"bench\", \"correlation_id\": \"bench\"}}'::jsonb, \
-           now(), '{envelope}'::bytea);\n\
-         INSERT INTO outbox (partition_key, topic, message_key, payload, headers, event_id) \
+           now(), '{envelope}'::bytea) RETURNING 1), \
+         queued AS (INSERT INTO outbox (partition_key, topic, message_key, payload, headers, event_id) \
            VALUES (3, 'users.events', :id, '{envelope}'::bytea, \
-           jsonb_build_object('event_id', :event_id::text, 'event_type', 'UserRegistered'), :event_id::uuid);\n\
-         SELECT pg_notify('outbox_rows', '3');\n\
-         END;\n"
+           jsonb_build_object('event_id', :event_id::text, 'event_type', 'UserRegistered'), :event_id::uuid) \
+           RETURNING pg_notify('outbox_rows', partition_key::text)) \
+         SELECT (SELECT count(*) FROM made) + (SELECT count(*) FROM claimed) \
+           + (SELECT count(*) FROM stored) + (SELECT count(*) FROM queued);\n"
     )
 }
 
@@ -211,7 +216,8 @@ pub async fn b0(
     let _ = std::fs::remove_dir_all(&directory);
     scratch.drop().await?;
     section.note(
-        "The SQL of one registration's commit (email claim, event, outbox row, NOTIFY) with \
+        "The SQL of one registration's commit (the subject's key, the email claim, the event, \
+         the outbox row and its NOTIFY, in one statement as the repository writes them) with \
          prepared statements, on a fresh event store; the service also reads the aggregate's \
          snapshot and events before it decides, which this leaves out.",
     );
