@@ -370,10 +370,9 @@ impl PgEventRepository {
     /// releases, the idempotency key and the snapshot, each a part of one `WITH` (one round
     /// trip where the transaction takes one per part plus BEGIN and COMMIT). Answers `false`,
     /// having written nothing, when the command needs the transaction: it erases its subject,
-    /// changes one claim twice, seals with a key this process does not hold (a subject loaded
-    /// before the key was cached, or erased), or a part of the statement refused (a claim
-    /// owned by another aggregate, another key stored meanwhile). The transaction then says
-    /// which.
+    /// changes one claim twice, seals with a key this process does not hold (no longer among
+    /// the recent keys, or erased), or a part of the statement refused (a claim owned by
+    /// another aggregate, another key stored meanwhile). The transaction then says which.
     async fn write_at_once(
         &self,
         aggregate_type: &str,
