@@ -366,11 +366,11 @@ impl PgEventRepository {
     }
 
     /// Writes a command's events in one statement, outside any explicit transaction: the
-    /// events, their outbox rows, the subject's key when it is new, the uniqueness claims and
-    /// releases, the idempotency key and the snapshot, each a part of one `WITH` (one round
-    /// trip where the transaction takes one per part plus BEGIN and COMMIT). Answers `false`,
-    /// having written nothing, when the command needs the transaction: it erases its subject,
-    /// changes one claim twice, seals with a key this process does not hold (no longer among
+    /// events, their outbox rows, the subject's key when it is new, the uniqueness claims, the
+    /// idempotency key and the snapshot, each a part of one `WITH` (one round trip where the
+    /// transaction takes one per part plus BEGIN and COMMIT). Answers `false`, having written
+    /// nothing, when the command needs the transaction: it erases its subject, releases a
+    /// claim (a changed email), claims one value twice, seals with a key this process does not hold (no longer among
     /// the recent keys, or erased), or a part of the statement refused (a claim owned by
     /// another aggregate, another key stored meanwhile). The transaction then says which.
     async fn write_at_once(
@@ -418,7 +418,7 @@ impl PgEventRepository {
         for event in events {
             changes.extend(self.contract.claims(event).map_err(contract_error)?);
         }
-        let (mut claimed, mut released) = (Columns::default(), Columns::default());
+        let mut claimed = Claims::default();
         if !changes.is_empty() {
             let secret = self
                 .claim_secret
@@ -430,12 +430,12 @@ impl PgEventRepository {
                     ClaimChange::Claim { scope, value } => {
                         claimed.push(scope, secret.digest(&value));
                     }
-                    ClaimChange::Release { scope, value } => {
-                        released.push(scope, secret.digest(&value));
-                    }
+                    // A release deletes by a join with the released values, and Postgres may
+                    // plan that join, once for the connection, as a scan of every claim.
+                    ClaimChange::Release { .. } => return Ok(false),
                 }
             }
-            if !Columns::distinct(&claimed, &released) {
+            if !claimed.distinct() {
                 return Ok(false);
             }
         }
@@ -479,8 +479,6 @@ impl PgEventRepository {
             .bind(key_bytes)
             .bind(&claimed.scope)
             .bind(&claimed.value)
-            .bind(&released.scope)
-            .bind(&released.value)
             .bind(idempotency.as_ref().map(|i| i.key.as_str()))
             .bind(idempotency.as_ref().map(|i| i.fingerprint.as_str()))
             .bind(sequence_to_db(last.sequence)?)
@@ -836,7 +834,7 @@ const WRITE_REFUSED: &str = "ES001";
 /// A command's write in one statement (`PgEventRepository::write_at_once`). Parts: the
 /// subject's key, made when the command seals with a key not stored yet (`made`), or checked
 /// to be the stored one (`key_held`); the events and their outbox rows, in order; the claims,
-/// each made or already the aggregate's (`claimed`); the releases; the idempotency key; the
+/// each made or already the aggregate's (`claimed`); the idempotency key; the
 /// snapshot. The final select fails the whole statement when a claim or the key did not hold.
 /// A conflict on the events' or the idempotency keys' primary key fails it by itself.
 const WRITE_AT_ONCE: &str = "\
@@ -865,17 +863,14 @@ const WRITE_AT_ONCE: &str = "\
         ON CONFLICT ON CONSTRAINT unique_claims_pkey DO UPDATE SET owner_id = excluded.owner_id \
         WHERE unique_claims.owner_id = excluded.owner_id \
         RETURNING 1), \
-    released AS ( \
-        DELETE FROM unique_claims u USING unnest($18::text[], $19::text[]) AS r(scope, value) \
-        WHERE u.scope = r.scope AND u.value = r.value AND u.owner_id = $2), \
     recorded AS ( \
         INSERT INTO idempotency_keys (aggregate_type, idempotency_key, aggregate_id, \
             fingerprint, version) \
-        SELECT $1, $20, $2, $21, $22 WHERE $20 IS NOT NULL), \
+        SELECT $1, $18, $2, $19, $20 WHERE $18 IS NOT NULL), \
     snapshot AS ( \
         INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, snapshot_version, \
             payload, shape_version) \
-        SELECT $1, $2, $23, $24, $25, $26 WHERE $23 IS NOT NULL \
+        SELECT $1, $2, $21, $22, $23, $24 WHERE $21 IS NOT NULL \
         ON CONFLICT ON CONSTRAINT snapshots_pkey DO UPDATE \
         SET last_sequence = excluded.last_sequence, snapshot_version = excluded.snapshot_version, \
             payload = excluded.payload, shape_version = excluded.shape_version, taken_at = now() \
@@ -933,29 +928,26 @@ impl EventColumns {
     }
 }
 
-/// Claimed or released values (digests) as the columns of one `unnest`.
+/// Claimed values (digests) as the columns of one `unnest`.
 #[derive(Default)]
-struct Columns {
+struct Claims {
     scope: Vec<String>,
     value: Vec<String>,
 }
 
-impl Columns {
+impl Claims {
     fn push(&mut self, scope: &str, value: String) {
         self.scope.push(scope.to_owned());
         self.value.push(value);
     }
 
-    /// Whether no value appears twice among `claimed` and `released`: one statement cannot
-    /// change one claim twice.
-    fn distinct(claimed: &Self, released: &Self) -> bool {
-        let all = claimed
-            .scope
-            .iter()
-            .zip(&claimed.value)
-            .chain(released.scope.iter().zip(&released.value));
+    /// Whether no value is claimed twice: one statement cannot claim one value twice.
+    fn distinct(&self) -> bool {
         let mut seen = std::collections::HashSet::new();
-        all.into_iter().all(|pair| seen.insert(pair))
+        self.scope
+            .iter()
+            .zip(&self.value)
+            .all(|pair| seen.insert(pair))
     }
 }
 
