@@ -439,6 +439,37 @@ async fn concurrent_registrations_of_one_email_let_exactly_one_win() {
 }
 
 #[tokio::test]
+async fn a_registration_is_written_in_one_statement_an_email_change_in_the_transaction() {
+    let app = TestApp::spawn_without_relay().await;
+    let writes = || async {
+        let page = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        ["statement", "transaction"].map(|path| {
+            let sample = format!("event_store_writes_total{{path=\"{path}\"}}");
+            test_support::metric_sample(&page, &sample).unwrap_or(0.0)
+        })
+    };
+    let id = app.register("once@example.com", 1).await;
+    assert_eq!(writes().await, [1.0, 0.0]);
+    // A changed email releases the old one: that command takes the transaction.
+    let changed = app
+        .post(
+            &format!("/users/{id}/email"),
+            json!({ "email": "twice@example.com" }),
+        )
+        .await;
+    assert!(changed.status().is_success(), "{}", changed.status());
+    assert_eq!(writes().await, [1.0, 1.0]);
+}
+
+#[tokio::test]
 async fn a_key_stored_before_a_users_first_event_is_the_key_that_seals_it() {
     use users_domain::{CreditCents, Email, UserCommand, UserName};
     let app = TestApp::spawn_without_relay().await;

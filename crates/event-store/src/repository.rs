@@ -683,7 +683,7 @@ impl PersistedEventRepository for PgEventRepository {
             .write_at_once(A::TYPE, events, snapshot_update.as_ref())
             .await?
         {
-            count_appended(events);
+            count_appended(events, "statement");
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(connection)?;
@@ -698,7 +698,7 @@ impl PersistedEventRepository for PgEventRepository {
                 .await?;
         }
         tx.commit().await.map_err(unknown)?;
-        count_appended(events);
+        count_appended(events, "transaction");
         Ok(())
     }
 
@@ -980,7 +980,10 @@ impl RecentKeys {
     }
 }
 
-fn count_appended(events: &[SerializedEvent]) {
+/// Counts a committed command's events, and whether it was written in one statement or in the
+/// transaction (`path`): commands that keep falling back show there.
+fn count_appended(events: &[SerializedEvent], path: &'static str) {
+    metrics::counter!("event_store_writes_total", "path" => path).increment(1);
     for event in events {
         metrics::counter!(
             "event_store_events_appended_total",
