@@ -442,15 +442,7 @@ async fn concurrent_registrations_of_one_email_let_exactly_one_win() {
 async fn a_registration_is_written_in_one_statement_an_email_change_in_the_transaction() {
     let app = TestApp::spawn_without_relay().await;
     let writes = || async {
-        let page = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = app.metrics().await;
         ["statement", "transaction"].map(|path| {
             let sample = format!("event_store_writes_total{{path=\"{path}\"}}");
             test_support::metric_sample(&page, &sample).unwrap_or(0.0)
@@ -767,15 +759,7 @@ async fn health_metrics_and_openapi_are_served() {
         .send()
         .await
         .unwrap();
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     assert!(metrics.contains(r#"method="other""#), "{metrics}");
     assert!(!metrics.contains("BREW"), "{metrics}");

@@ -135,6 +135,16 @@ impl TestApp {
         body["id"].as_str().expect("id").parse().expect("uuid id")
     }
 
+    /// The service's Prometheus page.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await;
+        response
+            .expect("/metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     pub async fn counts(&self) -> Counts {
         let counts = test_support::store::counts(&self.pool).await;
         Counts {
